@@ -1,0 +1,44 @@
+"""``dzhub db init``: database, schemas, meta tables, catalogue mirror and ODS tables, idempotently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dz_assets.db import connect, ensure_database
+from dz_assets.db.migrate import migrate
+from dz_assets.db.ods import ensure_ods_tables, sync_catalogue
+
+
+@dataclass
+class InitReport:
+    database_created: bool
+    migrations_applied: list[str]
+    catalogue_synced: bool
+    ods_tables_created: list[str]
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "database_created": self.database_created,
+            "migrations_applied": self.migrations_applied,
+            "catalogue_synced": self.catalogue_synced,
+            "ods_tables_created": len(self.ods_tables_created),
+            **self.extra,
+        }
+
+
+# Later stages hook their own idempotent set-up in here (broker topology, dagster database …).
+INIT_HOOKS: list = []
+
+
+def init_database(dsn: str) -> InitReport:
+    created = ensure_database(dsn)
+    with connect(dsn) as conn:
+        applied = migrate(conn)
+        synced = sync_catalogue(conn)
+        ods = ensure_ods_tables(conn)
+        conn.commit()
+    report = InitReport(created, applied, synced, ods)
+    for hook in INIT_HOOKS:
+        report.extra.update(hook(dsn) or {})
+    return report

@@ -1,0 +1,72 @@
+"""Every dz-hub setting, read from ``DZ_*`` environment variables, with loopback defaults.
+
+One place for each fact: the CLI, the Dagster resources, dbt's profile and the tests all read
+their configuration through :func:`get_settings`. ``.env.example`` lists the same variables.
+An environment variable set to the empty string counts as unset.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/dzhub"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The variable's value, or ``default`` when it is unset or empty."""
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the configuration (re-read on every :func:`get_settings` call)."""
+
+    state_dir: Path
+    pg_dsn: str | None  # None: not set explicitly, resolve (loopback default, else embedded)
+    amqp_url: str
+    mysql_url: str
+    inbox: Path
+    backup_dir: Path
+    quarantine_dir: Path
+    reject_dir: Path
+    object_store: Path
+    outbox: Path
+    alert_webhook: str | None
+    require_services: bool
+    extras: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.state_dir / "dagster_home"
+
+    @property
+    def embedded_pg_dir(self) -> Path:
+        return self.state_dir / "pgdata"
+
+
+def get_settings() -> Settings:
+    state = Path(env("DZ_STATE_DIR", str(PROJECT_ROOT / ".state"))).expanduser().resolve()
+
+    def path(name: str, default: Path) -> Path:
+        return Path(env(name, str(default))).expanduser().resolve()
+
+    return Settings(
+        state_dir=state,
+        pg_dsn=env("DZ_PG_DSN"),
+        amqp_url=env("DZ_AMQP_URL", DEFAULT_AMQP_URL),
+        mysql_url=env("DZ_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+        inbox=path("DZ_INBOX", state / "inbox"),
+        backup_dir=path("DZ_BACKUP_DIR", state / "backup"),
+        quarantine_dir=path("DZ_QUARANTINE_DIR", state / "quarantine"),
+        reject_dir=path("DZ_REJECT_DIR", state / "reject"),
+        object_store=path("DZ_OBJECT_STORE", state / "objects"),
+        outbox=path("DZ_OUTBOX", state / "outbox"),
+        alert_webhook=env("DZ_ALERT_WEBHOOK"),
+        require_services=env("DZ_REQUIRE_SERVICES", "0") in ("1", "true", "yes"),
+    )
