@@ -32,9 +32,10 @@ def _as_system_user() -> dict:
     """initdb refuses to run as root: run the server as the ``pgserver`` system user then."""
     if os.geteuid() != 0:
         return {}
-    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
-    from pgserver._commands import POSTGRES_BIN_PATH
     import stat
+
+    from pgserver._commands import POSTGRES_BIN_PATH
+    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     ensure_user_exists("pgserver")
     ensure_prefix_permissions(POSTGRES_BIN_PATH)
