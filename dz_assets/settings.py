@@ -39,6 +39,8 @@ class Settings:
     outbox: Path
     alert_webhook: str | None
     require_services: bool
+    # An INCR batch waiting for its BATCH@prev this long raises an alert (1 h: a day's INCRs arrive hourly).
+    incr_wait_alert_s: float = 3600.0
     extras: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -69,4 +71,5 @@ def get_settings() -> Settings:
         outbox=path("DZ_OUTBOX", state / "outbox"),
         alert_webhook=env("DZ_ALERT_WEBHOOK"),
         require_services=env("DZ_REQUIRE_SERVICES", "0") in ("1", "true", "yes"),
+        incr_wait_alert_s=float(env("DZ_INCR_WAIT_ALERT_S", "3600")),
     )
