@@ -73,3 +73,43 @@ def get_settings() -> Settings:
         require_services=env("DZ_REQUIRE_SERVICES", "0") in ("1", "true", "yes"),
         incr_wait_alert_s=float(env("DZ_INCR_WAIT_ALERT_S", "3600")),
     )
+
+
+@dataclass(frozen=True)
+class RedirectSettings:
+    """The e-code redirect service and its receiver (spec/ecode-redirect.md)."""
+
+    sm4_keys: str | None  # "id:hex32,…"; wins over sm4_keys_file
+    sm4_keys_file: Path | None
+    mac_key: str | None  # hex, 16 or 32 bytes: HMAC-SM3 key of the CBC compatibility mode
+    token_mode: str  # gcm | cbc
+    doorplate_url: str  # the receiver; by default the landing page mounted in the same app
+    fallback_url: str | None
+    token_lifetime_s: int
+    rate_limit: float  # requests per second per client, 0 = off
+    rate_burst: int
+    cache_ttl_s: float  # address lookups cached this long: changes show within it
+    cache_size: int
+    pool_size: int
+    mount_receiver: bool
+    access_log: bool
+
+
+def get_redirect_settings() -> RedirectSettings:
+    keys_file = env("DZ_SM4_KEYS_FILE")
+    return RedirectSettings(
+        sm4_keys=env("DZ_SM4_KEYS"),
+        sm4_keys_file=Path(keys_file).expanduser() if keys_file else None,
+        mac_key=env("DZ_SM4_MAC_KEY"),
+        token_mode=env("DZ_TOKEN_MODE", "gcm").lower(),
+        doorplate_url=env("DZ_DOORPLATE_URL", "/doorplate"),
+        fallback_url=env("DZ_ECODE_FALLBACK_URL"),
+        token_lifetime_s=int(env("DZ_TOKEN_LIFETIME_S", "300")),
+        rate_limit=float(env("DZ_REDIRECT_RATE_LIMIT", "20")),
+        rate_burst=int(env("DZ_REDIRECT_RATE_BURST", "40")),
+        cache_ttl_s=float(env("DZ_REDIRECT_CACHE_TTL_S", "5")),
+        cache_size=int(env("DZ_REDIRECT_CACHE_SIZE", "100000")),
+        pool_size=int(env("DZ_REDIRECT_POOL_SIZE", "4")),
+        mount_receiver=env("DZ_REDIRECT_RECEIVER", "1") in ("1", "true", "yes"),
+        access_log=env("DZ_REDIRECT_ACCESS_LOG", "1") in ("1", "true", "yes"),
+    )
