@@ -61,7 +61,14 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             reject_dir=str(s.reject_dir), object_store=str(s.object_store), outbox=str(s.outbox),
         ),
         "broker": BrokerResource(amqp_url=s.amqp_url),
+        "dbt": _dbt_resource(),
     }
+
+
+def _dbt_resource() -> dg.ConfigurableResource:
+    from dz_assets.defs.transform.dbt_assets import dbt_resource
+
+    return dbt_resource
 
 
 @dg.definitions
