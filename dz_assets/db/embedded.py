@@ -8,12 +8,15 @@ stops it.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
 from pathlib import Path
 
 PORT_FILE = "dzhub_port"
+# pgserver logs every failed command at ERROR, including "no server running" from a status probe.
+logging.getLogger("pgserver").setLevel(logging.CRITICAL)
 
 
 def _port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -74,12 +77,16 @@ def start_embedded(pgdata: Path, preferred_port: int = 5432) -> str:
 
 
 def status_running(pgdata: Path) -> bool:
-    if not (pgdata / "postmaster.pid").exists():
-        return False
+    try:
+        if not (pgdata / "PG_VERSION").exists():
+            return False
+    except PermissionError:
+        pass
     from pgserver import _commands as pg
 
     try:
-        pg.pg_ctl(["status"], pgdata=pgdata)
+        # pgdata is 0700 and owned by the server's user: ask as that user.
+        pg.pg_ctl(["status"], pgdata=pgdata, **_as_system_user())
         return True
     except subprocess.CalledProcessError:
         return False
