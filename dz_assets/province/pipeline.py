@@ -1,0 +1,276 @@
+"""One provincial package from the inbox to its end state: the path the asset, the CLI, the
+demo and the benchmark all take.
+
+``process_package``: register the delivery → (duplicate? set aside) → package checks
+(``open_package``; invalid: quarantine + alert) → order per source (stale: set aside + alert) →
+FULL: ``load_full`` (COPY, checks, swap), objects, backup, ``loaded``; INCR/RECON: recorded
+``pending_apply`` (or ``waiting`` for their prev) and backed up — applying them is the next
+stage's work, and their status says so. A session advisory lock per batch id keeps two loaders
+off one batch; a loader that died leaves its delivery ``loading`` with the lock released, and
+the next run supersedes it (the ODS table was never swapped, so nothing needs undoing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from dz_assets.alerts import raise_alert
+from dz_assets.db import connect, pg_dsn
+from dz_assets.province import inbox
+from dz_assets.province.objects import store_objects
+from dz_assets.province.registry import BatchName, BatchRegistry
+from dz_assets.settings import Settings, get_settings
+
+
+class BatchBusy(RuntimeError):
+    """Another live loader holds the batch; retry later."""
+
+
+@contextmanager
+def batch_lock(conn: psycopg.Connection, batch_id: str) -> Iterator[None]:
+    key = "dz.province.batch:" + batch_id
+    got = conn.execute("select pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]
+    if not got:
+        raise BatchBusy(f"batch {batch_id} is being processed by another loader")
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+
+def _verdict(batch_id: str, errors: list[dict], **extra: Any) -> dict[str, Any]:
+    return {"batch_id": batch_id, "valid": not errors, "errors": errors,
+            "rows": {"total": 0, "rejected": 0, "flagged": 0}, "rejects": [], **extra}
+
+
+def _check_verdict(zip_path: Path) -> dict[str, Any]:
+    from dz_assets.province.verdict import check_verdict
+
+    return check_verdict(zip_path)
+
+
+def _rejects(conn: psycopg.Connection, delivery_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "select table_code, file_name, line, field, reason from meta.reject where delivery_id = %s "
+        "order by file_name, line, field nulls first", (delivery_id,)).fetchall()
+    return [{"table": t, "file": f, "line": n, "field": fld, "reason": r} for t, f, n, fld, r in rows]
+
+
+def _tables(result: Any) -> list[Any]:
+    tables = result.tables
+    return list(tables.values()) if isinstance(tables, dict) else list(tables)
+
+
+def _table_figures(t: Any, ods_rows: int) -> dict[str, Any]:
+    d = {k: v for k, v in dataclasses.asdict(t).items() if k != "file_refs"}
+    d["ods_rows"] = ods_rows
+    d["rows_per_s"] = round(t.loaded / t.duration_s) if t.duration_s else None
+    return d
+
+
+def _ods_rows(conn: psycopg.Connection, table_code: str) -> int:
+    return conn.execute(psycopg.sql.SQL("select count(*) from ods.{} where not _deleted").format(
+        psycopg.sql.Identifier(table_code.lower()))).fetchone()[0]
+
+
+def _set_aside(conn, reg, s, zip_path, delivery, batch_id, status, errors, reason, severity):
+    target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=batch_id, errors=errors, reason=reason)
+    reg.finish(delivery, status, errors=errors, reason=reason, quarantine_path=str(target))
+    raise_alert(conn, severity=severity, source="province", code=errors[0]["code"] if errors else status,
+                subject=batch_id, message=f"{batch_id}: {reason}",
+                details={"delivery_id": delivery, "path": str(target), "errors": errors})
+    return target
+
+
+def process_package(zip_path: Path | str, *, dsn: str | None = None,
+                    settings: Settings | None = None) -> dict[str, Any]:
+    """Process one complete package; returns the spec's verdict plus what happened to it."""
+    s = settings or get_settings()
+    dsn = dsn or pg_dsn()
+    zip_path = Path(zip_path)
+    batch_id = zip_path.name.removesuffix(".zip")
+    name = BatchName.parse(batch_id)
+    t0 = time.monotonic()
+    with connect(dsn, autocommit=True) as conn:
+        reg = BatchRegistry(conn)
+        if name is None:  # no batch row can name it: kept in quarantine, alerted, nothing read
+            errors = [{"code": "index_invalid", "file": zip_path.name, "message":
+                       f"{zip_path.name}: file name is not <SOURCE>-<KIND>-<YYYYMMDD>-<NNNN>.zip"}]
+            target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=None, errors=errors,
+                                      reason="bad package file name")
+            raise_alert(conn, severity="error", source="province", code="index_invalid",
+                        subject=zip_path.name, message=errors[0]["message"], details={"path": str(target)})
+            return _verdict(batch_id, errors, status="quarantined", quarantine_path=str(target))
+        with batch_lock(conn, batch_id):
+            return _process_locked(conn, reg, s, dsn, zip_path, name, t0)
+
+
+def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: Path,
+                    name: BatchName, t0: float) -> dict[str, Any]:
+    from dz_assets.province.package import open_package
+
+    batch_id = name.batch_id
+    sha, size = inbox.sha256_file(zip_path)
+    taken = reg.taken_by(batch_id)
+    delivery = reg.register(name, file_name=zip_path.name, size=size, sha256=sha)
+    base = {"delivery_id": delivery}
+    if taken:
+        errors = [{"code": "duplicate_batch", "file": zip_path.name, "message":
+                   f"batch {batch_id} was already delivered (delivery {taken[0]}, {taken[1]}); "
+                   "not loaded again"}]
+        target = _set_aside(conn, reg, s, zip_path, delivery, batch_id, "duplicate", errors,
+                            errors[0]["message"], "warning")
+        return _verdict(batch_id, errors, **base, status="duplicate", quarantine_path=str(target))
+
+    package = open_package(zip_path, inbox.marker_of(zip_path))
+    index = package.index
+    if index is not None:
+        reg.update(delivery, created=index.created, seq=index.seq, prev=index.prev or None,
+                   drift=package.drift)
+    if not package.valid:
+        verdict = _check_verdict(zip_path)  # the same verdict `dzhub package check` prints
+        reasons = "; ".join(f"{e['code']}: {e['message']}" for e in verdict["errors"])
+        target = _set_aside(conn, reg, s, zip_path, delivery, batch_id, "quarantined",
+                            verdict["errors"], reasons, "error")
+        return {**verdict, **base, "status": "quarantined", "quarantine_path": str(target)}
+
+    order = reg.order_verdict(name, index.prev)
+    if order.status == "stale":
+        errors: list[dict] = []
+        target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=batch_id,
+                                  errors=[{"code": "stale", "message": order.reason, "file": zip_path.name}],
+                                  reason=order.reason)
+        reg.finish(delivery, "stale", reason=order.reason, quarantine_path=str(target))
+        raise_alert(conn, severity="warning", source="province", code="stale_batch", subject=batch_id,
+                    message=f"{batch_id}: {order.reason}; not applied", details={"path": str(target)})
+        return _verdict(batch_id, errors, **base, status="stale", reason=order.reason,
+                        quarantine_path=str(target))
+
+    if name.kind != "FULL":
+        return _park(conn, reg, s, zip_path, name, delivery, order)
+    return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
+
+
+def _park(conn, reg, s, zip_path, name, delivery, order) -> dict[str, Any]:
+    """INCR/RECON: proven and recorded, kept in backup for the apply step (next issue)."""
+    verdict = _check_verdict(zip_path)
+    status = "waiting" if order.status == "waiting" else "pending_apply"
+    reason = order.reason or f"{name.kind} batch recorded; applying {name.kind} packages is not built yet"
+    target = inbox.backup(zip_path, s.backup_dir)
+    rows = verdict["rows"]
+    reg.finish(delivery, status, reason=reason, backup_path=str(target), rows_total=rows["total"],
+               rows_rejected=rows["rejected"], rows_flagged=rows["flagged"])
+    return {**verdict, "delivery_id": delivery, "status": status, "reason": reason,
+            "backup_path": str(target)}
+
+
+def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str, Any]:
+    from dz_assets.province.full_load import load_full
+
+    batch_id = name.batch_id
+    superseded = reg.start_loading(delivery, batch_id)
+    try:
+        result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id)
+        refs = [(t.table, k, f, m) for t in _tables(result) for k, f, m in t.file_refs]
+        objects = store_objects(conn, zip_path, batch_id=batch_id, store=s.object_store, refs=refs)
+    except Exception as exc:
+        reg.finish(delivery, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
+        raise_alert(conn, severity="error", source="province", code="load_failed", subject=batch_id,
+                    message=f"{batch_id}: load failed: {exc}", details={"delivery_id": delivery,
+                                                                       "path": str(zip_path)})
+        raise
+    tables = {t.table: _table_figures(t, _ods_rows(conn, t.table)) for t in _tables(result)}
+    totals = {k: sum(t[k] for t in tables.values()) for k in ("declared", "loaded", "rejected", "duplicate")}
+    flagged = getattr(result, "flagged_rows", None)
+    if flagged is None:
+        flagged = sum(t.get("flagged_rows", 0) for t in tables.values())
+    reg.update(delivery, rows_total=totals["declared"], rows_loaded=totals["loaded"],
+               rows_rejected=totals["rejected"], rows_duplicate=totals["duplicate"],
+               rows_flagged=flagged, objects=objects)
+    # Marked loaded before the move: a crash between the two leaves a loaded batch whose zip is
+    # still in the inbox; its next delivery is then a recorded duplicate, never a second load.
+    reg.finish(delivery, "loaded", reason=None)
+    target = inbox.backup(zip_path, s.backup_dir)
+    reg.update(delivery, backup_path=str(target))
+    reg.release_waiting(name.source)
+    duration = time.monotonic() - t0
+    return {
+        **_verdict(batch_id, []), "rows": {"total": totals["declared"], "rejected": totals["rejected"],
+                                           "flagged": flagged},
+        "rejects": _rejects(conn, delivery), "delivery_id": delivery, "status": "loaded",
+        "backup_path": str(target), "superseded": superseded, "drift": package.drift,
+        "loaded": {**totals, "flagged": flagged, "objects": objects, "tables": tables,
+                   "bytes": sum(t.get("bytes", 0) for t in tables.values()),
+                   "duration_s": round(duration, 3),
+                   "rows_per_s": round(totals["declared"] / duration) if duration else None},
+    }
+
+
+def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every complete package in the inbox, per source in BATCH_ID order (date, then NNNN).
+
+    A package that fails to load stays in the inbox (status ``failed``, alerted) and the scan
+    goes on with the others. INCR waits longer than ``DZ_INCR_WAIT_ALERT_S`` are alerted.
+    """
+    s = settings or get_settings()
+    dsn = dsn or pg_dsn()
+    found = inbox.scan_inbox(s.inbox)
+
+    def order(p: inbox.InboxPackage) -> tuple:
+        n = BatchName.parse(p.batch_id)
+        return (0, n.source, n.day, n.no) if n else (1, p.batch_id)
+
+    out = []
+    for p in sorted(found, key=order):
+        try:
+            out.append(process_package(p.zip_path, dsn=dsn, settings=s))
+        except Exception as exc:  # recorded and alerted by process_package where it could be
+            out.append({"batch_id": p.batch_id, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+    with connect(dsn, autocommit=True) as conn:
+        BatchRegistry(conn).alert_overdue_waits(s.incr_wait_alert_s)
+    return out
+
+
+def load_package_copy(path: Path | str, *, dsn: str | None = None,
+                      settings: Settings | None = None) -> dict[str, Any]:
+    """``dzhub package load``: the asset's path on a copy of ``path`` (which stays where it is).
+
+    A batch id already loaded is reported as ``duplicate_batch`` (and recorded) before any byte
+    of the package is read.
+    """
+    s = settings or get_settings()
+    dsn = dsn or pg_dsn()
+    path = Path(path).resolve()
+    batch_id = path.name.removesuffix(".zip")
+    name = BatchName.parse(batch_id)
+    if name is not None:
+        with connect(dsn, autocommit=True) as conn:
+            reg = BatchRegistry(conn)
+            taken = reg.taken_by(batch_id)
+            if taken:
+                marker = inbox.marker_of(path)
+                sha = marker.read_text().strip().lower() if marker.is_file() else ""
+                delivery = reg.register(name, file_name=path.name, size=path.stat().st_size, sha256=sha)
+                errors = [{"code": "duplicate_batch", "file": path.name, "message":
+                           f"batch {batch_id} was already delivered (delivery {taken[0]}, {taken[1]}); "
+                           "not loaded again"}]
+                reg.finish(delivery, "duplicate", errors=errors, reason=errors[0]["message"])
+                return _verdict(batch_id, errors, delivery_id=delivery, status="duplicate")
+    work = s.state_dir / "work" / f"{batch_id}.{time.time_ns()}"
+    work.mkdir(parents=True)
+    try:
+        copy = work / path.name
+        shutil.copy2(path, copy)
+        if inbox.marker_of(path).is_file():
+            shutil.copy2(inbox.marker_of(path), inbox.marker_of(copy))
+        return process_package(copy, dsn=dsn, settings=s)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # our own scratch copy; the package was moved on

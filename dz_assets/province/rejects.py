@@ -1,0 +1,67 @@
+"""Rejected rows of a batch, read back from ``meta.reject`` (``dzhub rejects``, the asset's
+rejects file under ``DZ_REJECT_DIR``).
+
+The raw line is kept as delivered (bytes): the CSV gives it as text (UTF-8, else GB18030, the two
+encodings a package may use) and always as hex too, so nothing is lost even for a line whose
+bytes were the very reason it was rejected.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+COLUMNS = ("batch_id", "delivery_id", "table", "file", "line", "field", "reason", "raw_line", "raw_hex")
+
+
+def delivery_of(conn: psycopg.Connection, batch_id: str) -> int | None:
+    """The delivery whose rejects speak for the batch: the loaded one, else the latest."""
+    row = conn.execute(
+        "select delivery_id from meta.batch where batch_id = %s "
+        "order by (status in ('loaded', 'applied', 'pending_apply', 'waiting')) desc, delivery_id desc "
+        "limit 1", (batch_id,)).fetchone()
+    return row[0] if row else None
+
+
+def _text(raw: bytes) -> str:
+    for enc in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def read_rejects(conn: psycopg.Connection, batch_id: str) -> list[dict[str, Any]]:
+    delivery = delivery_of(conn, batch_id)
+    if delivery is None:
+        return []
+    rows = conn.execute(
+        "select delivery_id, table_code, file_name, line, field, reason, raw_line from meta.reject "
+        "where delivery_id = %s order by file_name, line, field nulls first", (delivery,)).fetchall()
+    return [{"batch_id": batch_id, "delivery_id": d, "table": t, "file": f, "line": n, "field": fld,
+             "reason": r, "raw_line": _text(bytes(raw)), "raw_hex": bytes(raw).hex()}
+            for d, t, f, n, fld, r, raw in rows]
+
+
+def rejects_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_rejects_file(conn: psycopg.Connection, batch_id: str, folder: Path) -> Path | None:
+    """``<folder>/<batch_id>.rejects.csv`` (UTF-8 with BOM, so spreadsheet tools read Chinese)."""
+    rows = read_rejects(conn, batch_id)
+    if not rows:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{batch_id}.rejects.csv"
+    path.write_text(rejects_csv(rows), encoding="utf-8-sig")
+    return path
