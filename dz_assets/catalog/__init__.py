@@ -37,6 +37,7 @@ PG_TYPES = {
 }
 
 DAZHOU_PREFIX = "5117"  # division codes of Dazhou city and its seven county-level divisions
+DAZHOU_CODE = "511700"  # 达州市 in GB/T 2260
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ class CodeTable:
     def __contains__(self, code: object) -> bool:
         return code in self.codes
 
+    def children(self, parent: str) -> dict[str, str]:
+        """The codes whose parent is ``parent`` (code -> name), in file order."""
+        return {c: self.codes[c] for c, p in self.parents.items() if p == parent}
+
 
 @dataclass(frozen=True)
 class Catalogue:
@@ -119,6 +124,23 @@ class Catalogue:
 
     def domains(self) -> dict[str, str]:
         return {t.domain_code: t.domain for t in self.tables.values()}
+
+    def dazhou_counties(self) -> dict[str, str]:
+        """The seven county-level divisions of Dazhou (GB/T 2260 code -> name)."""
+        return self.code_tables["GB/T 2260"].children(DAZHOU_CODE)
+
+    def towns(self, county: str) -> dict[str, str]:
+        """The towns and street offices (``XZJD``, 9 digits) of a Dazhou county."""
+        return self.code_tables["XZJD"].children(county)
+
+    def police_bureau(self, county: str) -> str:
+        """The GAJG code of a Dazhou county's 公安局 / 分局 (the county code + ``000000``)."""
+        return f"{county}000000"
+
+    def police_stations(self, county: str) -> dict[str, str]:
+        """The 派出所 of a Dazhou county (GAJG code -> name): children of its 公安局 / 分局,
+        which itself is a child of 达州市公安局, so "has a parent" alone does not make a station."""
+        return self.code_tables["GAJG"].children(self.police_bureau(county))
 
 
 def _read(name: str) -> list[dict[str, str]]:

@@ -254,3 +254,12 @@ def test_countries(cat: Catalogue) -> None:
     assert len(gj) >= 30
     assert all(re.fullmatch(r"[A-Z]{3}", c) for c in gj)
     assert gj["CHN"] == "中国" and gj["USA"] == "美国"
+
+
+def test_dazhou_helpers(cat: Catalogue) -> None:
+    assert cat.dazhou_counties() == DAZHOU_COUNTIES
+    assert cat.towns("511702")["511702001"] == "东城街道"
+    stations = cat.police_stations("511702")
+    assert stations["511702510000"] == "通川区分局西城派出所"
+    assert "511702000000" not in stations and len(stations) >= 4
+    assert cat.code_tables["GAJG"].codes[cat.police_bureau("511722")] == "宣汉县公安局"
