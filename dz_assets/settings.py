@@ -41,6 +41,7 @@ class Settings:
     require_services: bool
     # An INCR batch waiting for its BATCH@prev this long raises an alert (1 h: a day's INCRs arrive hourly).
     incr_wait_alert_s: float = 3600.0
+    load_throttle_s: float = 0.0  # pause after each COPY chunk of a FULL load: crash tests only
     extras: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -72,6 +73,7 @@ def get_settings() -> Settings:
         alert_webhook=env("DZ_ALERT_WEBHOOK"),
         require_services=env("DZ_REQUIRE_SERVICES", "0") in ("1", "true", "yes"),
         incr_wait_alert_s=float(env("DZ_INCR_WAIT_ALERT_S", "3600")),
+        load_throttle_s=float(env("DZ_LOAD_THROTTLE_S", "0")),
     )
 
 
