@@ -1,0 +1,227 @@
+"""A provincial package opened and judged at package level (package-format.md, "What counts as broken").
+
+:func:`open_package` runs every package-level check of the spec without a database and returns a
+:class:`Package` with the parsed index, the problems found (verdict error codes), the schema
+drift against the catalogue, and access to the zip's members. Row-level proving is ``bcp.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from dz_assets.catalog import Catalogue, load_catalogue
+from dz_assets.province.index import INDEX_NAME, Dataset, PackageIndex, Problem, parse_index
+
+MARKER_SUFFIX = ".ok"
+OBJECTS_DIR = "files/"
+OBJECTS_LIST = "files.tsv"
+READ_BLOCK = 4 << 20  # 4 MiB: hashing and line counting run at memory speed above ~1 MiB
+
+
+@dataclass(frozen=True)
+class ObjectEntry:
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass
+class Package:
+    path: Path
+    batch_id: str
+    sha256: str
+    size: int
+    index: PackageIndex | None = None
+    problems: list[Problem] = field(default_factory=list)
+    drift: list[dict] = field(default_factory=list)
+    objects: dict[str, ObjectEntry] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    @property
+    def kind(self) -> str | None:
+        return self.index.kind if self.index else None
+
+    @property
+    def source(self) -> str | None:
+        return self.index.source if self.index else None
+
+    @property
+    def datasets(self) -> tuple[Dataset, ...]:
+        return self.index.datasets if self.index else ()
+
+    def open_member(self, name: str) -> IO[bytes]:
+        """A zip member as a binary stream (the caller closes it)."""
+        zf = zipfile.ZipFile(self.path)
+        fh = zf.open(name)
+        close = fh.close
+
+        def _close() -> None:  # close the archive with its member
+            close()
+            zf.close()
+
+        fh.close = _close  # type: ignore[method-assign]
+        return fh
+
+    def member_size(self, name: str) -> int:
+        with zipfile.ZipFile(self.path) as zf:
+            return zf.getinfo(name).file_size
+
+
+def batch_id_of(path: Path) -> str:
+    name = path.name
+    return name[: -len(".zip")] if name.endswith(".zip") else name
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(READ_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def scan_member(zf: zipfile.ZipFile, name: str) -> tuple[str, int, int]:
+    """SHA-256, data lines (a last line without LF counts) and bytes of a member."""
+    h = hashlib.sha256()
+    lines = size = 0
+    last = b"\n"
+    with zf.open(name) as fh:
+        while block := fh.read(READ_BLOCK):
+            h.update(block)
+            lines += block.count(b"\n")
+            size += len(block)
+            last = block[-1:]
+    return h.hexdigest(), lines + (last != b"\n"), size
+
+
+def drift_of(ds: Dataset, cat: Catalogue) -> dict | None:
+    table = cat.tables.get(ds.table)
+    if table is None or not table.fields:
+        return None
+    declared = [f.code for f in ds.fields]
+    known = [f.code for f in table.fields]
+    missing = [c for c in known if c not in declared]
+    extra = [c for c in declared if c not in known]
+    common_declared = [c for c in declared if c in known]
+    reordered = common_declared != [c for c in known if c in declared]
+    if not (missing or extra or reordered):
+        return None
+    return {"table": ds.table, "missing": missing, "extra": extra,
+            "reordered": common_declared if reordered else []}
+
+
+def _check_marker(path: Path, marker: Path, sha: str) -> list[Problem]:
+    if not marker.exists():
+        return [Problem("marker_missing", f"no marker {marker.name} beside the package", marker.name)]
+    text = marker.read_text(encoding="ascii", errors="replace").strip().lower()
+    if text != sha:
+        return [Problem("marker_mismatch", f"{marker.name} holds {text[:64]!r}, the zip's SHA-256 is {sha}",
+                        marker.name)]
+    return []
+
+
+def _check_datasets(pkg: Package, zf: zipfile.ZipFile, cat: Catalogue) -> None:
+    idx = pkg.index
+    assert idx is not None
+    members = {n for n in zf.namelist() if not n.endswith("/")}
+    for ds in idx.datasets:
+        table = cat.tables.get(ds.table)
+        if table is None:
+            pkg.problems.append(Problem("unknown_table", f"DATASET table={ds.table!r} is not in the catalogue",
+                                        INDEX_NAME))
+        else:
+            declared = {f.code for f in ds.fields}
+            for k in table.key:
+                if k not in declared:
+                    pkg.problems.append(Problem(
+                        "missing_key_field", f"DATASET {ds.table} declares no FIELD {k}, a key field of "
+                        f"the table (catalogue key {','.join(table.key)})", INDEX_NAME))
+            if d := drift_of(ds, cat):
+                pkg.drift.append(d)
+        for p in ds.pk:
+            if p not in {f.code for f in ds.fields}:
+                pkg.problems.append(Problem("missing_key_field",
+                                            f"DATASET {ds.table} pk names {p}, which it does not declare", INDEX_NAME))
+    for rc in idx.recons:
+        if rc.table not in cat.tables:
+            pkg.problems.append(Problem("unknown_table", f"RECON table={rc.table!r} is not in the catalogue",
+                                        INDEX_NAME))
+    listed = idx.files
+    for name, (_ds, f) in listed.items():
+        if name not in members:
+            pkg.problems.append(Problem("file_missing", f"{name} is listed in the index but not in the zip", name))
+            continue
+        sha, lines, _size = scan_member(zf, name)
+        if sha != f.sha256:
+            pkg.problems.append(Problem("file_checksum", f"{name}: SHA-256 is {sha}, the index says {f.sha256}",
+                                        name))
+        if lines != f.records:
+            pkg.problems.append(Problem("file_records", f"{name}: {lines} data lines, the index says "
+                                        f"records={f.records}", name))
+    objects = sorted(n for n in members if n.startswith(OBJECTS_DIR))
+    for name in sorted(members - set(listed) - {INDEX_NAME, OBJECTS_LIST} - set(objects)):
+        pkg.problems.append(Problem("file_unlisted", f"{name} is in the zip but not listed in the index", name))
+    _check_objects(pkg, zf, members, objects)
+
+
+def _check_objects(pkg: Package, zf: zipfile.ZipFile, members: set[str], objects: list[str]) -> None:
+    if OBJECTS_LIST not in members:
+        if objects:
+            pkg.problems.append(Problem("file_missing", f"{len(objects)} objects under files/ but no "
+                                        f"{OBJECTS_LIST} lists them", OBJECTS_LIST))
+        return
+    for n, line in enumerate(zf.read(OBJECTS_LIST).decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.rstrip("\r").split("\t")
+        if len(parts) != 3 or not parts[2].isdigit() or not parts[0].startswith(OBJECTS_DIR):
+            pkg.problems.append(Problem("index_invalid", f"{OBJECTS_LIST} line {n}: expected "
+                                        "files/…<TAB>sha256<TAB>bytes", OBJECTS_LIST))
+            continue
+        pkg.objects[parts[0]] = ObjectEntry(parts[0], parts[1].lower(), int(parts[2]))
+    for name, obj in pkg.objects.items():
+        if name not in members:
+            pkg.problems.append(Problem("object_missing", f"{name} is listed in {OBJECTS_LIST} but not in the zip",
+                                        name))
+            continue
+        data = zf.read(name)
+        sha = hashlib.sha256(data).hexdigest()
+        if sha != obj.sha256 or len(data) != obj.size:
+            pkg.problems.append(Problem("object_checksum", f"{name}: {len(data)} bytes, SHA-256 {sha}; "
+                                        f"{OBJECTS_LIST} says {obj.size} bytes, {obj.sha256}", name))
+    for name in objects:
+        if name not in pkg.objects:
+            pkg.problems.append(Problem("file_unlisted", f"{name} is under files/ but not listed in {OBJECTS_LIST}",
+                                        name))
+
+
+def open_package(zip_path: str | Path, marker_path: str | Path | None = None, *,
+                 catalogue: Catalogue | None = None) -> Package:
+    """Open ``zip_path`` and run every package-level check (reads every member once)."""
+    path = Path(zip_path)
+    marker = Path(marker_path) if marker_path else path.with_name(path.name + MARKER_SUFFIX)
+    sha = file_sha256(path)
+    pkg = Package(path=path, batch_id=batch_id_of(path), sha256=sha, size=path.stat().st_size)
+    pkg.problems += _check_marker(path, marker, sha)
+    if not zipfile.is_zipfile(path):
+        pkg.problems.append(Problem("not_zip", f"{path.name} is not a zip archive", path.name))
+        return pkg
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if INDEX_NAME not in zf.namelist():
+                pkg.problems.append(Problem("index_missing", f"{path.name} holds no {INDEX_NAME}", INDEX_NAME))
+                return pkg
+            pkg.index, problems = parse_index(zf.read(INDEX_NAME), expected_batch_id=pkg.batch_id)
+            pkg.problems += problems
+            if pkg.index is not None:
+                _check_datasets(pkg, zf, catalogue or load_catalogue())
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # a damaged archive that is_zipfile let through
+        pkg.problems.append(Problem("not_zip", f"{path.name} cannot be read as a zip: {exc}", path.name))
+    return pkg

@@ -1,0 +1,118 @@
+"""Quality flags: findings that do not reject a row (package-format.md, "Quality findings").
+
+Counted per table, field and flag over the loaded rows, in vectorised form:
+
+- ``id_checkdigit``, ``id_region``, ``id_birth``: GB 11643 ID numbers (check digit, province part
+  of the region code, birth date a real day between 1890 and the batch's ``created``);
+- ``code_unknown``: a ``code`` value not in its code table (only dictionaries the catalogue holds);
+- ``date_future``: a date or datetime after the batch's ``created`` (Beijing time);
+- ``outside_dazhou``: the division of an address (``XZQHDM`` of a DZBM-bearing row, a person's
+  hukou ``HJDZ_`` or residence ``JZDZ_``/``XZZ_`` division) not starting with 5117.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from dz_assets.catalog import DAZHOU_PREFIX, Catalogue
+from dz_assets.province.index import BEIJING, Dataset
+
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK_CHARS = "10X98765432"
+# Province-level parts of GB/T 2260 (the first two digits of every division code).
+PROVINCES = ("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+             "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
+             "71", "81", "82")
+DIVISION_DICT = "GB/T 2260"
+ADDRESS_DIVISION_PREFIXES = ("HJDZ_", "JZDZ_", "XZZ_")
+EARLIEST_BIRTH = "18900101"
+
+
+def check_digit(first17: str) -> str:
+    """The GB 11643 check character of the first 17 digits."""
+    return CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
+
+
+@dataclass(frozen=True)
+class FlagRule:
+    field: str
+    flag: str
+    expr: pl.Expr  # true where the (non-NULL) value carries the flag
+
+
+def _idcard_rules(code: str, created_day: str) -> list[FlagRule]:
+    c = pl.col(code)
+    present = c != ""
+    total = pl.sum_horizontal([c.str.slice(i, 1).cast(pl.Int32, strict=False) * w for i, w in enumerate(WEIGHTS)])
+    expected = (total % 11).replace_strict(dict(enumerate(CHECK_CHARS)), return_dtype=pl.String, default="?")
+    birth = c.str.slice(6, 8)
+    return [
+        FlagRule(code, "id_checkdigit", present & (c.str.slice(17, 1).str.to_uppercase() != expected)),
+        FlagRule(code, "id_region", present & ~c.str.slice(0, 2).is_in(PROVINCES)),
+        FlagRule(code, "id_birth", present & (birth.str.strptime(pl.Date, "%Y%m%d", strict=False).is_null()
+                                              | (birth > created_day) | (birth < EARLIEST_BIRTH))),
+    ]
+
+
+def flag_rules(ds: Dataset, cat: Catalogue, created: datetime) -> list[FlagRule]:
+    local = created.astimezone(BEIJING)
+    day, moment = local.strftime("%Y%m%d"), local.strftime("%Y%m%d%H%M%S")
+    table = cat.tables.get(ds.table)
+    has_dzbm = any(f.code == "DZBM" for f in ds.fields)
+    rules: list[FlagRule] = []
+    for f in ds.fields:
+        c = pl.col(f.code)
+        present = c != ""
+        dict_name = f.dict or (table.field(f.code).dict if table and table.has_field(f.code) else None)
+        if f.type == "idcard":
+            rules += _idcard_rules(f.code, day)
+        elif f.type == "date":
+            rules.append(FlagRule(f.code, "date_future", present & (c > day)))
+        elif f.type == "datetime":
+            rules.append(FlagRule(f.code, "date_future", present & (c > moment)))
+        elif f.type == "code" and dict_name in cat.code_tables:
+            known = list(cat.code_tables[dict_name].codes)
+            rules.append(FlagRule(f.code, "code_unknown", present & ~c.is_in(known)))
+        if f.code.endswith("XZQHDM") and (
+                (f.code == "XZQHDM" and has_dzbm) or f.code.startswith(ADDRESS_DIVISION_PREFIXES)):
+            rules.append(FlagRule(f.code, "outside_dazhou", present & ~c.str.starts_with(DAZHOU_PREFIX)))
+    return rules
+
+
+@dataclass
+class FlagCounts:
+    """Per (field, flag): rows and one sample line; plus rows with any flag."""
+
+    counts: dict[tuple[str, str], list]  # (field, flag) -> [rows, sample_line, sample_file]
+    rows_flagged: int = 0
+
+    def add(self, other: FlagCounts) -> None:
+        for k, (n, line, file) in other.counts.items():
+            mine = self.counts.setdefault(k, [0, line, file])
+            mine[0] += n
+        self.rows_flagged += other.rows_flagged
+
+    def by_field(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for (field, flag), (n, _l, _f) in self.counts.items():
+            out.setdefault(field, {})[flag] = n
+        return out
+
+
+def count_flags(frame: pl.DataFrame, rules: list[FlagRule], file: str) -> FlagCounts:
+    if not rules or frame.is_empty():
+        return FlagCounts({})
+    names = [f"{r.field}|{r.flag}" for r in rules]
+    flags = frame.select([r.expr.fill_null(False).alias(n) for r, n in zip(rules, names, strict=True)]
+                         + [pl.col("_line")])
+    sums = flags.select([pl.col(n).sum() for n in names]
+                        + [pl.any_horizontal(names).sum().alias("_any")]).row(0, named=True)
+    counts = {}
+    for r, n in zip(rules, names, strict=True):
+        if sums[n]:
+            sample = flags.filter(pl.col(n))["_line"][0]
+            counts[(r.field, r.flag)] = [int(sums[n]), int(sample), file]
+    return FlagCounts(counts, int(sums["_any"]))
