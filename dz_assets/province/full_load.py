@@ -223,7 +223,7 @@ def _build_table(dsn: str, pkg: Package, b: _Build, batch_id: str, cat: Catalogu
                     if throttle:
                         time.sleep(throttle)
             producer.join()
-            fl.duration_s = time.monotonic() - tf
+            fl.duration_s = round(time.monotonic() - tf, 3)
         _key_and_dedupe(conn, rel, name, b)
         conn.execute(sql.SQL("alter table {} alter column _file drop default, alter column _batch_id drop default, "
                              "alter column _valid_from drop default").format(rel))

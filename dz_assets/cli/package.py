@@ -1,0 +1,66 @@
+"""``dzhub package``: judge a provincial package (``check``) or load it (``load``).
+
+Both print the verdict object of package-format.md ("Verdicts"); with ``--json`` it is the one
+JSON object on standard output, and the exit status is 0 whenever a verdict was printed, valid
+or not. ``check`` needs no database; ``load`` runs the asset's code path on a copy of PATH.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dz_assets.cli.output import emit_json, json_option, notice
+
+MAX_REJECTS_SHOWN = 20
+
+
+@click.group("package")
+def command() -> None:
+    """省厅数据包：检查、加载 (provincial packages: check and load)."""
+
+
+def _summary(v: dict) -> None:
+    state = "valid" if v.get("valid") else "INVALID"
+    rows = v.get("rows", {})
+    click.echo(f"{v.get('batch_id')}: {state}; rows total {rows.get('total', 0)}, "
+               f"rejected {rows.get('rejected', 0)}, flagged {rows.get('flagged', 0)}")
+    for e in v.get("errors", []):
+        click.echo(f"  error {e['code']}: {e['message']}")
+    for d in v.get("drift", []) or []:
+        click.echo(f"  drift {d['table']}: missing {d['missing']}, extra {d['extra']}, reordered {d['reordered']}")
+    rejects = v.get("rejects", [])
+    for r in rejects[:MAX_REJECTS_SHOWN]:
+        click.echo(f"  reject {r['file']} line {r['line']} field {r['field'] or '-'}: {r['reason']}")
+    if len(rejects) > MAX_REJECTS_SHOWN:
+        click.echo(f"  … {len(rejects) - MAX_REJECTS_SHOWN} more rejects (--json lists them all)")
+    if "status" in v:
+        click.echo(f"  status {v['status']}")
+
+
+@command.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--marker", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The .ok marker (default: PATH.ok beside the zip).")
+@json_option
+def check(path: Path, marker: Path | None, as_json: bool) -> None:
+    """Run every package- and row-level check of PATH; nothing is loaded, no database is needed."""
+    from dz_assets.province.verdict import check_verdict
+
+    verdict = check_verdict(path, marker)
+    emit_json(verdict) if as_json else _summary(verdict)
+
+
+@command.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+def load(path: Path, as_json: bool) -> None:
+    """Register and load PATH (a copy of it: PATH stays where it is), as the Dagster asset does."""
+    from dz_assets.db import resolve_dsn
+    from dz_assets.province.pipeline import load_package_copy
+
+    r = resolve_dsn(allow_embedded=True)
+    notice(r.describe())
+    verdict = load_package_copy(path, dsn=r.dsn)
+    emit_json(verdict) if as_json else _summary(verdict)
