@@ -1,0 +1,124 @@
+"""ASGI middleware of the redirect service: request limits, per-client rate limit, access log.
+
+Plain ASGI (not Starlette's BaseHTTPMiddleware): each layer costs a function call, not a task.
+The access log is one JSON line per request with the path only: the query string (which
+carries the token on ``/doorplate``) and every address detail stay out of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Scope = dict[str, Any]
+ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
+
+# A GET service: the longest legitimate URL is /doorplate?d=<4 096-char token>; 8 KiB is ample.
+MAX_URL_BYTES = 8192
+# Nothing here reads a body; 1 KiB of body means a confused or hostile client.
+MAX_BODY_BYTES = 1024
+# Distinct clients remembered by the rate limiter before the oldest are forgotten.
+MAX_CLIENTS = 100_000
+
+access_logger = logging.getLogger("redirect_api.access")
+
+
+def configure_access_log() -> None:
+    """JSON lines on stderr, once per process (uvicorn's own access log is off: it logs queries)."""
+    if not access_logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_logger.addHandler(handler)
+        access_logger.setLevel(logging.INFO)
+        access_logger.propagate = False
+
+
+async def _send_json(send: Callable, status: int, body: dict, headers: list | None = None) -> None:
+    payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode())] + (headers or [])})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestLimits:
+    """413 for a body over 1 KiB, 414 for a URL over 8 KiB, before any routing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            url_len = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            if url_len > MAX_URL_BYTES:
+                return await _send_json(send, 414, {"detail": "URI too long"})
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    if not value.isdigit() or int(value) > MAX_BODY_BYTES:
+                        return await _send_json(send, 413, {"detail": "request body too large"})
+                elif name == b"transfer-encoding":
+                    return await _send_json(send, 413, {"detail": "chunked request bodies are not accepted"})
+        await self.app(scope, receive, send)
+
+
+class RateLimit:
+    """Token bucket per client address on the e-code and doorplate paths; ``rate`` 0 turns it off."""
+
+    def __init__(self, app: ASGIApp, *, rate: float, burst: int, prefixes: tuple[str, ...] = ("/ecode", "/doorplate")):
+        self.app = app
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.prefixes = prefixes
+        self._buckets: dict[str, tuple[float, float]] = {}  # client → (tokens, last refill)
+
+    def allow(self, client: str, now: float) -> bool:
+        tokens, last = self._buckets.pop(client, (float(self.burst), now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if len(self._buckets) >= MAX_CLIENTS:
+            self._buckets.pop(next(iter(self._buckets)))
+        ok = tokens >= 1.0
+        self._buckets[client] = (tokens - 1.0 if ok else tokens, now)
+        return ok
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if (self.rate > 0 and scope["type"] == "http" and scope["path"].startswith(self.prefixes)
+                and not self.allow((scope.get("client") or ("?", 0))[0], time.monotonic())):
+            retry = max(1, int(1 / self.rate + 0.999))
+            return await _send_json(send, 429, {"detail": "too many requests"},
+                                    [(b"retry-after", str(retry).encode())])
+        await self.app(scope, receive, send)
+
+
+class AccessLog:
+    """One JSON line per request: time, client, method, path (no query), status, milliseconds."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        configure_access_log()
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_and_note(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            access_logger.info(json.dumps({
+                "ts": round(time.time(), 3),
+                "client": (scope.get("client") or ("?", 0))[0],
+                "method": scope["method"],
+                "path": scope["path"][:200],
+                "status": status[0],
+                "ms": round((time.perf_counter() - start) * 1000, 2),
+            }, ensure_ascii=False))

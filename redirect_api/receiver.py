@@ -1,0 +1,118 @@
+"""The doorplate system's landing page: ``GET /doorplate?d=<token>`` (spec/ecode-redirect.md).
+
+It decrypts the token, refuses an expired (401), replayed (409) or malformed/tampered/unknown-key
+(400) one, and renders the address card as small server-side HTML for a phone. Mounted in the
+redirect app by default; :func:`create_receiver_app` runs it on its own for deployment.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from html import escape
+from pathlib import Path
+from string import Template
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse
+
+from redirect_api.tokens import MAX_TOKEN_CHARS, MalformedToken, ReplayedToken, TokenError, read_token
+
+router = APIRouter()
+_TEMPLATES = Path(__file__).parent / "templates"
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+# Names of Dazhou's seven county-level divisions, for the card when the token has only the code.
+DAZHOU_COUNTIES = {"511702": "通川区", "511703": "达川区", "511722": "宣汉县", "511723": "开江县",
+                   "511724": "大竹县", "511725": "渠县", "511781": "万源市"}
+ERROR_TEXT = {
+    "malformed": ("链接无效", "二维码链接不完整或已损坏，请重新扫描门牌上的二维码。"),
+    "tampered": ("链接无效", "二维码链接校验失败，可能已被篡改，请重新扫描门牌上的二维码。"),
+    "unknown_key": ("链接无效", "二维码链接所用密钥已失效，请重新扫描门牌上的二维码。"),
+    "expired": ("链接已过期", "二维码链接已超过有效期，请重新扫描门牌上的二维码。"),
+    "replayed": ("链接已使用", "该链接已被打开过，为保护地址信息，请重新扫描门牌上的二维码。"),
+}
+
+
+@cache
+def _template(name: str) -> Template:
+    return Template((_TEMPLATES / name).read_text(encoding="utf-8"))
+
+
+def render_page(title: str, body: str) -> str:
+    return _template("page.html").substitute(title=escape(title), body=body)
+
+
+def render_card(claims: dict) -> str:
+    xzqh = claims.get("xzqh") or ""
+    body = _template("card.html").substitute(
+        dzmc=escape(str(claims.get("dzmc") or "（无地址名称）")),
+        dzbm=escape(str(claims.get("dzbm") or "")),
+        xzqh=escape(xzqh),
+        xzqhmc=escape(DAZHOU_COUNTIES.get(xzqh, "")),
+        gajg=escape(str(claims.get("gajg") or "")),
+        gajgmc=escape(str(claims.get("gajgmc") or "—")),
+    )
+    return render_page("达州市数字门牌", body)
+
+
+def render_error(error: TokenError) -> str:
+    title, text = ERROR_TEXT.get(error.reason, ("链接无效", "请重新扫描门牌上的二维码。"))
+    body = _template("error.html").substitute(title=escape(title), text=escape(text),
+                                              reason=escape(error.reason), status=error.status)
+    return render_page(title, body)
+
+
+@router.get("/doorplate", response_class=HTMLResponse, summary="门牌页（解密令牌并展示地址）",
+            responses={400: {"description": "令牌无效、被篡改或密钥未知"}, 401: {"description": "令牌已过期"},
+                       409: {"description": "令牌已使用（重放）"}})
+async def doorplate(request: Request, d: str | None = Query(default=None, max_length=MAX_TOKEN_CHARS)):
+    service = request.app.state.service
+    try:
+        if not d:
+            raise MalformedToken("no token")
+        claims = read_token(d, service.keyring, lifetime_s=service.settings.token_lifetime_s)
+        if not await service.replay.claim(claims["jti"], claims["iat"] + service.settings.token_lifetime_s):
+            raise ReplayedToken("jti already used")
+    except TokenError as exc:
+        return HTMLResponse(render_error(exc), status_code=exc.status, headers=NO_STORE)
+    return HTMLResponse(render_card(claims), headers=NO_STORE)
+
+
+def create_receiver_app(settings=None, keyring=None, dsn=None):
+    """The landing page alone (with /healthz and /readyz), for a separate deployment."""
+    from dataclasses import replace
+
+    from redirect_api.app import build_service, with_middleware
+
+    service = build_service(settings, keyring, dsn)
+    service.settings = replace(service.settings, mount_receiver=False)
+    app = FastAPI(title="达州市数字门牌 接收端", lifespan=_lifespan(service))
+    app.state.service = service
+    app.include_router(router)
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        from fastapi.responses import JSONResponse
+
+        checks = await service.ready()
+        ok = all(checks.values())
+        return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
+
+    return with_middleware(app, service.settings)
+
+
+def _lifespan(service):
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        await service.pool.open(wait=False)
+        try:
+            yield
+        finally:
+            await service.pool.close()
+
+    return lifespan

@@ -1,0 +1,262 @@
+"""The redirect API and the doorplate page against a real PostgreSQL (spec/ecode-redirect.md).
+
+The tests run on a database of their own (initialised like the session's), so that a
+``serve.address_registry`` built by another test cannot change which source answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from dz_assets.db import with_database
+from dz_assets.db.init import init_database
+from dz_assets.settings import RedirectSettings
+from redirect_api.app import create_app
+from redirect_api.keys import KeyRing
+from redirect_api.replay import ReplayMemory
+from redirect_api.tokens import ReplayedToken, decrypt_token, issue_token, read_token
+
+KEYS = {1: bytes.fromhex("00112233445566778899aabbccddeeff"), 3: bytes.fromhex("ffeeddccbbaa99887766554433221100")}
+MAC = bytes.fromhex("a5" * 32)
+RING = KeyRing(keys=KEYS, mac_key=MAC, mode="gcm")
+
+# (table, dzbm, dzmc, xzqhdm, dzztdm, deleted)
+ROWS = [
+    ("ybss_bzdzmlxx", "H7ACTIVE01", "四川省达州市通川区朝阳东路1号", "511702", "1", False),
+    ("ybss_bzdzchxx", "H7ROOM_0101", "四川省达州市达川区南外镇翠屏路8号1单元101室", "511703", "1", False),
+    ("ybss_bzdzmlxx", "H7OUTSIDE01", "四川省成都市武侯区人民南路4号", "510107", "1", False),
+    ("ybss_bzdzmlxx", "H7DISABLED1", "四川省达州市宣汉县东乡镇停用路2号", "511722", "2", False),
+    ("ybss_bzdzchxx", "H7CANCEL-01", "四川省达州市渠县渠江镇注销街3号", "511725", "3", False),
+    ("ybss_bzdzmlxx", "H7DELETED01", "四川省达州市大竹县已删除路5号", "511724", "1", True),
+]
+
+
+def settings(**kw) -> RedirectSettings:
+    base = dict(sm4_keys=None, sm4_keys_file=None, mac_key=None, token_mode="gcm", doorplate_url="/doorplate",
+                fallback_url=None, token_lifetime_s=300, rate_limit=0, rate_burst=1, cache_ttl_s=0,
+                cache_size=1000, pool_size=2, mount_receiver=True, access_log=True)
+    base.update(kw)
+    return RedirectSettings(**base)
+
+
+@pytest.fixture(scope="module")
+def redirect_dsn(pg_server_dsn):
+    name = f"dzhub_redirect_{os.getpid()}_{secrets.token_hex(3)}"
+    dsn = with_database(pg_server_dsn, name)
+    init_database(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        gajg = conn.execute("select code, name from meta.code_table where dict = 'GAJG' order by code limit 1").fetchone()
+        for table, dzbm, dzmc, xzqh, zt, deleted in ROWS:
+            conn.execute(f"insert into ods.{table} (dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm, _deleted) "
+                         "values (%s, %s, %s, %s, %s, %s)", (dzbm, dzmc, xzqh, gajg[0] if gajg else "511702000000",
+                                                             zt, deleted))
+    yield dsn
+    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="module")
+def gajg(redirect_dsn):
+    with psycopg.connect(redirect_dsn) as conn:
+        return conn.execute("select gajgjgdm, (select name from meta.code_table where dict = 'GAJG' "
+                            "and code = gajgjgdm) from ods.ybss_bzdzmlxx where dzbm = 'H7ACTIVE01'").fetchone()
+
+
+@pytest.fixture
+def client(redirect_dsn):
+    with TestClient(create_app(settings(), RING, redirect_dsn), follow_redirects=False) as c:
+        yield c
+
+
+def test_resolve(client, gajg):
+    r = client.get("/ecode/resolve/H7ACTIVE01")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["dzmc"] == "四川省达州市通川区朝阳东路1号" and body["xzqh"] == "511702"
+    assert body["status"] == "active" and body["in_dazhou"] is True
+    assert body["gajg"] == gajg[0] and body["gajgmc"] == gajg[1]
+    assert body["xzqhmc"] in (None, "通川区")
+    assert client.get("/ecode/resolve/H7OUTSIDE01").json()["in_dazhou"] is False
+    assert client.get("/ecode/resolve/NOPE").status_code == 404
+    assert client.get("/ecode/resolve/H7DELETED01").status_code == 404
+
+
+@pytest.mark.parametrize("dzbm", ["H7ACTIVE01", "H7ROOM_0101"])
+def test_dazhou_address_redirects_with_a_token_of_the_registry_data(client, dzbm):
+    r = client.get(f"/ecode/r/{dzbm}")
+    assert r.status_code == 302
+    loc = urlsplit(r.headers["location"])
+    assert loc.path == "/doorplate" and r.headers["cache-control"] == "no-store"
+    claims = read_token(parse_qs(loc.query)["d"][0], RING)
+    resolved = client.get(f"/ecode/resolve/{dzbm}").json()
+    for f in ("dzbm", "dzmc", "xzqh", "gajg", "gajgmc"):
+        assert claims[f] == resolved[f]
+    assert abs(claims["iat"] - time.time()) < 5
+
+
+@pytest.mark.parametrize(("dzbm", "status", "reason"), [
+    ("H7OUTSIDE01", 404, "outside"), ("H7DISABLED1", 410, "disabled"), ("H7CANCEL-01", 410, "cancelled"),
+    ("H7UNKNOWN", 404, "unknown"), ("H7DELETED01", 404, "unknown")])
+def test_no_token_without_fallback(client, dzbm, status, reason):
+    r = client.get(f"/ecode/r/{dzbm}")
+    assert r.status_code == status and r.json() == {"dzbm": dzbm, "reason": reason}
+    assert "location" not in r.headers
+
+
+def test_no_token_with_fallback(redirect_dsn):
+    app = create_app(settings(fallback_url="https://fallback.example.invalid/page?x=1"), RING, redirect_dsn)
+    with TestClient(app, follow_redirects=False) as c:
+        for dzbm, reason in (("H7OUTSIDE01", "outside"), ("H7CANCEL-01", "cancelled"), ("ZZZ", "unknown")):
+            r = c.get(f"/ecode/r/{dzbm}")
+            assert r.status_code == 302
+            loc = urlsplit(r.headers["location"])
+            assert loc.netloc == "fallback.example.invalid"
+            assert parse_qs(loc.query) == {"x": ["1"], "c": [dzbm], "reason": [reason]}
+        assert "/doorplate?d=" in c.get("/ecode/r/H7ACTIVE01").headers["location"]
+
+
+@pytest.mark.parametrize("bad", ["A" * 65, "a.b", "a%20b", "%E4%B8%AD", "a%2Fb", "a/b", "", "a;b", "a+b", "%00"])
+def test_malformed_codes_are_422(client, bad):
+    for prefix in ("/ecode/r/", "/ecode/resolve/"):
+        assert client.get(prefix + bad).status_code == 422, prefix + bad
+
+
+def test_doorplate_card_replay_and_refusals(client):
+    token = parse_qs(urlsplit(client.get("/ecode/r/H7ACTIVE01").headers["location"]).query)["d"][0]
+    page = client.get("/doorplate", params={"d": token})
+    assert page.status_code == 200 and "四川省达州市通川区朝阳东路1号" in page.text
+    assert 'name="viewport"' in page.text and page.headers["cache-control"] == "no-store"
+    again = client.get("/doorplate", params={"d": token})
+    assert again.status_code == 409 and 'data-reason="replayed"' in again.text
+    expired = issue_token({"dzbm": "H7ACTIVE01", "dzmc": "x"}, RING, now=time.time() - 301)
+    assert client.get("/doorplate", params={"d": expired}).status_code == 401
+    other = KeyRing(keys={9: bytes(16)})
+    assert client.get("/doorplate", params={"d": issue_token({"dzbm": "x"}, other)}).status_code == 400
+    fresh = bytearray(token.encode())
+    fresh[10] = ord("A") if fresh[10] != ord("A") else ord("B")
+    assert client.get("/doorplate", params={"d": fresh.decode()}).status_code == 400
+    assert client.get("/doorplate").status_code == 400
+    assert client.get("/doorplate", params={"d": "!!"}).status_code == 400
+
+
+def test_cbc_mode_end_to_end(redirect_dsn):
+    ring = KeyRing(keys=KEYS, mac_key=MAC, mode="cbc")
+    with TestClient(create_app(settings(token_mode="cbc"), ring, redirect_dsn), follow_redirects=False) as c:
+        loc = c.get("/ecode/r/H7ROOM_0101").headers["location"]
+        token = parse_qs(urlsplit(loc).query)["d"][0]
+        assert read_token(token, ring)["dzbm"] == "H7ROOM_0101"
+        assert c.get(loc).status_code == 200
+
+
+def test_replay_memory_is_shared_and_race_free(redirect_dsn):
+    """Two receivers (own connections) racing on the same jtis: exactly one wins each."""
+    a, b = ReplayMemory(redirect_dsn), ReplayMemory(redirect_dsn)
+    tokens = [issue_token({"dzbm": f"R{i}"}, RING) for i in range(20)]
+    results: dict[str, list] = {"a": [], "b": []}
+    barrier = threading.Barrier(2)
+
+    def receive(name, memory):
+        barrier.wait()
+        for t in tokens:
+            try:
+                decrypt_token(t, RING, replay=memory)
+                results[name].append(200)
+            except ReplayedToken:
+                results[name].append(409)
+
+    threads = [threading.Thread(target=receive, args=(n, m)) for n, m in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(sorted(pair) == [200, 409] for pair in zip(results["a"], results["b"], strict=True))
+    with psycopg.connect(redirect_dsn) as conn:
+        assert conn.execute("select count(*) from meta.redirect_replay where jti = any(%s)",
+                            ([read_token(t, RING)["jti"] for t in tokens],)).fetchone()[0] == 20
+
+
+def test_health_ready_openapi(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["database"] is True and ready.json()["keys"] is True
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/ecode/r/{dzbm}", "/ecode/resolve/{dzbm}", "/doorplate", "/healthz", "/readyz"} <= set(paths)
+    assert client.get("/docs").status_code == 200
+
+
+def test_readyz_without_database():
+    app = create_app(settings(), RING, "postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")
+    with TestClient(app) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.json()["database"] is False
+
+
+def test_limits_and_rate_limit(redirect_dsn):
+    with TestClient(create_app(settings(rate_limit=1, rate_burst=3), RING, redirect_dsn),
+                    follow_redirects=False) as c:
+        codes = [c.get("/ecode/resolve/H7ACTIVE01").status_code for _ in range(5)]
+        assert codes[:3] == [200, 200, 200] and codes[-1] == 429
+        assert c.get("/healthz").status_code == 200  # health is never rate limited
+    with TestClient(create_app(settings(), RING, redirect_dsn)) as c:
+        assert c.get("/doorplate", params={"d": "A" * 9000}).status_code == 414
+        assert c.request("GET", "/healthz", content=b"x" * 2000).status_code == 413
+
+
+def test_access_log_is_json_without_secrets_or_details(redirect_dsn):
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    handler = Keep()
+    logging.getLogger("redirect_api.access").addHandler(handler)
+    try:
+        with TestClient(create_app(settings(), RING, redirect_dsn), follow_redirects=True) as c:
+            page = c.get("/ecode/r/H7ACTIVE01")
+            assert page.status_code == 200
+            token = parse_qs(urlsplit(str(page.url)).query)["d"][0]
+    finally:
+        logging.getLogger("redirect_api.access").removeHandler(handler)
+    assert len(lines) == 2
+    entries = [json.loads(line) for line in lines]
+    assert [e["status"] for e in entries] == [302, 200]
+    text = "\n".join(lines)
+    assert token not in text and "朝阳" not in text and "d=" not in text
+    for key in KEYS.values():
+        assert key.hex() not in text
+
+
+def test_serve_registry_wins_when_it_exists(redirect_dsn):
+    with psycopg.connect(redirect_dsn, autocommit=True) as conn:
+        conn.execute("create table serve.address_registry (dzbm text primary key, dzmc text, xzqh text, "
+                     "xzqhmc text, gajg text, gajgmc text, status text)")
+        conn.execute("insert into serve.address_registry values "
+                     "('H7SERVE01', '达州市通川区服务表路9号', '511702', '通川区', '511702010000', '某派出所', 'active')")
+    try:
+        with TestClient(create_app(settings(), RING, redirect_dsn), follow_redirects=False) as c:
+            assert c.get("/ecode/resolve/H7SERVE01").json()["gajgmc"] == "某派出所"
+            assert c.get("/ecode/r/H7SERVE01").status_code == 302
+            assert c.get("/ecode/resolve/H7ACTIVE01").status_code == 404  # ODS no longer consulted
+    finally:
+        with psycopg.connect(redirect_dsn, autocommit=True) as conn:
+            conn.execute("drop table serve.address_registry")
+
+
+def test_receiver_app_alone(redirect_dsn):
+    from redirect_api.receiver import create_receiver_app
+
+    with TestClient(create_receiver_app(replace(settings(), mount_receiver=True), RING, redirect_dsn)) as c:
+        assert c.get("/doorplate", params={"d": issue_token({"dzbm": "X", "dzmc": "独立接收端"}, RING)}).status_code == 200
+        assert c.get("/ecode/r/H7ACTIVE01").status_code == 404
