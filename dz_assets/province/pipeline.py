@@ -27,6 +27,7 @@ from dz_assets.db import connect, pg_dsn
 from dz_assets.province import inbox
 from dz_assets.province.objects import store_objects
 from dz_assets.province.registry import BatchName, BatchRegistry
+from dz_assets.province.rejects import write_rejects_file
 from dz_assets.settings import Settings, get_settings
 
 
@@ -201,12 +202,14 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
     target = inbox.backup(zip_path, s.backup_dir)
     reg.update(delivery, backup_path=str(target))
     reg.release_waiting(name.source)
+    rejects_file = write_rejects_file(conn, batch_id, s.reject_dir) if totals["rejected"] else None
     duration = time.monotonic() - t0
     return {
         **_verdict(batch_id, []), "rows": {"total": totals["declared"], "rejected": totals["rejected"],
                                            "flagged": flagged},
         "rejects": _rejects(conn, delivery), "delivery_id": delivery, "status": "loaded",
         "backup_path": str(target), "superseded": superseded, "drift": package.drift,
+        "rejects_file": str(rejects_file) if rejects_file else None,
         "loaded": {**totals, "flagged": flagged, "objects": objects, "tables": tables,
                    "bytes": sum(t.get("bytes", 0) for t in tables.values()),
                    "duration_s": round(duration, 3),
