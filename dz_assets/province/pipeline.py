@@ -52,26 +52,15 @@ def _verdict(batch_id: str, errors: list[dict], **extra: Any) -> dict[str, Any]:
             "rows": {"total": 0, "rejected": 0, "flagged": 0}, "rejects": [], **extra}
 
 
-def _check_verdict(zip_path: Path) -> dict[str, Any]:
-    from dz_assets.province.verdict import check_verdict
+def _package_verdict(package: Any, *, prove_rows: bool = True) -> dict[str, Any]:
+    """The verdict ``dzhub package check`` prints for the same package."""
+    from dz_assets.province.verdict import verdict_of
 
-    return check_verdict(zip_path)
-
-
-def _rejects(conn: psycopg.Connection, delivery_id: int) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "select table_code, file_name, line, field, reason from meta.reject where delivery_id = %s "
-        "order by file_name, line, field nulls first", (delivery_id,)).fetchall()
-    return [{"table": t, "file": f, "line": n, "field": fld, "reason": r} for t, f, n, fld, r in rows]
-
-
-def _tables(result: Any) -> list[Any]:
-    tables = result.tables
-    return list(tables.values()) if isinstance(tables, dict) else list(tables)
+    return verdict_of(package, prove_rows=prove_rows)
 
 
 def _table_figures(t: Any, ods_rows: int) -> dict[str, Any]:
-    d = {k: v for k, v in dataclasses.asdict(t).items() if k != "file_refs"}
+    d = {k: v for k, v in dataclasses.asdict(t).items() if k not in ("file_refs", "files")}
     d["ods_rows"] = ods_rows
     d["rows_per_s"] = round(t.loaded / t.duration_s) if t.duration_s else None
     return d
@@ -137,7 +126,7 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
         reg.update(delivery, created=index.created, seq=index.seq, prev=index.prev or None,
                    drift=package.drift)
     if not package.valid:
-        verdict = _check_verdict(zip_path)  # the same verdict `dzhub package check` prints
+        verdict = _package_verdict(package)
         reasons = "; ".join(f"{e['code']}: {e['message']}" for e in verdict["errors"])
         target = _set_aside(conn, reg, s, zip_path, delivery, batch_id, "quarantined",
                             verdict["errors"], reasons, "error")
@@ -156,13 +145,13 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
                         quarantine_path=str(target))
 
     if name.kind != "FULL":
-        return _park(conn, reg, s, zip_path, name, delivery, order)
+        return _park(conn, reg, s, zip_path, name, delivery, order, package)
     return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
 
 
-def _park(conn, reg, s, zip_path, name, delivery, order) -> dict[str, Any]:
+def _park(conn, reg, s, zip_path, name, delivery, order, package) -> dict[str, Any]:
     """INCR/RECON: proven and recorded, kept in backup for the apply step (next issue)."""
-    verdict = _check_verdict(zip_path)
+    verdict = _package_verdict(package)
     status = "waiting" if order.status == "waiting" else "pending_apply"
     reason = order.reason or f"{name.kind} batch recorded; applying {name.kind} packages is not built yet"
     target = inbox.backup(zip_path, s.backup_dir)
@@ -180,7 +169,7 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
     superseded = reg.start_loading(delivery, batch_id)
     try:
         result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id)
-        refs = [(t.table, k, f, m) for t in _tables(result) for k, f, m in t.file_refs]
+        refs = [(t.table, k, f, m) for t in result.tables.values() for k, f, m in t.file_refs]
         objects = store_objects(conn, zip_path, batch_id=batch_id, store=s.object_store, refs=refs)
     except Exception as exc:
         reg.finish(delivery, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
@@ -188,11 +177,9 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
                     message=f"{batch_id}: load failed: {exc}", details={"delivery_id": delivery,
                                                                        "path": str(zip_path)})
         raise
-    tables = {t.table: _table_figures(t, _ods_rows(conn, t.table)) for t in _tables(result)}
+    tables = {t.table: _table_figures(t, _ods_rows(conn, t.table)) for t in result.tables.values()}
     totals = {k: sum(t[k] for t in tables.values()) for k in ("declared", "loaded", "rejected", "duplicate")}
-    flagged = getattr(result, "flagged_rows", None)
-    if flagged is None:
-        flagged = sum(t.get("flagged_rows", 0) for t in tables.values())
+    flagged = result.flagged_rows
     reg.update(delivery, rows_total=totals["declared"], rows_loaded=totals["loaded"],
                rows_rejected=totals["rejected"], rows_duplicate=totals["duplicate"],
                rows_flagged=flagged, objects=objects)
@@ -205,10 +192,10 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
     rejects_file = write_rejects_file(conn, batch_id, s.reject_dir) if totals["rejected"] else None
     duration = time.monotonic() - t0
     return {
-        **_verdict(batch_id, []), "rows": {"total": totals["declared"], "rejected": totals["rejected"],
-                                           "flagged": flagged},
-        "rejects": _rejects(conn, delivery), "delivery_id": delivery, "status": "loaded",
-        "backup_path": str(target), "superseded": superseded, "drift": package.drift,
+        **_package_verdict(package, prove_rows=False),
+        "rows": {"total": totals["declared"], "rejected": totals["rejected"], "flagged": flagged},
+        "rejects": [r.as_dict() for r in result.rejects], "delivery_id": delivery, "status": "loaded",
+        "backup_path": str(target), "superseded": superseded,
         "rejects_file": str(rejects_file) if rejects_file else None,
         "loaded": {**totals, "flagged": flagged, "objects": objects, "tables": tables,
                    "bytes": sum(t.get("bytes", 0) for t in tables.values()),
