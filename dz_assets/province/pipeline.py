@@ -47,6 +47,15 @@ def batch_lock(conn: psycopg.Connection, batch_id: str) -> Iterator[None]:
         conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
 
 
+@contextmanager
+def _full_load_slot(conn: psycopg.Connection) -> Iterator[None]:
+    conn.execute("select pg_advisory_lock(hashtextextended('dz.province.full_load', 0))")
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(hashtextextended('dz.province.full_load', 0))")
+
+
 def _verdict(batch_id: str, errors: list[dict], **extra: Any) -> dict[str, Any]:
     return {"batch_id": batch_id, "valid": not errors, "errors": errors,
             "rows": {"total": 0, "rejected": 0, "flagged": 0}, "rejects": [], **extra}
@@ -168,7 +177,10 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
     batch_id = name.batch_id
     superseded = reg.start_loading(delivery, batch_id)
     try:
-        result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id)
+        # One FULL load at a time: each already keeps both cores busy (a prover thread and a
+        # PostgreSQL backend per table), and two re-bases of one table must not interleave.
+        with _full_load_slot(conn):
+            result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id)
         refs = [(t.table, k, f, m) for t in result.tables.values() for k, f, m in t.file_refs]
         objects = store_objects(conn, zip_path, batch_id=batch_id, store=s.object_store, refs=refs)
     except Exception as exc:

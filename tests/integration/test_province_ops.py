@@ -1,0 +1,199 @@
+"""Province operations against the real PostgreSQL: registry, inbox, quarantine per package-level
+defect, duplicates, marker rules, order per source, objects, rejects and the daily statistics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from province_builder import Dataset, address_rows, build_package, person_rows  # noqa: E402
+
+PACKAGE_DEFECTS = ("marker_mismatch", "not_zip", "index_missing", "index_invalid", "file_missing",
+                   "file_unlisted", "file_checksum", "file_records", "unknown_table", "missing_key_field",
+                   "object_missing", "object_checksum")
+
+
+@pytest.fixture
+def dirs(pg_dsn, tmp_path, monkeypatch):
+    """Inbox, backup, quarantine, reject and object folders of this test alone."""
+    out = {}
+    for var, name in (("DZ_INBOX", "inbox"), ("DZ_BACKUP_DIR", "backup"), ("DZ_QUARANTINE_DIR", "quarantine"),
+                      ("DZ_REJECT_DIR", "reject"), ("DZ_OBJECT_STORE", "objects")):
+        out[name] = tmp_path / name
+        monkeypatch.setenv(var, str(out[name]))
+    return out
+
+
+def _one(db, q, *args):
+    row = db.execute(q, args).fetchone()
+    db.commit()
+    return row
+
+
+def _batch(db, batch_id):
+    return db.execute("select status, rows_total, rows_loaded, rows_rejected, rows_duplicate, objects, errors, "
+                      "backup_path, quarantine_path, started_at, finished_at from meta.batch where batch_id = %s "
+                      "order by delivery_id", (batch_id,)).fetchall()
+
+
+def test_valid_package_loads_with_counts_lineage_objects_and_backup(dirs, db, pg_dsn):
+    from dz_assets.province.pipeline import process_inbox
+
+    rows = person_rows(40, photo=True)
+    rows[9][5] = "19990231"  # not a calendar day: that row alone is rejected
+    b = build_package(dirs["inbox"], "TOK-FULL-20261120-0001",
+                      [Dataset("HZ_HJRKJBXX", rows, files=2), Dataset("YBSS_BZDZMLXX", address_rows(7))],
+                      objects={"files/p0.jpg": b"\xff\xd8jpeg"})
+    [v] = process_inbox()
+    assert v["status"] == "loaded" and v["valid"] and v["errors"] == []
+    assert v["rows"] == {"total": 47, "rejected": 1, "flagged": 0}
+    assert v["rejects"] == [{"table": "HZ_HJRKJBXX", "file": "HZ_HJRKJBXX_0001.bcp", "line": 10, "field": "CSRQ",
+                             "reason": v["rejects"][0]["reason"]}]
+    assert v["loaded"]["tables"]["HZ_HJRKJBXX"]["ods_rows"] == 39
+    [(status, total, loaded, rejected, dup, objects, errors, backup, quarantine, started, finished)] = \
+        _batch(db, b.batch_id)
+    assert (status, total, loaded, rejected, dup, objects, errors) == ("loaded", 47, 46, 1, 0, 1, [])
+    assert started and finished and quarantine is None
+    assert Path(backup).is_file() and Path(backup + ".ok").is_file() and not b.zip_path.exists()
+    assert _one(db, "select count(*), min(_batch_id), max(_batch_id) from ods.hz_hjrkjbxx") == \
+        (39, b.batch_id, b.batch_id)
+    assert _one(db, "select _file, _line, csrq, djsj from ods.hz_hjrkjbxx where rybh = 'R00000021'")[:2] == \
+        ("HZ_HJRKJBXX_0002.bcp", 2)
+    assert _one(db, "select count(*) from ods.ybss_bzdzmlxx where _batch_id = %s", b.batch_id) == (7,)
+    # the photo: stored once, content-addressed, linked to the row that names it
+    sha, member = _one(db, "select sha256, member from meta.object_ref where batch_id = %s", b.batch_id)
+    assert member == "files/p0.jpg"
+    assert (dirs["objects"] / sha[:2] / sha[2:4] / sha).read_bytes() == b"\xff\xd8jpeg"
+    # rejects: kept with the raw line, downloadable as CSV and written beside the batch
+    assert Path(v["rejects_file"]).read_text(encoding="utf-8-sig").count("\n") == 2
+
+
+def test_same_batch_again_is_a_recorded_duplicate_and_loads_nothing(dirs, db):
+    from dz_assets.province.pipeline import load_package_copy, process_inbox
+
+    b = build_package(dirs["inbox"], "TDUP-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(5))])
+    spare = dirs["inbox"].parent / "spare"
+    spare.mkdir()
+    shutil.copy2(b.zip_path, spare / b.zip_path.name)
+    shutil.copy2(b.marker_path, spare / b.marker_path.name)
+    assert process_inbox()[0]["status"] == "loaded"
+    loaded_at = _one(db, "select max(_loaded_at) from ods.ybss_bzdzmlxx")
+    for f in spare.iterdir():
+        shutil.copy2(f, dirs["inbox"] / f.name)
+    [v] = process_inbox()
+    assert v["status"] == "duplicate" and v["valid"] is False
+    assert [e["code"] for e in v["errors"]] == ["duplicate_batch"]
+    reason = json.loads(Path(v["quarantine_path"] + ".reason.json").read_text())
+    assert reason["errors"][0]["code"] == "duplicate_batch"
+    # the CLI path reports it before reading anything, and leaves PATH where it is
+    v2 = load_package_copy(spare / b.zip_path.name)
+    assert [e["code"] for e in v2["errors"]] == ["duplicate_batch"] and (spare / b.zip_path.name).exists()
+    assert [r[0] for r in _batch(db, b.batch_id)] == ["loaded", "duplicate", "duplicate"]
+    assert _one(db, "select max(_loaded_at) from ods.ybss_bzdzmlxx") == loaded_at
+
+
+@pytest.mark.parametrize("defect", PACKAGE_DEFECTS)
+def test_package_level_defect_quarantines_and_loads_nothing(dirs, db, defect):
+    from dz_assets.province.pipeline import process_inbox
+
+    batch_id = f"TQ{PACKAGE_DEFECTS.index(defect):02d}-FULL-20261120-0001"
+    b = build_package(dirs["inbox"], batch_id, [Dataset("HZ_HJRKJBXX", person_rows(12), files=2)],
+                      objects={"files/p0.jpg": b"jpeg"}, defect=defect)
+    [v] = process_inbox()
+    assert v["status"] == "quarantined" and v["valid"] is False
+    assert defect in {e["code"] for e in v["errors"]}
+    q = Path(v["quarantine_path"])
+    assert q.parent == dirs["quarantine"] and q.is_file() and not b.zip_path.exists()
+    reason = json.loads(q.with_name(q.name + ".reason.json").read_text())
+    assert defect in {e["code"] for e in reason["errors"]} and defect in reason["reason"]
+    [(status, *_, errors, backup, quarantine, _s, finished)] = _batch(db, batch_id)
+    assert status == "quarantined" and defect in {e["code"] for e in errors} and backup is None and finished
+    assert _one(db, "select count(*) from ods.hz_hjrkjbxx where _batch_id = %s", batch_id) == (0,)
+    assert _one(db, "select count(*) from meta.reject r join meta.batch b using (delivery_id) "
+                    "where b.batch_id = %s", batch_id) == (0,)
+    assert _one(db, "select count(*) from meta.alert where subject = %s and severity = 'error'", batch_id) == (1,)
+
+
+def test_marker_rules(dirs, db):
+    """Without its marker a zip is still uploading: untouched. Loaded directly, it is marker_missing."""
+    from dz_assets.province.inbox import scan_inbox
+    from dz_assets.province.pipeline import process_inbox, process_package
+
+    b = build_package(dirs["inbox"], "TMK-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(3))],
+                      defect="marker_missing")
+    before = b.zip_path.stat()
+    assert scan_inbox(dirs["inbox"]) == [] and process_inbox() == []
+    assert b.zip_path.stat().st_mtime_ns == before.st_mtime_ns and _batch(db, b.batch_id) == []
+    v = process_package(b.zip_path)
+    assert v["status"] == "quarantined" and [e["code"] for e in v["errors"]] == ["marker_missing"]
+
+
+def test_quarantined_batch_may_be_delivered_again_and_then_loads(dirs, db):
+    from dz_assets.province.pipeline import process_inbox
+
+    build_package(dirs["inbox"], "TRE-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(4))],
+                  defect="file_checksum")
+    assert process_inbox()[0]["status"] == "quarantined"
+    build_package(dirs["inbox"], "TRE-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(4))])
+    assert process_inbox()[0]["status"] == "loaded"
+    assert [r[0] for r in _batch(db, "TRE-FULL-20261120-0001")] == ["quarantined", "loaded"]
+
+
+def test_order_per_source_stale_and_incr_waits(dirs, db, monkeypatch):
+    from dz_assets.province.pipeline import process_inbox
+
+    monkeypatch.setenv("DZ_INCR_WAIT_ALERT_S", "0")
+    addr = [Dataset("YBSS_BZDZMLXX", address_rows(3))]
+    build_package(dirs["inbox"], "TORD-FULL-20261120-0002", addr)
+    assert process_inbox()[0]["status"] == "loaded"
+    build_package(dirs["inbox"], "TORD-FULL-20261120-0001", addr)  # older than one already applied
+    build_package(dirs["inbox"], "TORD-INCR-20261121-0001", addr)  # first INCR: nothing to wait for
+    build_package(dirs["inbox"], "TORD-INCR-20261121-0003", addr, prev="TORD-INCR-20261121-0002")
+    out = {v["batch_id"]: v for v in process_inbox()}
+    assert out["TORD-FULL-20261120-0001"]["status"] == "stale"
+    assert out["TORD-INCR-20261121-0001"]["status"] == "pending_apply"
+    assert out["TORD-INCR-20261121-0003"]["status"] == "waiting"
+    assert "TORD-INCR-20261121-0002" in out["TORD-INCR-20261121-0003"]["reason"]
+    assert Path(out["TORD-INCR-20261121-0001"]["backup_path"]).is_file()  # kept for the apply step
+    codes = {r[0] for r in db.execute("select code from meta.alert where subject like 'TORD-%%'")}
+    assert {"stale_batch", "incr_waiting"} <= codes
+    assert _one(db, "select count(*) from ods.ybss_bzdzmlxx where _batch_id = 'TORD-FULL-20261120-0001'") == (0,)
+
+
+def test_a_batch_held_by_a_live_loader_is_busy(dirs, db):
+    from dz_assets.province.pipeline import BatchBusy, process_package
+
+    b = build_package(dirs["inbox"], "TBSY-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(2))])
+    db.execute("select pg_advisory_lock(hashtextextended('dz.province.batch:' || %s, 0))", (b.batch_id,))
+    try:
+        with pytest.raises(BatchBusy):
+            process_package(b.zip_path)
+    finally:
+        db.execute("select pg_advisory_unlock(hashtextextended('dz.province.batch:' || %s, 0))", (b.batch_id,))
+    assert b.zip_path.exists()
+
+
+def test_rejects_cli_and_daily_view(dirs, db):
+    from click.testing import CliRunner
+
+    from dz_assets.cli import main
+    from dz_assets.province.pipeline import process_inbox
+
+    rows = address_rows(6)
+    rows[2][7] = "1.2.3"  # ZBX: not a decimal
+    build_package(dirs["inbox"], "TREJ-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", rows)])
+    process_inbox()
+    r = CliRunner().invoke(main, ["rejects", "TREJ-FULL-20261120-0001", "--json"])
+    out = json.loads(r.stdout)
+    assert out["count"] == 1 and out["rejects"][0]["line"] == 3 and out["rejects"][0]["field"] == "ZBX"
+    assert "1.2.3" in out["rejects"][0]["raw_line"]
+    csv_out = CliRunner().invoke(main, ["rejects", "TREJ-FULL-20261120-0001", "--csv"]).stdout
+    assert csv_out.splitlines()[0].startswith("batch_id,delivery_id,table,file,line,field,reason")
+    day = _one(db, "select deliveries, loaded, rows_total, rows_rejected, rows_unreconciled from meta.batch_daily "
+                   "where source = 'TREJ'")
+    assert day == (1, 1, 6, 1, 0)
