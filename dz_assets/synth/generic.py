@@ -1,0 +1,110 @@
+"""Rows for every other catalogue table, made from its field list alone: each field's value is
+chosen by what its code says it is (an ID number, a name, an address code …) and otherwise by
+its type, so that a FULL package can hold all 143 tables with plausible, linked values.
+No field list is repeated here: everything is read from the catalogue."""
+
+from __future__ import annotations
+
+import random
+
+from dz_assets.catalog import Field, Table, load_catalogue
+
+from .population import Household, Person, day_text
+
+GENERIC_PER_HOUSEHOLDS = 120  # one row per 120 households: ~3 rows per 1,000 persons per table
+
+_WORDS = "综合治理社区服务登记审批受理变更核查办理完成正常在册有效备案复核更新采集"
+
+
+def _from_context(f: Field, hh: Household, p: Person) -> str | None:
+    """A value linked to the household or person when the field code says what it holds."""
+    c = f.code
+    if f.type == "idcard" or c.endswith("GMSFHM") or c.endswith("SFZH"):
+        return p.gmsfhm
+    if c == "XM" or c.endswith("_XM") or c.endswith("RXM"):
+        return p.xm
+    if c in ("XBDM", "XB"):
+        return p.xb
+    if c == "MZDM":
+        return p.mz
+    if c == "HH":
+        return hh.hh
+    if c == "RYBH":
+        return p.rybh
+    if c.endswith("DZBM"):
+        return hh.dzbm
+    if c.endswith("DZMC") or c.endswith("XZ") and f.type == "string" and (f.length or 200) >= 60:
+        return hh.dzmc
+    if c.endswith("XZQHDM"):
+        return hh.county
+    if c.endswith("GAJGJGDM") or c.endswith("PCSDM"):
+        return hh.gajg
+    if c == "CSRQ":
+        return day_text(p.birth)
+    return None
+
+
+class GenericTable:
+    """Row maker for one table; ``k`` (the table's row number) makes the key unique."""
+
+    def __init__(self, table: Table, seed: int, today: int) -> None:
+        self.table = table
+        self.today = today
+        self.key = set(table.key)
+        cat = load_catalogue()
+        self.codes = {f.code: sorted(cat.code_tables[f.dict].codes) for f in table.fields
+                      if f.type == "code" and f.dict in cat.code_tables}
+        self.prefix = "".join(w[0] for w in table.code.split("_"))[:4]
+
+    def value(self, f: Field, rng: random.Random, k: int, hh: Household, p: Person) -> str | None:
+        if f.code in self.key and f.type in ("string", "int"):
+            v = f"{self.prefix}{k:08d}" if f.type == "string" else str(k + 1)
+            return v[-f.length:] if f.length and len(v) > f.length else v
+        v = _from_context(f, hh, p)
+        fits = v is not None and f.type in ("string", "code", "idcard", "date") and (
+            f.type != "string" or not f.length or len(v) <= f.length) and (
+            f.type != "code" or f.code not in self.codes or v in self.codes[f.code])
+        if fits:
+            return v
+        return self.by_type(f, rng, k)
+
+    def by_type(self, f: Field, rng: random.Random, k: int) -> str | None:
+        t = f.type
+        if t == "code":
+            pool = self.codes.get(f.code)
+            return rng.choice(pool) if pool else "1"
+        if t == "int":
+            return str(rng.randint(0, 99))
+        if t == "decimal":
+            return f"{rng.uniform(0, 1000):.2f}"
+        if t == "date":
+            return day_text(self.today - rng.randint(1, 1500))
+        if t == "datetime":
+            s = rng.randint(0, 86399)
+            return f"{day_text(self.today - rng.randint(1, 1500))}{s // 3600:02d}{s // 60 % 60:02d}{s % 60:02d}"
+        if t == "file" or t == "idcard":
+            return None
+        n = min(f.length or 20, 8)
+        if f.code.endswith("BH") or f.code.endswith("DM") or f.code.endswith("ID"):
+            v = f"{self.prefix}{k:06d}"
+            return v[: f.length] if f.length else v
+        return "".join(rng.choice(_WORDS) for _ in range(max(1, min(n, 6))))
+
+    def row(self, rng: random.Random, k: int, hh: Household, p: Person) -> dict:
+        return {f.code: self.value(f, rng, k, hh, p) for f in self.table.fields}
+
+    def fill(self, row: dict, rng: random.Random, k: int, hh: Household | None, p: Person | None) -> None:
+        """Complete a builder's row with the catalogue fields the builder does not know."""
+        for f in self.table.fields:
+            if f.code not in row:
+                row[f.code] = (self.value(f, rng, k, hh, p) if hh is not None and p is not None
+                               else self.by_type(f, rng, k))
+
+
+def generic_tables() -> list[Table]:
+    """Catalogue tables the specific builders do not make but that have a key and fields."""
+    from .tables import ADDRESS_TABLES, PERSON_TABLES
+
+    special = set(PERSON_TABLES) | set(ADDRESS_TABLES)
+    return [t for t in load_catalogue().tables.values()
+            if t.code not in special and t.key and t.fields]
