@@ -1,0 +1,98 @@
+"""The province stage through Dagster: the inbox sensor adds partitions and keys runs by SHA-256;
+the batch asset loads, reports ODS materializations and its checks; a re-run never reloads."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from province_builder import Dataset, address_rows, build_package, person_rows  # noqa: E402
+
+BATCH = dg.AssetKey(["meta", "province_batch"])
+
+
+@pytest.fixture
+def dirs(pg_dsn, tmp_path, monkeypatch):
+    out = {}
+    for var, name in (("DZ_INBOX", "inbox"), ("DZ_BACKUP_DIR", "backup"), ("DZ_QUARANTINE_DIR", "quarantine"),
+                      ("DZ_REJECT_DIR", "reject"), ("DZ_OBJECT_STORE", "objects")):
+        out[name] = tmp_path / name
+        monkeypatch.setenv(var, str(out[name]))
+    return out
+
+
+def _checks(instance, key, name, partition=None):
+    rec = instance.event_log_storage.get_asset_check_execution_history(dg.AssetCheckKey(key, name), limit=1)[0]
+    return rec.event.dagster_event.event_specific_data
+
+
+def test_sensor_partitions_and_batch_asset(dirs, db):
+    from dz_assets.defs.province.assets import province_batch_asset
+    from dz_assets.defs.province.sensors import province_inbox_sensor
+    from dz_assets.defs.resources import build_resources
+
+    good = build_package(dirs["inbox"], "TDG-FULL-20261120-0001",
+                         [Dataset("HZ_HJRKJBXX", person_rows(30)), Dataset("YBSS_BZDZMLXX", address_rows(5))])
+    bad = build_package(dirs["inbox"], "TDG-FULL-20261120-0002", [Dataset("YBSS_BZDZMLXX", address_rows(5))],
+                        defect="file_records")
+    build_package(dirs["inbox"], "TDG-FULL-20261120-0003", [Dataset("YBSS_BZDZMLXX", address_rows(1))],
+                  defect="marker_missing")
+    resources = build_resources()
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = province_inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    assert sorted((r.partition_key, r.run_key) for r in result.run_requests) == \
+        sorted([(good.batch_id, good.sha256), (bad.batch_id, bad.sha256)])  # no marker: no run
+    [add] = result.dynamic_partitions_requests
+    assert sorted(add.partition_keys) == [good.batch_id, bad.batch_id]
+    instance.add_dynamic_partitions("province_batch", list(add.partition_keys))
+    assert db.execute("select status from meta.batch where batch_id = %s", (good.batch_id,)).fetchone() == \
+        ("received",)  # registered by the sensor, before its run
+    db.commit()
+    again = province_inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources,
+                                                          cursor=result.cursor))
+    assert {r.run_key for r in again.run_requests} == {good.sha256, bad.sha256}  # same keys: no second run
+
+    assets = [province_batch_asset]
+    r = dg.materialize(assets, partition_key=good.batch_id, instance=instance, resources=resources)
+    assert r.success
+    mat = instance.get_latest_materialization_event(BATCH).asset_materialization
+    assert mat.partition == good.batch_id
+    md = mat.metadata
+    assert md["status"].value == "loaded" and md["rows_in"].value == 35 and md["rows_loaded"].value == 35
+    assert md["dagster/row_count"].value == 35 and md["rows_rejected"].value == 0
+    assert md["rejects"].value == f"dzhub rejects {good.batch_id} --csv"
+    ods = instance.get_latest_materialization_event(dg.AssetKey(["ods", "hz_hjrkjbxx"])).asset_materialization
+    assert ods.metadata["dagster/row_count"].value == 30 and ods.metadata["batch_id"].value == good.batch_id
+    for name in ("package_valid", "records_reconcile", "ods_rows_match_keys"):
+        assert _checks(instance, BATCH, name).passed, name
+    assert _checks(instance, dg.AssetKey(["ods", "hz_hjrkjbxx"]), "rebase_reconciles").passed
+    loaded_at = db.execute("select max(_loaded_at) from ods.hz_hjrkjbxx").fetchone()
+    db.commit()
+
+    r = dg.materialize(assets, partition_key=bad.batch_id, instance=instance, resources=resources)
+    assert r.success  # a quarantined package is an outcome, not a run failure: the check says so
+    valid = _checks(instance, BATCH, "package_valid")
+    assert not valid.passed and "file_records" in str(valid.metadata["errors"].value)
+    assert Path(dirs["quarantine"] / f"{bad.batch_id}.zip").exists()
+
+    # re-running the loaded partition reloads nothing: the package is in backup, the table stays
+    r = dg.materialize(assets, partition_key=good.batch_id, instance=instance, resources=resources)
+    assert r.success
+    assert db.execute("select max(_loaded_at) from ods.hz_hjrkjbxx").fetchone() == loaded_at
+    assert province_inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources)).run_requests == []
+
+
+def test_ods_assets_cover_the_catalogue_with_chinese_descriptions():
+    from dz_assets.catalog import load_catalogue
+    from dz_assets.defs.province.ods import ods_rebase_reconciles, ods_tables
+
+    cat = load_catalogue()
+    assert {s.key for s in ods_tables} == {dg.AssetKey(["ods", t.ods_name]) for t in cat.tables.values()}
+    spec = next(s for s in ods_tables if s.key.path[1] == "hz_hjrkjbxx")
+    assert spec.group_name == "ods" and spec.description.startswith("每个人员编号一行：户籍人口基本信息（HZ_HJRKJBXX）")
+    assert len(list(ods_rebase_reconciles.check_keys)) == len(cat.tables)
