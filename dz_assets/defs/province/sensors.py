@@ -2,9 +2,11 @@
 
 The sensor adds a ``province_batch`` partition per complete package (zip + marker) and requests
 a run keyed by the package's SHA-256, so one delivery runs once however often the sensor ticks;
-the same bytes delivered again after their delivery finished get ``<sha256>.<n>``. It also
-registers the delivery (``meta.batch``, status ``received``) so the wait is visible before the
-run starts, and alerts INCR batches that wait too long for their prev.
+the same bytes delivered again after their delivery finished get ``<sha256>.<n>``. A package
+whose load failed stays in the inbox and is not requested again each tick (its run already
+retried; re-running the partition retries it). The sensor also registers the delivery
+(``meta.batch``, status ``received``) so the wait is visible before the run starts, and alerts
+INCR batches that wait too long for their prev.
 """
 
 
@@ -46,12 +48,16 @@ def province_inbox_sensor(context: dg.SensorEvaluationContext, paths: PathsResou
             else:
                 sha, _ = sha256_file(p.zip_path)
             cache[p.zip_path.name] = [st.st_size, st.st_mtime_ns, sha]
+            before = [r[0] for r in conn.execute(
+                "select status from meta.batch where sha256 = %s order by delivery_id desc", (sha,))]
+            if before and before[0] == "failed":
+                # RetryPolicy already retried it: no new run every tick; re-run its partition to retry
+                context.log.info("%s failed to load and stays in the inbox: re-run its partition", p.batch_id)
+                continue
             name = BatchName.parse(p.batch_id)
             if name is not None:
                 reg.register(name, file_name=p.zip_path.name, size=st.st_size, sha256=sha)
-            earlier = conn.execute(
-                "select count(*) from meta.batch where sha256 = %s and finished_at is not null", (sha,)
-            ).fetchone()[0]
+            earlier = sum(1 for status in before if status not in ("received", "loading"))
             if p.batch_id not in existing and p.batch_id not in new_keys:
                 new_keys.append(p.batch_id)
             runs.append(dg.RunRequest(run_key=f"{sha}.{earlier}" if earlier else sha,
