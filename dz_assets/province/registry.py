@@ -11,7 +11,6 @@ touches packages on disk (``inbox.py``) or ODS tables (the loader).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,9 +18,9 @@ from typing import Any
 import psycopg
 
 from dz_assets.alerts import raise_alert
+from dz_assets.province.index import BATCH_ID_RE
 from dz_assets.province.sql import query
 
-BATCH_ID = re.compile(r"^(?P<source>[A-Z0-9_]+)-(?P<kind>FULL|INCR|RECON)-(?P<date>\d{8})-(?P<no>\d{4})$")
 # Statuses under which a batch id counts as delivered for good: a new delivery is a duplicate.
 TAKEN = ("loaded", "pending_apply", "applied", "waiting")
 
@@ -38,7 +37,7 @@ class BatchName:
 
     @classmethod
     def parse(cls, batch_id: str) -> BatchName | None:
-        m = BATCH_ID.match(batch_id)
+        m = BATCH_ID_RE.match(batch_id)
         if not m:
             return None
         try:
