@@ -49,16 +49,6 @@ def batch_figures(conn: psycopg.Connection, delivery_id: int) -> dict[str, Any]:
             "unreconciled": unreconciled, "flags": {t: dict(v) for t, v in flags.items()}}
 
 
-def ods_key_mismatches(conn: psycopg.Connection, tables: dict[str, dict[str, int]], batch_id: str) -> list[str]:
-    """Tables whose live rows from this batch differ from the distinct keys it delivered."""
-    out = []
-    for t, fig in tables.items():
-        live = ods_live_rows(conn, t, batch_id)
-        if live != fig["loaded"]:
-            out.append(f"ods.{t.lower()}: {live} live rows from {batch_id}, {fig['loaded']} distinct keys delivered")
-    return out
-
-
 def last_rebase(conn: psycopg.Connection, table_code: str) -> dict[str, Any] | None:
     """The latest FULL re-base of a table and whether it still reconciles with the ODS table."""
     rows = _rows(conn, "last_rebase", {"table_code": table_code})
