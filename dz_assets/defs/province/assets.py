@@ -103,7 +103,8 @@ def province_batch_asset(context: dg.AssetExecutionContext, warehouse: Warehouse
             context.log_event(dg.AssetMaterialization(asset_key=ods_key(table), metadata={
                 "dagster/row_count": t["ods_rows"], "batch_id": batch_id, "rows_in": t["declared"],
                 "rows_loaded": t["loaded"], "rows_rejected": t["rejected"], "rows_duplicate": t["duplicate"],
-                "flagged": _md(t.get("flagged") or {}), "bytes": t.get("bytes", 0),
+                "rows_flagged": t.get("flagged_rows", 0), "flagged": _md(t.get("flagged") or {}),
+                "bytes": t.get("bytes", 0),
                 "duration_s": t.get("duration_s"), "rows_per_s": t.get("rows_per_s"),
                 "rejects": f"dzhub rejects {batch_id} --csv"}))
             context.log_event(_rebase_eval(table, rebase))
