@@ -41,7 +41,6 @@ from dz_assets.province.sql import query
 from dz_assets.settings import get_settings
 
 LOAD_SUFFIX = "__load"
-DATETIME_RE = r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$"
 PARALLEL_TABLES = 2  # the machine has 2 cores: one prover + one PostgreSQL backend per table
 
 
@@ -139,12 +138,14 @@ def copy_exprs(ds: Dataset, table: Table) -> tuple[list[str], list[pl.Expr]]:
     cols, exprs = [], []
     for code in own:
         c = pl.col(code)
-        if table.field(code).type == "datetime":  # YYYYMMDDHHMMSS does not cast: Beijing time
-            c = c.str.replace(DATETIME_RE, "${1}-${2}-${3} ${4}:${5}:${6}+08")
+        if table.field(code).type == "datetime":
+            # YYYYMMDDHHMMSS does not cast, YYYYMMDDTHHMMSS+08 (ISO 8601 basic, Beijing) does:
+            # two slices cost 0.01 s per 300 k rows, a regex rewrite 0.09 s.
+            c = pl.concat_str([c.str.slice(0, 8), pl.lit("T"), c.str.slice(8, 6), pl.lit("+08")])
         cols.append(table.field(code).column)
-        exprs.append(pl.when(pl.col(code) == "").then(None).otherwise(c).alias(code))
+        exprs.append(c.alias(code))
     if extra:
-        obj = pl.struct([pl.when(pl.col(c) == "").then(None).otherwise(_unescaped(c)).alias(c) for c in extra])
+        obj = pl.struct([_unescaped(c).alias(c) for c in extra])
         cols.append("_extra")
         exprs.append(obj.struct.json_encode().str.replace_all("\\", "\\\\", literal=True).alias("_extra"))
     cols.append("_line")
@@ -165,22 +166,29 @@ def _refs(frame: pl.DataFrame, ds: Dataset, table: Table, b: _Build) -> None:
         return
     key = pl.concat_str([pl.col(k) for k in table.key], separator="|")
     for code in file_fields:
-        for row_key, member in frame.filter(pl.col(code) != "").select(key, pl.col(code)).iter_rows():
+        for row_key, member in frame.filter(pl.col(code).is_not_null()).select(key, pl.col(code)).iter_rows():
             b.refs[(row_key, code)] = member  # a later occurrence of the key wins, as in the table
 
 
-def _produce(pkg: Package, b: _Build, f, exprs, rules, fl: FileLoad, out: queue.Queue, chunk_bytes: int) -> None:
+def _produce(pkg: Package, b: _Build, exprs, rules, out: queue.Queue, chunk_bytes: int) -> None:
+    """Prove every file of the table, in FILE order, into one stream of COPY text."""
     try:
-        with pkg.open_member(f.name) as fh:
-            for chunk in prove_stream(fh, b.ds, f.name, kind="FULL", objects=frozenset(pkg.objects),
-                                      chunk_bytes=chunk_bytes):
-                fl.rejected += len(chunk.rejects)
-                b.rejects += chunk.rejects
-                flags = count_flags(chunk.frame, rules, f.name)
-                fl.flagged += flags.rows_flagged
-                b.flags.add(flags)
-                _refs(chunk.frame, b.ds, b.table, b)
-                out.put(_copy_text(chunk.frame, exprs))
+        for f in b.ds.files:
+            tf = time.monotonic()
+            fl = FileLoad(b.ds.table, f.name, f.records, pkg.member_size(f.name))
+            b.load.files.append(fl)
+            file_exprs = [*exprs, pl.lit(f.name).alias("_file")]
+            with pkg.open_member(f.name) as fh:
+                for chunk in prove_stream(fh, b.ds, f.name, kind="FULL", objects=frozenset(pkg.objects),
+                                          chunk_bytes=chunk_bytes):
+                    fl.rejected += len(chunk.rejects)
+                    b.rejects += chunk.rejects
+                    flags = count_flags(chunk.frame, rules, f.name)
+                    fl.flagged += flags.rows_flagged
+                    b.flags.add(flags)
+                    _refs(chunk.frame, b.ds, b.table, b)
+                    out.put(_copy_text(chunk.frame, file_exprs))
+            fl.duration_s = round(time.monotonic() - tf, 3)  # proving time: COPY overlaps it
         out.put(None)
     except BaseException as exc:  # handed to the COPY side, which raises it
         out.put(exc)
@@ -207,25 +215,22 @@ def _build_table(dsn: str, pkg: Package, b: _Build, batch_id: str, cat: Catalogu
         conn.execute(sql.SQL("alter table {} alter column _batch_id set default {}, "
                              "alter column _valid_from set default {}").format(
             rel, sql.Literal(batch_id), sql.Literal(pkg.index.created)))
-        copy = sql.SQL("copy {} ({}) from stdin").format(rel, sql.SQL(", ").join(map(sql.Identifier, cols)))
-        for f in b.ds.files:
-            tf = time.monotonic()
-            fl = FileLoad(b.ds.table, f.name, f.records, pkg.member_size(f.name))
-            b.load.files.append(fl)
-            conn.execute(sql.SQL("alter table {} alter column _file set default {}").format(rel, sql.Literal(f.name)))
-            out: queue.Queue = queue.Queue(maxsize=2)  # two chunks in flight bound the memory
-            producer = threading.Thread(target=_produce, args=(pkg, b, f, exprs, rules, fl, out, chunk_bytes),
-                                        name=f"prove-{f.name}", daemon=True)
-            producer.start()
-            with conn.cursor() as cur, cur.copy(copy) as cp:
-                for data in _chunks(out):
-                    cp.write(data)
-                    if throttle:
-                        time.sleep(throttle)
-            producer.join()
-            fl.duration_s = round(time.monotonic() - tf, 3)
+        # One COPY for all the table's files (each row names its file): the prover and PostgreSQL
+        # stay busy side by side instead of draining and refilling the pipe at every file.
+        copy = sql.SQL("copy {} ({}) from stdin").format(
+            rel, sql.SQL(", ").join(map(sql.Identifier, [*cols, "_file"])))
+        out: queue.Queue = queue.Queue(maxsize=3)  # three chunks in flight bound the memory
+        producer = threading.Thread(target=_produce, args=(pkg, b, exprs, rules, out, chunk_bytes),
+                                    name=f"prove-{b.ds.table}", daemon=True)
+        producer.start()
+        with conn.cursor() as cur, cur.copy(copy) as cp:
+            for data in _chunks(out):
+                cp.write(data)
+                if throttle:
+                    time.sleep(throttle)
+        producer.join()
         _key_and_dedupe(conn, rel, name, b)
-        conn.execute(sql.SQL("alter table {} alter column _file drop default, alter column _batch_id drop default, "
+        conn.execute(sql.SQL("alter table {} alter column _batch_id drop default, "
                              "alter column _valid_from drop default").format(rel))
         loaded = dict(conn.execute(sql.SQL(query("full_load", "per_file")).format(rel=rel)).fetchall())
         for fl in b.load.files:

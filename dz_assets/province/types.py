@@ -93,9 +93,9 @@ def check_value(f: IndexField, raw: str, *, objects: frozenset[str] | set[str] =
 def suspect_expr(f: IndexField, col: str, *, objects: frozenset[str] | set[str] = frozenset(),
                  required: bool | None = None) -> pl.Expr:
     """True where :func:`check_value` might reject the value (never false where it would)."""
-    c = pl.col(col)
+    c = pl.col(col)  # NULL where the BCP field is empty
     req = f.required if required is None else required
-    empty = c == ""
+    empty = c.is_null()
     # A backslash anywhere makes the value suspect: escapes are rare, the exact check is in Python.
     out = c.str.contains("\\", literal=True)
     if req:
@@ -120,4 +120,4 @@ def suspect_expr(f: IndexField, col: str, *, objects: frozenset[str] | set[str] 
         out = out | (~empty & ~c.is_in(list(objects)))
     elif t == "op":
         out = out | ~c.is_in(list(OPS))
-    return out
+    return out.fill_null(False) | (empty if req else pl.lit(False))
