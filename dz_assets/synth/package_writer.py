@@ -27,6 +27,7 @@ from .changes import day_changes, seq_base
 from .city import DEFAULT_DATE, OBJECT, City, all_table_codes
 from .defects import Plan
 from .index_xml import index_xml
+from .objects import photo_png
 from .recon import ReconFigures
 from .spool import TableSpool
 
@@ -178,19 +179,22 @@ def _spool(tmp, kind, persons, seed, date, base_date, want, plan, encoding, crlf
             if not n & 0xFFFF:
                 ticker.tick(n, city.generated_persons)
     else:
+        sent: set[str] = set()  # one day's photos: a few per thousand persons
         for ch in day_changes(persons, seed, date, base_date):
             if ch.table not in wanted:
                 continue
             fields, codes, extra = layouts[ch.table]
             if extra:
                 ch.row[extra] = "扩展值"
+            photo = ch.row.get("XP") if ch.op != "D" and ch.table == "HZ_HJRKJBXX" else None
+            if photo and photo not in sent:  # an INCR carries the objects its rows name (once)
+                sent.add(photo)
+                objects.add(photo, photo_png(photo[len("files/XP/"):-len(".png")]))
             spools[ch.table].add([ch.op, ch.ts] + [ch.row.get(c) for c in codes])
             n += 1
             if not n & 0xFFFF:
                 ticker.tick(n, 0)
     if plan.needs_object and objects.count == 0:
-        from .objects import photo_png
-
         objects.add("files/XP/SYNTH000000.png", photo_png("SYNTH000000"))
     objects.close()
     datasets = []
