@@ -169,3 +169,20 @@ def test_gb18030_and_crlf_read_back_the_same(tmp_path):
 def test_iter_rows_is_the_packaged_table(full):
     rows = list(iter_rows("YBSS_BZDZJLXXX", PERSONS, SEED))
     assert [r["DZBM"] for r in rows] == [v["DZBM"] for v, _, _ in full.rows["YBSS_BZDZJLXXX"]]
+
+
+def test_messages_describe_the_same_day_as_the_incr(series):
+    import json
+
+    from dz_assets.synth import iter_messages
+
+    d1 = read_package(series[0][1].zip_path, keep_rows=True)
+    incr = sorted((t, op, ts, tuple(sorted((k, v) for k, v in values.items() if v is not None)))
+                  for t, rows in d1.rows.items() for values, op, ts in rows)
+    msgs = []
+    for m in iter_messages(persons=PERSONS, seed=SEED, batch_size=5):
+        for e in json.loads(m.body):
+            data = e.get("data") or e["pk"]
+            ts = e["ts"][:19].replace("-", "").replace("T", "").replace(":", "")
+            msgs.append((e["table"], e["op"], ts, tuple(sorted((k, v) for k, v in data.items() if v is not None))))
+    assert sorted(msgs) == incr
