@@ -1,0 +1,102 @@
+"""Package-level checks (package-format.md, "What counts as broken"): one test per defect, no database."""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))  # the shared tiny-package builder
+from province_builder import Dataset, address_rows, build_package, person_rows  # noqa: E402
+
+from dz_assets.province.index import parse_index  # noqa: E402
+from dz_assets.province.package import open_package  # noqa: E402
+from dz_assets.province.verdict import check_verdict  # noqa: E402
+
+BATCH = "SCGA-FULL-20261120-0001"
+VERDICT_CODES = {"marker_missing", "marker_mismatch", "not_zip", "index_missing", "index_invalid", "file_missing",
+                 "file_unlisted", "file_checksum", "file_records", "unknown_table", "missing_key_field",
+                 "object_missing", "object_checksum", "duplicate_batch"}
+
+
+def _build(tmp_path: Path, **kw):
+    return build_package(tmp_path, BATCH, [Dataset("HZ_HJRKJBXX", person_rows(20, photo=True), files=2),
+                                           Dataset("YBSS_BZDZMLXX", address_rows(5))],
+                         objects={"files/p0.jpg": b"\xff\xd8photo"}, **kw)
+
+
+def test_valid_package(tmp_path):
+    b = _build(tmp_path)
+    pkg = open_package(b.zip_path)
+    assert pkg.valid, pkg.problems
+    assert (pkg.batch_id, pkg.kind, pkg.source, pkg.sha256) == (BATCH, "FULL", "SCGA", b.sha256)
+    assert pkg.index.created.isoformat() == "2026-11-20T02:00:00+08:00"
+    ds = pkg.index.datasets[0]
+    assert ds.table == "HZ_HJRKJBXX" and ds.pk == ("RYBH",) and [f.records for f in ds.files] == [10, 10]
+    assert set(pkg.objects) == {"files/p0.jpg"} and pkg.drift == []
+
+
+@pytest.mark.parametrize("defect", ["marker_missing", "marker_mismatch", "not_zip", "index_missing",
+                                    "index_invalid", "file_missing", "file_unlisted", "file_checksum",
+                                    "file_records", "unknown_table", "missing_key_field", "object_missing",
+                                    "object_checksum"])
+def test_each_package_defect_has_its_code(tmp_path, defect):
+    b = _build(tmp_path, defect=defect)
+    verdict = check_verdict(b.zip_path)
+    assert verdict["valid"] is False
+    codes = {e["code"] for e in verdict["errors"]}
+    assert defect in codes and codes <= VERDICT_CODES
+    err = next(e for e in verdict["errors"] if e["code"] == defect)
+    assert err["message"] and err["file"]
+
+
+def test_unlisted_object_under_files(tmp_path):
+    b = _build(tmp_path)
+    with zipfile.ZipFile(b.zip_path, "a") as zf:
+        zf.writestr("files/extra.jpg", b"x")
+    b.marker_path.write_text(open_package(b.zip_path).sha256)
+    errors = check_verdict(b.zip_path)["errors"]
+    assert [(e["code"], e["file"]) for e in errors] == [("file_unlisted", "files/extra.jpg")]
+
+
+def test_drift_is_recorded_and_only_a_missing_key_breaks(tmp_path):
+    fields = [("GMSFHM", "idcard", None, True), ("RYBH", "string", 32, True), ("XM", "string", 50, False),
+              ("BYZD", "string", 10, False)]
+    rows = [[r[1], r[0], r[2], "extra"] for r in person_rows(3)]
+    b = build_package(tmp_path, BATCH, [Dataset("HZ_HJRKJBXX", rows, fields=fields)])
+    pkg = open_package(b.zip_path)
+    assert pkg.valid
+    (d,) = pkg.drift
+    assert d["extra"] == ["BYZD"] and "CSRQ" in d["missing"] and d["reordered"] == ["GMSFHM", "RYBH", "XM"]
+
+
+def _index(batch: str = 'id="SCGA-INCR-20261121-0001" kind="INCR" source="SCGA"', extra: str = "") -> bytes:
+    return (f'<MESSAGE version="1"><BATCH {batch} division="511700" created="2026-11-21T02:00:00" {extra}/>'
+            '<DATASET table="HZ_HJRKJBXX" pk="RYBH"><FIELD code="RYBH" type="string"/>'
+            '<FILE name="HZ_HJRKJBXX_0001.bcp" records="1" sha256="' + "a" * 64 + '"/></DATASET></MESSAGE>').encode()
+
+
+def test_index_rules():
+    idx, problems = parse_index(_index(extra='prev=""'), expected_batch_id="SCGA-INCR-20261121-0001")
+    assert problems == [] and idx.prev is None and idx.created.utcoffset().total_seconds() == 8 * 3600
+    idx, problems = parse_index(_index(extra='prev="SCGA-INCR-20261120-0002"'))
+    assert idx.prev == "SCGA-INCR-20261120-0002"
+    _, problems = parse_index(_index())  # INCR without prev
+    assert [p.code for p in problems] == ["index_invalid"] and "prev" in problems[0].message
+    _, problems = parse_index(_index(extra='prev=""'), expected_batch_id="SCGA-INCR-20261121-0002")
+    assert "disagrees with the package file name" in problems[0].message
+    _, problems = parse_index(_index('id="SCGA-INCR-20261121-0001" kind="FULL" source="SCGA"'))
+    assert any("disagrees with the batch id" in p.message for p in problems)
+    _, problems = parse_index(b"<MESSAGE><BATCH")
+    assert problems[0].code == "index_invalid" and "well-formed" in problems[0].message
+
+
+def test_recon_index_is_accepted():
+    xml = (b'<MESSAGE version="1"><BATCH id="SCGA-RECON-20261121-0003" kind="RECON" source="SCGA" '
+           b'division="511700" created="2026-11-21T02:00:00+08:00"/>'
+           b'<RECON table="HZ_HJRKJBXX" pk="RYBH" rows="5" as_of="20261121020000"><FIELD code="RYBH" type="string"/>'
+           b'<FILE name="HZ_HJRKJBXX.recon.tsv" records="3" sha256="' + b"b" * 64 + b'"/></RECON></MESSAGE>')
+    idx, problems = parse_index(xml)
+    assert problems == [] and idx.recons[0].rows == 5 and "HZ_HJRKJBXX.recon.tsv" in idx.files
