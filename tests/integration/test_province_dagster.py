@@ -96,3 +96,25 @@ def test_ods_assets_cover_the_catalogue_with_chinese_descriptions():
     spec = next(s for s in ods_tables if s.key.path[1] == "hz_hjrkjbxx")
     assert spec.group_name == "ods" and spec.description.startswith("每个人员编号一行：户籍人口基本信息（HZ_HJRKJBXX）")
     assert len(list(ods_rebase_reconciles.check_keys)) == len(cat.tables)
+
+
+def test_flags_and_rejects_are_visible_on_the_asset(dirs):
+    from dz_assets.defs.province.assets import province_batch_asset
+    from dz_assets.defs.resources import build_resources
+    from dz_assets.synth import write_package
+
+    info = write_package(dirs["inbox"], persons=50, seed=11, source="TDGF", tables=["HZ_HJRKJBXX"],
+                         defects=("flag_id_checkdigit", "row_bad_date"), progress=None)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("province_batch", [info.batch_id])
+    assert dg.materialize([province_batch_asset], partition_key=info.batch_id, instance=instance,
+                          resources=build_resources()).success
+    md = instance.get_latest_materialization_event(BATCH).asset_materialization.metadata
+    assert md["rows_rejected"].value == 1 and md["rows_flagged"].value >= 1
+    assert md["rejects_file"].value.endswith(f"{info.batch_id}.rejects.csv")
+    flags = _checks(instance, BATCH, "quality_flags")
+    assert not flags.passed and flags.severity == dg.AssetCheckSeverity.WARN
+    assert "id_checkdigit" in str(flags.metadata["flags"].value)
+    ods = instance.get_latest_materialization_event(dg.AssetKey(["ods", "hz_hjrkjbxx"])).asset_materialization
+    assert ods.metadata["rows_rejected"].value == 1 and "id_checkdigit" in str(ods.metadata["flagged"].value)
+    assert _checks(instance, BATCH, "records_reconcile").passed
