@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO
 
 import polars as pl
 
+from dz_assets.catalog import load_catalogue
 from dz_assets.province.index import Dataset, IndexField
 from dz_assets.province.types import OP_FIELD, TS_FIELD, check_value, suspect_expr
 
@@ -48,8 +49,15 @@ class ProvenChunk:
 
 
 def row_fields(ds: Dataset, kind: str) -> tuple[IndexField, ...]:
-    """The fields of a line, in order: INCR lines lead with _OP and _TS."""
-    return (OP_FIELD, TS_FIELD, *ds.fields) if kind == "INCR" else ds.fields
+    """The fields of a line, in order: INCR lines lead with _OP and _TS.
+
+    Key fields (the DATASET's pk and the catalogue's key) are required whatever the FIELD says:
+    a row without its key cannot be kept, and would fail the table's primary key after COPY.
+    """
+    table = load_catalogue().tables.get(ds.table)
+    keys = set(ds.pk) | set(table.key if table else ())
+    fields = tuple(replace(f, required=True) if f.code in keys and not f.required else f for f in ds.fields)
+    return (OP_FIELD, TS_FIELD, *fields) if kind == "INCR" else fields
 
 
 def iter_line_chunks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:

@@ -61,6 +61,8 @@ def parse_datetime(text: str) -> datetime | None:
 def check_value(f: IndexField, raw: str, *, objects: frozenset[str] | set[str] = frozenset(),
                 required: bool | None = None) -> str | None:
     """Why ``raw`` (a field's BCP text) is not a good value of ``f``, or None when it is."""
+    if "\r" in raw:  # COPY would end the row there; only a CR right before the LF is dropped
+        return "raw carriage return inside the line (write it as \\r)"
     m = BAD_ESCAPE_RE.search(raw.replace("\\\\", ""))
     if m:
         return f"bad escape {m.group(0)!r} (only \\t \\n \\r \\\\ are allowed)"
@@ -96,8 +98,8 @@ def suspect_expr(f: IndexField, col: str, *, objects: frozenset[str] | set[str] 
     c = pl.col(col)  # NULL where the BCP field is empty
     req = f.required if required is None else required
     empty = c.is_null()
-    # A backslash anywhere makes the value suspect: escapes are rare, the exact check is in Python.
-    out = c.str.contains("\\", literal=True)
+    # A backslash or a raw CR anywhere makes the value suspect: escapes are rare, the exact check is in Python.
+    out = c.str.contains(r"[\\\r]")
     if req:
         out = out | empty
     t = f.type

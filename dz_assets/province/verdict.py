@@ -24,7 +24,7 @@ def prove_package_rows(pkg: Package) -> dict:
     problem_files = {p.file for p in pkg.problems if p.code == "file_missing"}
     objects = frozenset(pkg.objects)
     for ds in pkg.index.datasets:
-        rules = flag_rules(ds, cat, pkg.index.created) if ds.table in cat and pkg.kind != "INCR" else []
+        rules = flag_rules(ds, cat, pkg.index.created) if ds.table in cat else []
         for f in ds.files:
             if f.name in problem_files:
                 continue

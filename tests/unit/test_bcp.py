@@ -128,7 +128,7 @@ TYPES = [IndexField("S", "string", length=3, required=True), IndexField("I", "in
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet="0123456789-.X\\tnr9a 张", max_size=20), min_size=1, max_size=20))
+@given(st.lists(st.text(alphabet="0123456789-.X\\tnr9a 张\r", max_size=20), min_size=1, max_size=20))
 def test_vectorised_checks_never_miss_a_bad_value(values):
     """suspect_expr must flag every value check_value rejects (it may flag more)."""
     for f in TYPES:
@@ -137,3 +137,15 @@ def test_vectorised_checks_never_miss_a_bad_value(values):
         for v, s in zip(values, suspects, strict=True):
             if check_value(f, v) is not None:
                 assert s, (f.type, v)
+
+
+def test_raw_carriage_return_inside_a_line_is_rejected():
+    data = (line(with_value(2, "a\rb")) + "\n" + line(GOOD) + "\r\n").encode()
+    out = prove(data)
+    assert [(r.line, r.field) for r in out.rejects] == [(1, "XM")] and "carriage return" in out.rejects[0].reason
+
+
+def test_key_fields_are_required_whatever_the_index_says():
+    ds = Dataset(table=DS.table, pk=DS.pk, fields=(IndexField("RYBH", "string"), *FIELDS[1:]), files=())
+    out = prove([line(with_value(0, ""))], ds=ds)
+    assert [(r.line, r.field) for r in out.rejects] == [(1, "RYBH")]
