@@ -58,15 +58,15 @@ class City:
             bld = self.geo.building(b)
             street = bld.street
             if b % BUILDINGS_PER_STREET == 0 and "YBSS_BZDZJLXXX" in want:
-                yield from self._complete("YBSS_BZDZJLXXX", self._street_row(street))
+                yield self._complete("YBSS_BZDZJLXXX", self._street_row(street))
             rng = self.streams.fresh("rooms", b)
             if "YBSS_BZDZMLXX" in want:
-                yield from self._complete("YBSS_BZDZMLXX", self._building_row(rng, bld))
+                yield self._complete("YBSS_BZDZMLXX", self._building_row(rng, bld))
             q = bld.community
             smart = self.geo.is_smart_community(q, street)
             xqbm = f"{street.town.code}Q{q:08d}"
             if smart and b % BUILDINGS_PER_COMMUNITY == 0 and "ZHXQ_ZHXQJCXX" in want:
-                yield from self._complete("ZHXQ_ZHXQJCXX", {
+                yield self._complete("ZHXQ_ZHXQJCXX", {
                     "XQBM": xqbm, "XQMC": self.geo.community_name(q, street), "DZBM": bld.dzbm,
                     "XZQHDM": street.county})
             urban = street.town.urban
@@ -74,7 +74,7 @@ class City:
                 occupied = self.generated_persons < self.persons and rng.random() < (
                     0.85 if urban else (0.92 if floor == 1 else 0.05))
                 if "YBSS_BZDZCHXX" in want:
-                    yield from self._complete("YBSS_BZDZCHXX", self._room_row(rng, bld, unit, floor, room, occupied))
+                    yield self._complete("YBSS_BZDZCHXX", self._room_row(rng, bld, unit, floor, room, occupied))
                 if occupied:
                     yield from self._household(bld, unit, floor, room, xqbm if smart else None)
             b += 1
@@ -89,15 +89,15 @@ class City:
         for p in hh.members:
             for table, row in person_rows(rng, hh, p, today, want):
                 if table in want:
-                    yield from self._complete(table, row)
+                    yield self._complete(table, row)
             if p.photo and "HZ_HJRKJBXX" in want:
                 yield OBJECT, (f"files/XP/{p.rybh}.png", photo_png(p.rybh))
         if xqbm is not None and "ZHXQ_ZHXQRYZCXX" in want:
             for table, row in smart_rows(rng, hh, xqbm, today, want):
-                yield from self._complete(table, row)
+                yield self._complete(table, row)
         for table, row in community_rows(rng, hh, today, self._outsider):
             if table in want:
-                yield from self._complete(table, row)
+                yield self._complete(table, row)
         for code in self.generic_at.get(h % GENERIC_PER_HOUSEHOLDS, ()):
             k = self.generic_k[code]
             self.generic_k[code] = k + 1
@@ -114,7 +114,7 @@ class City:
             k = self.generic_k[table]
             self.generic_k[table] = k + 1
             self.fillers[table].fill(row, self.streams.get("fill", k), k, hh, p)
-        yield table, row
+        return table, row
 
     def _outsider(self, rng):
         """A dispute party from outside the city's households (a unique, valid ID number)."""

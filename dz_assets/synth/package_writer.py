@@ -29,7 +29,7 @@ from .defects import Plan
 from .index_xml import index_xml
 from .objects import photo_png
 from .recon import ReconFigures
-from .spool import TableSpool
+from .spool import TableSpool, _NeedsEscaping
 
 DIVISION = "511700"
 RECORDS_PER_FILE = 500_000  # as in the spec's example; tests use small values to get several files
@@ -174,7 +174,15 @@ def _spool(tmp, kind, persons, seed, date, base_date, want, plan, encoding, crlf
             fields, codes, extra = layouts[table]
             if extra:
                 row[extra] = "扩展值"
-            spools[table].add([row.get(c) for c in codes])
+            sp = spools[table]
+            get = row.get
+            if sp.mutations:
+                sp.add([get(c) for c in codes])
+            else:
+                try:
+                    sp.add_joined("\t".join([get(c) or "" for c in codes]), len(codes))
+                except _NeedsEscaping:
+                    sp.add([get(c) for c in codes])
             n += 1
             if not n & 0xFFFF:
                 ticker.tick(n, city.generated_persons)

@@ -18,8 +18,15 @@ EPOCH = date(1900, 1, 1)
 N_DAYS = 47_000  # 1900 … 2028: every birth, event and change date of the city
 
 
+_DAY_TEXT: dict[int, str] = {}  # bounded by N_DAYS (~47k strings, ~3 MB)
+
+
 def day_text(day: int) -> str:
-    return (EPOCH + timedelta(days=day)).strftime("%Y%m%d")
+    """``YYYYMMDD`` of a day index (memoised: strftime was the hottest call of the generator)."""
+    s = _DAY_TEXT.get(day)
+    if s is None:
+        s = _DAY_TEXT[day] = (EPOCH + timedelta(days=day)).strftime("%Y%m%d")
+    return s
 
 
 def day_index(d: date | str) -> int:
