@@ -118,3 +118,27 @@ def test_flags_and_rejects_are_visible_on_the_asset(dirs):
     ods = instance.get_latest_materialization_event(dg.AssetKey(["ods", "hz_hjrkjbxx"])).asset_materialization
     assert ods.metadata["rows_rejected"].value == 1 and "id_checkdigit" in str(ods.metadata["flagged"].value)
     assert _checks(instance, BATCH, "records_reconcile").passed
+
+
+def test_failed_run_raises_an_alert(pg_dsn, db):
+    from dz_assets.defs.province.sensors import province_batch_failure_alert
+    from dz_assets.defs.resources import build_resources
+
+    @dg.op
+    def load_step():
+        raise RuntimeError("disk full")
+
+    @dg.job
+    def failing():
+        load_step()
+
+    instance = dg.DagsterInstance.ephemeral()
+    r = failing.execute_in_process(instance=instance, raise_on_error=False,
+                                   tags={"dagster/partition": "TFAIL-FULL-20261120-0001"})
+    [event] = [e.dagster_event for e in instance.all_logs(r.run_id)
+               if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE"]
+    province_batch_failure_alert(dg.build_run_status_sensor_context(
+        sensor_name="province_batch_failure_alert", dagster_event=event, dagster_instance=instance,
+        dagster_run=r.dagster_run, resources=build_resources()).for_run_failure())
+    assert db.execute("select severity, code from meta.alert where subject = 'TFAIL-FULL-20261120-0001'"
+                      ).fetchall() == [("error", "run_failed")]
