@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import secrets
 import threading
 import time
 from dataclasses import replace
@@ -19,51 +17,28 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from dz_assets.db import with_database
-from dz_assets.db.init import init_database
-from dz_assets.settings import RedirectSettings
 from redirect_api.app import create_app
 from redirect_api.keys import KeyRing
 from redirect_api.replay import ReplayMemory
+from redirect_api.testing import (
+    TEST_KEYS,
+    TEST_MAC,
+    TEST_RING,
+    create_sample_database,
+    drop_database,
+    test_settings,
+)
 from redirect_api.tokens import ReplayedToken, decrypt_token, issue_token, read_token
 
-KEYS = {1: bytes.fromhex("00112233445566778899aabbccddeeff"), 3: bytes.fromhex("ffeeddccbbaa99887766554433221100")}
-MAC = bytes.fromhex("a5" * 32)
-RING = KeyRing(keys=KEYS, mac_key=MAC, mode="gcm")
-
-# (table, dzbm, dzmc, xzqhdm, dzztdm, deleted)
-ROWS = [
-    ("ybss_bzdzmlxx", "H7ACTIVE01", "四川省达州市通川区朝阳东路1号", "511702", "1", False),
-    ("ybss_bzdzchxx", "H7ROOM_0101", "四川省达州市达川区南外镇翠屏路8号1单元101室", "511703", "1", False),
-    ("ybss_bzdzmlxx", "H7OUTSIDE01", "四川省成都市武侯区人民南路4号", "510107", "1", False),
-    ("ybss_bzdzmlxx", "H7DISABLED1", "四川省达州市宣汉县东乡镇停用路2号", "511722", "2", False),
-    ("ybss_bzdzchxx", "H7CANCEL-01", "四川省达州市渠县渠江镇注销街3号", "511725", "3", False),
-    ("ybss_bzdzmlxx", "H7DELETED01", "四川省达州市大竹县已删除路5号", "511724", "1", True),
-]
-
-
-def settings(**kw) -> RedirectSettings:
-    base = dict(sm4_keys=None, sm4_keys_file=None, mac_key=None, token_mode="gcm", doorplate_url="/doorplate",
-                fallback_url=None, token_lifetime_s=300, rate_limit=0, rate_burst=1, cache_ttl_s=0,
-                cache_size=1000, pool_size=2, mount_receiver=True, access_log=True)
-    base.update(kw)
-    return RedirectSettings(**base)
+KEYS, MAC, RING = TEST_KEYS, TEST_MAC, TEST_RING
+settings = test_settings
 
 
 @pytest.fixture(scope="module")
 def redirect_dsn(pg_server_dsn):
-    name = f"dzhub_redirect_{os.getpid()}_{secrets.token_hex(3)}"
-    dsn = with_database(pg_server_dsn, name)
-    init_database(dsn)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        gajg = conn.execute("select code, name from meta.code_table where dict = 'GAJG' order by code limit 1").fetchone()
-        for table, dzbm, dzmc, xzqh, zt, deleted in ROWS:
-            conn.execute(f"insert into ods.{table} (dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm, _deleted) "
-                         "values (%s, %s, %s, %s, %s, %s)", (dzbm, dzmc, xzqh, gajg[0] if gajg else "511702000000",
-                                                             zt, deleted))
+    dsn = create_sample_database(pg_server_dsn)
     yield dsn
-    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    drop_database(pg_server_dsn, dsn)
 
 
 @pytest.fixture(scope="module")
