@@ -69,6 +69,9 @@ class City:
                 yield self._complete("ZHXQ_ZHXQJCXX", {
                     "XQBM": xqbm, "XQMC": self.geo.community_name(q, street), "DZBM": bld.dzbm,
                     "XZQHDM": street.county})
+                for table, row in self._staff(q, xqbm):
+                    if table in want:
+                        yield self._complete(table, row)
             urban = street.town.urban
             for unit, floor, room in bld.rooms():
                 occupied = self.generated_persons < self.persons and rng.random() < (
@@ -115,6 +118,25 @@ class City:
             self.generic_k[table] = k + 1
             self.fillers[table].fill(row, self.streams.get("fill", k), k, hh, p)
         return table, row
+
+    def _staff(self, q: int, xqbm: str) -> list:
+        """Property staff (从业人员) registered at a smart community: they live elsewhere (no
+        实有人口 row here) and come on most working days."""
+        rng = self.streams.fresh("staff", q)
+        out = []
+        for j in range(rng.randint(1, 2)):
+            gm, xm = self._outsider(rng)
+            out.append(("ZHXQ_ZHXQRYZCXX", {"ZCBH": f"ZCW{q:08d}{j}", "XQBM": xqbm, "GMSFHM": gm, "XM": xm,
+                                             "ZZDZ_DZBM": None, "RYLXDM": "4",
+                                             "ZCSJ": dt(self.today - rng.randint(10, 1500), 32400)}))
+            for off in range(1, 41):
+                if rng.random() < 0.6:
+                    t_in = 25200 + int(rng.random() * 5400)
+                    jl = f"JLW{q:08d}{j}{off:02d}"
+                    for n, (t, fx) in enumerate(((t_in, "1"), (t_in + 32400, "2")), 1):
+                        out.append(("ZHXQ_ZHXQRYJCJLXX", {"JLBH": f"{jl}{n}", "XQBM": xqbm, "GMSFHM": gm,
+                                                          "CRSJ": dt(self.today - off, t), "CRFXDM": fx}))
+        return out
 
     def _outsider(self, rng):
         """A dispute party from outside the city's households (a unique, valid ID number)."""

@@ -93,8 +93,9 @@ class PopulationModel:
     def __init__(self, geo, today: str) -> None:
         self.geo = geo
         self.today = day_index(today)
-        self.ids = IdAllocator(list(COUNTIES) + list(geo.other_divisions[:40]))
-        self.migrant_regions = [r for r in geo.other_divisions[:40]]
+        # migrants' ID regions: county-level codes elsewhere (a province code is no birthplace)
+        self.migrant_regions = [r for r in geo.other_divisions if not r.endswith("00")][:40] or geo.other_divisions[:40]
+        self.ids = IdAllocator(list(COUNTIES) + self.migrant_regions)
         self.rel = {k: _pick_codes("GB/T 4761", [v])[0] for k, v in
                     {"head": "02", "spouse": "10", "son": "20", "daughter": "30",
                      "father": "51", "mother": "52"}.items()}

@@ -61,7 +61,7 @@ def person_rows(rng: random.Random, hh: Household, p: Person, today: int, want) 
         out.append(("HZ_HJRKJBXX", person_row(hh, p)))
     # a cancelled person usually leaves 实有人口 too; ~12% linger (the ZX models' cases)
     active = alive or rng.random() < 0.12
-    if "YBSS_SYRKXX" in want:
+    if "YBSS_SYRKXX" in want and (hh.local or rng.random() >= 0.05):  # some migrants not registered yet
         out.append(("YBSS_SYRKXX", resident_row(hh, p, active, today)))
     if p.status == "2":
         out.append(("HZ_SWZXHKXX", {"YWLSH": "SW" + key, "GMSFHM": p.gmsfhm, "XM": p.xm,
@@ -124,6 +124,8 @@ def smart_rows(rng: random.Random, hh: Household, xqbm: str, today: int, want) -
     for p in hh.members:
         key = p.rybh[1:]
         lx = ("1" if hh.local else "2") if p.member == 1 else "3"  # owner or tenant, then family
+        if lx == "3" and 16 * 365 <= today - p.birth <= 22 * 365 and rng.random() < 0.3:
+            lx = "5"  # 学生
         out.append(("ZHXQ_ZHXQRYZCXX", {"ZCBH": "ZC" + key, "XQBM": xqbm, "GMSFHM": p.gmsfhm,
                                          "XM": p.xm, "ZZDZ_DZBM": hh.dzbm, "RYLXDM": lx,
                                          "ZCSJ": dt(max(p.reg_day, today - 2000), 32400 + p.member * 611)}))
