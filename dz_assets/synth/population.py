@@ -94,8 +94,11 @@ class PopulationModel:
         self.geo = geo
         self.today = day_index(today)
         # migrants' ID regions: county-level codes elsewhere (a province code is no birthplace)
-        self.migrant_regions = [r for r in geo.other_divisions if not r.endswith("00")][:40] or geo.other_divisions[:40]
-        self.ids = IdAllocator(list(COUNTIES) + self.migrant_regions)
+        # (most migrants to Dazhou come from elsewhere in Sichuan and from Chongqing)
+        local = [r for r in geo.other_divisions if not r.endswith("00")] or geo.other_divisions
+        self.migrant_regions = [r for r in local for _ in range(6 if r.startswith("51") else
+                                                                  3 if r.startswith("50") else 1)]
+        self.ids = IdAllocator(list(COUNTIES) + local)
         self.rel = {k: _pick_codes("GB/T 4761", [v])[0] for k, v in
                     {"head": "02", "spouse": "10", "son": "20", "daughter": "30",
                      "father": "51", "mother": "52"}.items()}
