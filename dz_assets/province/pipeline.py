@@ -121,6 +121,15 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
     taken = reg.taken_by(batch_id)
     delivery = reg.register(name, file_name=zip_path.name, size=size, sha256=sha)
     base = {"delivery_id": delivery}
+    if taken and taken[1] == "loaded" and taken[2] == sha and taken[3] is None:
+        # The very bytes whose load committed but whose move to backup did not happen (a crash
+        # between the two): finish that move instead of calling the package a duplicate.
+        target = inbox.backup(zip_path, s.backup_dir)
+        reg.update(taken[0], backup_path=str(target))
+        reason = f"same bytes as delivery {taken[0]} (loaded); its move to backup completed now"
+        reg.finish(delivery, "duplicate", reason=reason, backup_path=str(target))
+        return _verdict(batch_id, [], delivery_id=taken[0], status="loaded", reason=reason,
+                        backup_path=str(target))
     if taken:
         errors = [{"code": "duplicate_batch", "file": zip_path.name, "message":
                    f"batch {batch_id} was already delivered (delivery {taken[0]}, {taken[1]}); "

@@ -235,3 +235,22 @@ def test_rejects_cli_and_daily_view(dirs, db):
     day = _one(db, "select deliveries, loaded, rows_total, rows_rejected, rows_unreconciled from meta.batch_daily "
                    "where source = 'TREJ'")
     assert day == (1, 1, 6, 1, 0)
+
+
+def test_crash_between_commit_and_backup_is_finished_not_called_duplicate(dirs, db):
+    """The load committed, the move to backup did not happen: the next pass finishes the move."""
+    from dz_assets.province.pipeline import process_inbox
+
+    b = build_package(dirs["inbox"], "TBAK-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(3))])
+    backup = Path(process_inbox()[0]["backup_path"])
+    # put the state back to just before the move: zip in the inbox, loaded row without backup
+    shutil.move(backup, b.zip_path)
+    shutil.move(str(backup) + ".ok", b.marker_path)
+    db.execute("update meta.batch set backup_path = null where batch_id = %s", (b.batch_id,))
+    db.commit()
+    [v] = process_inbox()
+    assert v["status"] == "loaded" and v["errors"] == [] and Path(v["backup_path"]).is_file()
+    assert not dirs["quarantine"].exists()
+    assert [r[0] for r in _batch(db, b.batch_id)] == ["loaded", "duplicate"]
+    assert _one(db, "select backup_path from meta.batch where batch_id = %s and status = 'loaded'",
+                b.batch_id) == (v["backup_path"],)
