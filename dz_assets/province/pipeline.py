@@ -205,7 +205,7 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
                rows_rejected=totals["rejected"], rows_duplicate=totals["duplicate"],
                rows_flagged=flagged, objects=objects)
     # Marked loaded before the move: a crash between the two leaves a loaded batch whose zip is
-    # still in the inbox; its next delivery is then a recorded duplicate, never a second load.
+    # still in the inbox; the next pass finishes the move (same bytes), never loads it twice.
     reg.finish(delivery, "loaded", reason=None)
     target = inbox.backup(zip_path, s.backup_dir)
     reg.update(delivery, backup_path=str(target))
