@@ -143,7 +143,7 @@ class City:
         sex = "1" if rng.random() < 0.6 else "2"
         born = self.today - rng.randint(18 * 365, 70 * 365)
         region = rng.choice(self.model.migrant_regions) if rng.random() < 0.3 else rng.choice(list(self.geo.towns))
-        return self.model.ids.allocate(region, born, sex), names.full_name(rng, sex)
+        return self.model.outsider_ids.allocate(region, born, sex), names.full_name(rng, sex)
 
     # -- address rows ------------------------------------------------------------------------
     def _stamps(self, rng) -> tuple[str, str]:

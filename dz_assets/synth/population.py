@@ -52,16 +52,18 @@ class IdAllocator:
     numbers are unique. Counters sit in one flat array (regions × days × 2 bytes, ~2 MB), so
     memory does not grow with the number of persons."""
 
-    def __init__(self, regions: list[str]) -> None:
+    def __init__(self, regions: list[str], first: int = 0, limit: int = 500) -> None:
         self.regions = {r: i for i, r in enumerate(sorted(set(regions)))}
+        self.first, self.limit = first, limit  # order codes 2*first … 2*limit-1
         self.next = array("H", bytes(2 * N_DAYS * len(self.regions)))
 
     def allocate(self, region: str, day: int, sex: str) -> str:
         base = self.regions[region] * N_DAYS
-        while self.next[base + day] >= 500:  # this day is full for the region: next day
+        while self.next[base + day] >= self.limit - self.first:  # the day is full: next day
             day += 1
         k = self.next[base + day]
         self.next[base + day] = k + 1
+        k += self.first
         seq = 2 * k + (1 if sex == "1" else 0)
         return idcard.make_id(region, day_text(day), seq)
 
@@ -98,7 +100,10 @@ class PopulationModel:
         local = [r for r in geo.other_divisions if not r.endswith("00")] or geo.other_divisions
         self.migrant_regions = [r for r in local for _ in range(6 if r.startswith("51") else
                                                                   3 if r.startswith("50") else 1)]
-        self.ids = IdAllocator(list(COUNTIES) + local)
+        # residents and outsiders (dispute parties, property staff) draw disjoint order codes, so
+        # that a replay of the residents alone (the change generator) gives them the same IDs
+        self.ids = IdAllocator(list(COUNTIES) + local, 0, 420)
+        self.outsider_ids = IdAllocator(list(COUNTIES) + local, 420, 500)
         self.rel = {k: _pick_codes("GB/T 4761", [v])[0] for k, v in
                     {"head": "02", "spouse": "10", "son": "20", "daughter": "30",
                      "father": "51", "mother": "52"}.items()}

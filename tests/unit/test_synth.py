@@ -186,3 +186,12 @@ def test_messages_describe_the_same_day_as_the_incr(series):
             ts = e["ts"][:19].replace("-", "").replace("T", "").replace(":", "")
             msgs.append((e["table"], e["op"], ts, tuple(sorted((k, v) for k, v in data.items() if v is not None))))
     assert sorted(msgs) == incr
+
+
+def test_changes_name_the_persons_of_the_full(series, full):
+    ids = {v["RYBH"]: v["GMSFHM"] for v, _, _ in full.rows["HZ_HJRKJBXX"]}
+    d1 = read_package(series[0][1].zip_path, keep_rows=True)
+    updated = [(v["RYBH"], v["GMSFHM"]) for v, op, _ in d1.rows["HZ_HJRKJBXX"] if op == "U"]
+    assert updated and all(ids[r] == g for r, g in updated)
+    born = [v for v, op, _ in d1.rows["HZ_HJRKJBXX"] if op == "I"]
+    assert all(v["RYBH"] not in ids and v["GMSFHM"] not in ids.values() for v in born)
