@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dz_assets.province.registry import BatchName
+
 MARKER_SUFFIX = ".ok"
 HASH_CHUNK = 1 << 20  # 1 MiB reads: hashing runs at disk speed, memory flat
 
@@ -38,15 +40,19 @@ def marker_of(zip_path: Path) -> Path:
     return zip_path.with_name(zip_path.name + MARKER_SUFFIX)
 
 
+def apply_order(p: InboxPackage) -> tuple:
+    """Per source, BATCH_ID order (date, then NNNN); names that are no batch id come last."""
+    n = BatchName.parse(p.batch_id)
+    return (0, n.source, n.day, n.no) if n else (1, p.batch_id)
+
+
 def scan_inbox(inbox: Path) -> list[InboxPackage]:
-    """Complete packages (zip + marker) in the inbox, by name. Zips without a marker are left."""
+    """Complete packages (zip + marker) in the inbox, in apply order. Zips without a marker are left."""
     if not inbox.is_dir():
         return []
-    found = []
-    for p in sorted(inbox.iterdir()):
-        if p.is_file() and p.name.endswith(".zip") and marker_of(p).is_file():
-            found.append(InboxPackage(p, marker_of(p)))
-    return found
+    found = [InboxPackage(p, marker_of(p)) for p in inbox.iterdir()
+             if p.is_file() and p.name.endswith(".zip") and marker_of(p).is_file()]
+    return sorted(found, key=apply_order)
 
 
 def sha256_file(path: Path) -> tuple[str, int]:

@@ -233,14 +233,8 @@ def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -
     """
     s = settings or get_settings()
     dsn = dsn or pg_dsn()
-    found = inbox.scan_inbox(s.inbox)
-
-    def order(p: inbox.InboxPackage) -> tuple:
-        n = BatchName.parse(p.batch_id)
-        return (0, n.source, n.day, n.no) if n else (1, p.batch_id)
-
     out = []
-    for p in sorted(found, key=order):
+    for p in inbox.scan_inbox(s.inbox):
         try:
             out.append(process_package(p.zip_path, dsn=dsn, settings=s))
         except Exception as exc:  # recorded and alerted by process_package where it could be

@@ -45,17 +45,17 @@ def test_sensor_partitions_and_batch_asset(dirs, db):
     instance = dg.DagsterInstance.ephemeral()
 
     result = province_inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    assert sorted((r.partition_key, r.run_key) for r in result.run_requests) == \
-        sorted([(good.batch_id, good.sha256), (bad.batch_id, bad.sha256)])  # no marker: no run
+    # one source: one run at a time, oldest first; no marker: no partition, no run
+    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [(good.batch_id, good.sha256)]
     [add] = result.dynamic_partitions_requests
     assert sorted(add.partition_keys) == [good.batch_id, bad.batch_id]
     instance.add_dynamic_partitions("province_batch", list(add.partition_keys))
-    assert db.execute("select status from meta.batch where batch_id = %s", (good.batch_id,)).fetchone() == \
-        ("received",)  # registered by the sensor, before its run
+    assert db.execute("select batch_id, status from meta.batch where batch_id like 'TDG-%%' order by 1"
+                      ).fetchall() == [(good.batch_id, "received"), (bad.batch_id, "received")]
     db.commit()
     again = province_inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources,
                                                           cursor=result.cursor))
-    assert {r.run_key for r in again.run_requests} == {good.sha256, bad.sha256}  # same keys: no second run
+    assert [r.run_key for r in again.run_requests] == [good.sha256]  # same key: no second run
 
     assets = [province_batch_asset]
     r = dg.materialize(assets, partition_key=good.batch_id, instance=instance, resources=resources)
@@ -74,6 +74,8 @@ def test_sensor_partitions_and_batch_asset(dirs, db):
     loaded_at = db.execute("select max(_loaded_at) from ods.hz_hjrkjbxx").fetchone()
     db.commit()
 
+    after = province_inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    assert [(r.partition_key, r.run_key) for r in after.run_requests] == [(bad.batch_id, bad.sha256)]
     r = dg.materialize(assets, partition_key=bad.batch_id, instance=instance, resources=resources)
     assert r.success  # a quarantined package is an outcome, not a run failure: the check says so
     valid = _checks(instance, BATCH, "package_valid")

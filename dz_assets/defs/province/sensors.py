@@ -1,7 +1,9 @@
 """The inbox sensor, the batch job and the failure alert of the province stage.
 
 The sensor adds a ``province_batch`` partition per complete package (zip + marker) and requests
-a run keyed by the package's SHA-256, so one delivery runs once however often the sensor ticks;
+a run keyed by the package's SHA-256, so one delivery runs once however often the sensor ticks.
+Batches of one source apply in order, so it requests one run per source at a time: the oldest
+package of the source in the inbox (the next one follows once that one has left the inbox);
 the same bytes delivered again after their delivery finished get ``<sha256>.<n>``. A package
 whose load failed stays in the inbox and is not requested again each tick (its run already
 retried; re-running the partition retries it). The sensor also registers the delivery
@@ -38,9 +40,12 @@ def province_inbox_sensor(context: dg.SensorEvaluationContext, paths: PathsResou
     cache = {}
     runs, new_keys = [], []
     existing = set(context.instance.get_dynamic_partitions(province_batch.name))
+    started: dict[str, str] = {}  # source -> the batch its runs wait on (one at a time, in order)
     with warehouse.connect(autocommit=True) as conn:
         reg = BatchRegistry(conn)
-        for p in scan_inbox(Path(paths.inbox)):
+        for p in scan_inbox(Path(paths.inbox)):  # per source in BATCH_ID order
+            name = BatchName.parse(p.batch_id)
+            source = name.source if name else p.batch_id
             st = p.zip_path.stat()
             known = seen.get(p.zip_path.name)
             if known and known[:2] == [st.st_size, st.st_mtime_ns]:
@@ -51,15 +56,20 @@ def province_inbox_sensor(context: dg.SensorEvaluationContext, paths: PathsResou
             before = [r[0] for r in conn.execute(
                 "select status from meta.batch where sha256 = %s order by delivery_id desc", (sha,))]
             if before and before[0] == "failed":
-                # RetryPolicy already retried it: no new run every tick; re-run its partition to retry
+                # RetryPolicy already retried it: no new run every tick, and the source's later
+                # batches wait behind it; re-running its partition retries it
                 context.log.info("%s failed to load and stays in the inbox: re-run its partition", p.batch_id)
+                started.setdefault(source, p.batch_id)
                 continue
-            name = BatchName.parse(p.batch_id)
             if name is not None:
                 reg.register(name, file_name=p.zip_path.name, size=st.st_size, sha256=sha)
-            earlier = sum(1 for status in before if status not in ("received", "loading"))
             if p.batch_id not in existing and p.batch_id not in new_keys:
                 new_keys.append(p.batch_id)
+            if source in started:
+                context.log.info("%s waits for %s of its source", p.batch_id, started[source])
+                continue
+            started[source] = p.batch_id
+            earlier = sum(1 for status in before if status not in ("received", "loading"))
             runs.append(dg.RunRequest(run_key=f"{sha}.{earlier}" if earlier else sha,
                                       partition_key=p.batch_id, tags={"dz/package": str(p.zip_path)}))
         waited = reg.alert_overdue_waits(get_settings().incr_wait_alert_s)
