@@ -56,6 +56,13 @@ def test_sensor_partitions_and_batch_asset(dirs, db):
     again = province_inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources,
                                                           cursor=result.cursor))
     assert [r.run_key for r in again.run_requests] == [good.sha256]  # same key: no second run
+    db.execute("update meta.batch set status = 'loading' where batch_id = %s", (good.batch_id,))
+    db.commit()  # as while its run loads: later ticks register nothing new and keep the key
+    during = province_inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    assert [r.run_key for r in during.run_requests] == [good.sha256]
+    assert db.execute("select count(*) from meta.batch where batch_id = %s", (good.batch_id,)).fetchone() == (1,)
+    db.execute("update meta.batch set status = 'received' where batch_id = %s", (good.batch_id,))
+    db.commit()
 
     assets = [province_batch_asset]
     r = dg.materialize(assets, partition_key=good.batch_id, instance=instance, resources=resources)

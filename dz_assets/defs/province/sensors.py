@@ -54,14 +54,16 @@ def province_inbox_sensor(context: dg.SensorEvaluationContext, paths: PathsResou
                 sha, _ = sha256_file(p.zip_path)
             cache[p.zip_path.name] = [st.st_size, st.st_mtime_ns, sha]
             before = [r[0] for r in conn.execute(
-                "select status from meta.batch where sha256 = %s order by delivery_id desc", (sha,))]
+                "select status from meta.batch where sha256 = %s and batch_id = %s order by delivery_id desc",
+                (sha, p.batch_id))]
             if before and before[0] == "failed":
                 # RetryPolicy already retried it: no new run every tick, and the source's later
                 # batches wait behind it; re-running its partition retries it
                 context.log.info("%s failed to load and stays in the inbox: re-run its partition", p.batch_id)
                 started.setdefault(source, p.batch_id)
                 continue
-            if name is not None:
+            if name is not None and not (before and before[0] in ("received", "loading")):
+                # registered once; a long load is 'loading' across many ticks and needs no new row
                 reg.register(name, file_name=p.zip_path.name, size=st.st_size, sha256=sha)
             if p.batch_id not in existing and p.batch_id not in new_keys:
                 new_keys.append(p.batch_id)
