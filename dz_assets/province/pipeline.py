@@ -148,6 +148,9 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
         reasons = "; ".join(f"{e['code']}: {e['message']}" for e in verdict["errors"])
         target = _set_aside(conn, reg, s, zip_path, delivery, batch_id, "quarantined",
                             verdict["errors"], reasons, "error")
+        rows = verdict["rows"]  # what the package held, for the monitoring pages (nothing loaded)
+        reg.update(delivery, rows_total=rows["total"], rows_rejected=rows["rejected"],
+                   rows_flagged=rows["flagged"])
         return {**verdict, **base, "status": "quarantined", "quarantine_path": str(target)}
 
     order = reg.order_verdict(name, index.prev)
