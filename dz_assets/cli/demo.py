@@ -1,0 +1,220 @@
+"""``dzhub demo``: the main job, end to end on a small synthetic city.
+
+PostgreSQL found or started (embedded) → schema → a demo city's packages in the inbox → every
+asset materialized through the project's Dagster instance, in the order the data flows: the
+catalogue, then each batch the inbox sensor asks for (its dynamic partition and run request,
+exactly as the daemon would), then everything downstream → a short summary.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+
+from dz_assets.cli.output import emit_json, json_option, notice
+
+DEMO_PERSONS = 20_000
+DEMO_SEED = 20261120
+# The demo prints its own one-line summary per run; Dagster's event stream is in the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+MAX_SENSOR_TICKS = 50  # a demo inbox holds a handful of packages
+LAYERS = ("ods", "raw", "staging", "core", "topic", "element", "model", "serve")
+
+
+@dataclass
+class DemoReport:
+    warehouse: str
+    how: str
+    persons: int
+    packages: list[str] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    rows_per_layer: dict[str, int] = field(default_factory=dict)
+    broker: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r["success"] for r in self.runs)
+
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "ok": self.ok}
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def broker_answers(amqp_url: str) -> bool:
+    p = urlsplit(amqp_url)
+    try:
+        with socket.create_connection((p.hostname or "127.0.0.1", p.port or 5672), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _record(report: DemoReport, label: str, result, seconds: float) -> None:
+    evaluations = result.get_asset_check_evaluations()
+    passed = [e for e in evaluations if e.passed]
+    failed = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations if not e.passed]
+    report.checks_passed += len(passed)
+    report.checks_failed += failed
+    mats = result.get_asset_materialization_events()
+    report.runs.append({"run": label, "run_id": result.run_id, "success": result.success,
+                        "materializations": len(mats), "checks": len(evaluations), "seconds": round(seconds, 1)})
+    notice(f"  {label}: {'ok' if result.success else 'FAILED'} in {seconds:.1f}s — {len(mats)} materializations, "
+           f"{len(passed)} checks passed, {len(failed)} failed")
+    if not result.success:
+        for event in result.all_events:
+            if event.is_failure:
+                notice(f"    {event.message}")
+
+
+def materialize_all(instance, report: DemoReport) -> None:
+    """Materialize every asset of the definitions, upstream first, through ``instance``."""
+    import dagster as dg
+
+    from dz_assets.definitions import defs as load_defs
+
+    defs = load_defs()
+    graph = defs.resolve_asset_graph()
+    assets = [*defs.assets, *(defs.asset_checks or [])]
+    resources = defs.resources
+    materializable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
+    partitioned = {k for k in materializable if graph.get(k).partitions_def is not None}
+    upstream_of_batches = {k for k in materializable - partitioned
+                           if any(graph.get(p).partitions_def is not None
+                                  for p in graph.get(k).child_keys) or graph.get(k).group_name == "meta"}
+    downstream = materializable - partitioned - upstream_of_batches
+
+    def run(label: str, keys: set, **kw) -> None:
+        if not keys:
+            return
+        started = time.monotonic()
+        result = dg.materialize(assets, instance=instance, resources=resources, run_config=QUIET,
+                                selection=dg.AssetSelection.assets(*keys), raise_on_error=False, **kw)
+        _record(report, label, result, time.monotonic() - started)
+
+    run("catalogue", upstream_of_batches)
+    # Tick the inbox sensors as the daemon would, until they ask for nothing more: they hand out
+    # one run per source at a time, oldest batch first.
+    inbox_sensors = [s for s in defs.sensors or [] if "inbox" in s.name]
+    cursors: dict[str, str | None] = {}
+    for _ in range(MAX_SENSOR_TICKS):
+        requested = 0
+        for sensor in inbox_sensors:
+            ctx = dg.build_sensor_context(instance=instance, resources=resources, cursor=cursors.get(sensor.name))
+            result = sensor(ctx)
+            cursors[sensor.name] = result.cursor
+            for req in result.dynamic_partitions_requests or []:
+                instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys or []))
+            for rr in result.run_requests or []:
+                requested += 1
+                keys = set(rr.asset_selection or partitioned)
+                run(f"batch {rr.partition_key}", keys, partition_key=rr.partition_key, tags=rr.tags)
+        if not requested:
+            break
+    run("downstream", downstream)
+
+
+def layer_rows(dsn: str) -> dict[str, int]:
+    """Rows per layer: the sum of ``count(*)`` over the relations of each schema."""
+    from psycopg import sql
+
+    from dz_assets.db import connect
+
+    out: dict[str, int] = {}
+    with connect(dsn) as conn:
+        rels = conn.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema = any(%s) order by 1, 2", (list(LAYERS),)).fetchall()
+        for schema, name in rels:
+            n = conn.execute(sql.SQL("select count(*) from {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(name))).fetchone()[0]
+            out[schema] = out.get(schema, 0) + n
+    return {layer: out[layer] for layer in LAYERS if layer in out}
+
+
+def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
+    import dagster as dg
+
+    from dz_assets.db import resolve_dsn
+    from dz_assets.db.init import init_database
+    from dz_assets.instance import prepare_dagster_home
+    from dz_assets.settings import get_settings
+    from dz_assets.synth import write_package
+    from dz_assets.transform import apply_dbt_env
+
+    started = time.monotonic()
+    settings = get_settings()
+    r = resolve_dsn(allow_embedded=True)
+    notice(r.describe())
+    report = DemoReport(warehouse=r.dsn, how=r.how, persons=persons)
+    init = init_database(r.dsn)
+    notice(f"schema ready (migrations applied: {len(init.migrations_applied)})")
+    report.broker = "reachable" if broker_answers(settings.amqp_url) else "not reachable"
+    if report.broker != "reachable":
+        notice(f"RabbitMQ does not answer at {settings.amqp_url}: the change-stream parts are skipped")
+    prepare_dagster_home(r.dsn)
+    apply_dbt_env(r.dsn)
+
+    inbox: Path = settings.inbox
+    inbox.mkdir(parents=True, exist_ok=True)
+    notice(f"generating a demo city of {persons:,} persons into {inbox} …")
+    info = write_package(inbox, persons=persons, seed=seed, kind="FULL")
+    report.packages.append(info.batch_id)
+    notice(f"  {info.batch_id}: {sum(info.tables.values()):,} rows in {len(info.tables)} tables")
+
+    notice("materializing every asset through Dagster …")
+    with dg.DagsterInstance.get() as instance:
+        materialize_all(instance, report)
+    report.rows_per_layer = layer_rows(r.dsn)
+    report.seconds = round(time.monotonic() - started, 1)
+    return report
+
+
+@click.command("demo")
+@click.option("--persons", default=DEMO_PERSONS, show_default=True, type=int, help="Size of the demo city.")
+@click.option("--seed", default=DEMO_SEED, show_default=True, type=int)
+@json_option
+def command(persons: int, seed: int, as_json: bool) -> None:
+    """主流程演示：生成演示城市、入库并物化全部资产 (the main job, end to end)."""
+    # Everything but the final JSON object goes to stderr, including what dbt and Dagster print
+    # on file descriptor 1 from subprocesses.
+    with stdout_to_stderr():
+        report = run_demo(persons, seed)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        notice("")
+        notice(f"dz-hub demo {'finished' if report.ok else 'FAILED'} in {report.seconds}s "
+               f"on {report.how} PostgreSQL {report.warehouse}")
+        for layer, n in report.rows_per_layer.items():
+            notice(f"  {layer:<8} {n:>12,} rows")
+        notice(f"  checks: {report.checks_passed} passed, {len(report.checks_failed)} failed")
+        for name in report.checks_failed:
+            notice(f"    failed: {name}")
+        notice(f"  RabbitMQ: {report.broker}")
+        notice("Open the Dagster UI with:  .venv/bin/dzhub ui   (then http://127.0.0.1:3000)")
+    if not report.ok:
+        raise SystemExit(1)

@@ -1,0 +1,48 @@
+"""The dzhub CLI's conventions, through real subprocesses: with --json, stdout holds exactly one
+JSON object and notices go to stderr; `db url` names the warehouse in use."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DZHUB = str(Path(sys.executable).with_name("dzhub"))
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([DZHUB, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def one_json_object(stdout: str) -> dict:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one JSON line on stdout, got {stdout!r}"
+    obj = json.loads(lines[0])
+    assert isinstance(obj, dict)
+    return obj
+
+
+def test_db_init_json_is_one_object_and_idempotent(pg_dsn):
+    first = run("db", "init", "--json")
+    assert first.returncode == 0, first.stderr
+    obj = one_json_object(first.stdout)
+    assert obj["url"] == pg_dsn and obj["how"] == "env"
+    assert obj["migrations_applied"] == [] and obj["ods_tables_created"] == 0
+    assert "PostgreSQL (DZ_PG_DSN)" in first.stderr
+
+
+def test_db_url_prints_the_url_in_use(pg_dsn):
+    out = run("db", "url")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == pg_dsn
+    assert one_json_object(run("db", "url", "--json").stdout) == {"url": pg_dsn, "how": "env"}
+
+
+def test_help_lists_the_command_groups():
+    out = run("--help")
+    assert out.returncode == 0
+    for group in ("db", "synth", "package", "dbt", "demo", "ui"):
+        assert f"  {group}" in out.stdout, group
