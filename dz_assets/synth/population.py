@@ -18,15 +18,16 @@ EPOCH = date(1900, 1, 1)
 N_DAYS = 47_000  # 1900 … 2028: every birth, event and change date of the city
 
 
-_DAY_TEXT: dict[int, str] = {}  # bounded by N_DAYS (~47k strings, ~3 MB)
+# Every day's ``YYYYMMDD`` made once (~47k strings, ~3 MB): strftime was the generator's hottest
+# call, and a table filled up front keeps memory the same whatever the city's size.
+_DAY_TEXT = [(EPOCH + timedelta(days=i)).strftime("%Y%m%d") for i in range(N_DAYS)]
 
 
 def day_text(day: int) -> str:
-    """``YYYYMMDD`` of a day index (memoised: strftime was the hottest call of the generator)."""
-    s = _DAY_TEXT.get(day)
-    if s is None:
-        s = _DAY_TEXT[day] = (EPOCH + timedelta(days=day)).strftime("%Y%m%d")
-    return s
+    """``YYYYMMDD`` of a day index."""
+    if 0 <= day < N_DAYS:
+        return _DAY_TEXT[day]
+    return (EPOCH + timedelta(days=day)).strftime("%Y%m%d")
 
 
 def day_index(d: date | str) -> int:

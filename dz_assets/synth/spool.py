@@ -10,7 +10,9 @@ from pathlib import Path
 
 from .bcp import line_text
 
-CHUNK = 2000  # lines per encode/write: past ~1,000 the per-call overhead is negligible
+# Buffered characters per table before an encode/write. By size, not lines: 143 tables each
+# holding 2,000 lines (the first version) was ~50 MB at 1M persons and grew with the city.
+CHUNK_CHARS = 32_768
 
 
 class _NeedsEscaping(Exception):
@@ -37,6 +39,7 @@ class TableSpool:
         self.files: list[BcpFile] = []
         self.rows = 0
         self._buf: list[str] = []
+        self._chars = 0
         self._fh = None
         self._sha = None
         self._cur: BcpFile | None = None
@@ -59,6 +62,7 @@ class TableSpool:
         if self._buf:
             self._write("".join(self._buf).encode(self.codec))
             self._buf.clear()
+            self._chars = 0
 
     def add(self, values: list) -> None:
         if self._cur is None:
@@ -73,8 +77,10 @@ class TableSpool:
             else:
                 self._buf.append(out + self.eol)
         else:
-            self._buf.append(line_text(values, self.eol))
-            if len(self._buf) >= CHUNK:
+            text = line_text(values, self.eol)
+            self._buf.append(text)
+            self._chars += len(text)
+            if self._chars >= CHUNK_CHARS:
                 self._flush()
         self.rows = n + 1
         self._cur.records += 1
@@ -89,7 +95,8 @@ class TableSpool:
         if self._cur is None:
             self._open()
         self._buf.append(text + self.eol)
-        if len(self._buf) >= CHUNK:
+        self._chars += len(text)
+        if self._chars >= CHUNK_CHARS:
             self._flush()
         self.rows += 1
         self._cur.records += 1
