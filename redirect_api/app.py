@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from contextlib import asynccontextmanager
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -29,6 +31,8 @@ DzbmPath = Annotated[str, Path(min_length=1, max_length=64, pattern=CODE_PATTERN
 READY_TIMEOUT_S = 2.0
 # Tokens are single-use and short-lived: neither the redirect nor the page may be cached.
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+_NO_STORE_RAW = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
 
 
 class Service:
@@ -42,8 +46,10 @@ class Service:
                                         kwargs={"autocommit": True, "prepare_threshold": 0},
                                         name="redirect")
         self.registry = AddressRegistry(self.pool, cache_ttl_s=settings.cache_ttl_s,
-                                        cache_size=settings.cache_size)
+                                        cache_size=settings.cache_size, max_flushers=settings.pool_size)
         self.replay = AsyncReplayMemory(self.pool)
+        url = settings.doorplate_url
+        self.token_url_prefix = f"{url}{'&' if '?' in url else '?'}d="
 
     async def ready(self) -> dict:
         checks = {"keys": bool(self.keyring.keys), "database": False}
@@ -74,6 +80,71 @@ def _join_query(url: str, query: dict) -> str:
     return f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
 
 
+async def decide_redirect(service: Service, dzbm: str) -> tuple[int, str | None, dict | None]:
+    """The contract's answer for a valid code: (status, Location or None, JSON body or None)."""
+    found = await service.registry.lookup(dzbm)
+    reason = "unknown" if found is None else found.why_no_token()
+    if reason is None:
+        # base64url needs no escaping: plain concatenation, not urlencode (a hot path)
+        return 302, service.token_url_prefix + issue_token(found.as_json(), service.keyring), None
+    if service.settings.fallback_url:
+        return 302, _join_query(service.settings.fallback_url, {"c": dzbm, "reason": reason}), None
+    return (404 if reason in ("unknown", "outside") else 410), None, {"dzbm": dzbm, "reason": reason}
+
+
+class FastRedirect:
+    """``GET /ecode/r/{valid code}`` answered in plain ASGI, everything else passed to FastAPI.
+
+    Same decision (:func:`decide_redirect`), same headers. Measured in-process with 50 requests
+    in flight: ~360 µs per redirect through FastAPI's routing and dependency machinery, ~70 µs
+    here (a bare FastAPI 302: ~50–110 µs on the same shared cores); through FastAPI the service
+    could not pass ~50 % of the bare endpoint's RPS. The FastAPI route stays for OpenAPI, HEAD
+    and anything this layer does not take.
+    """
+
+    PREFIX = "/ecode/r/"
+    RESOLVE = "/ecode/resolve/"
+
+    def __init__(self, app: FastAPI, service: Service) -> None:
+        self.app = app
+        self.service = service
+        # fullmatch, not match: "$" would let a trailing newline ("abc%0A") through.
+        self._valid = re.compile(CODE_PATTERN.strip("^$")).fullmatch
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            for prefix in (self.PREFIX, self.RESOLVE):
+                if path.startswith(prefix) and not self._valid(path[len(prefix):]):
+                    # Starlette's path convertor stops at a newline, so FastAPI alone would 404 on
+                    # "abc%0A"; the contract says every invalid code is 422, before any lookup.
+                    return await _send(send, 422, None, _invalid_code(path[len(prefix):]))
+            if path.startswith(self.PREFIX):
+                status, location, body = await decide_redirect(self.service, path[len(self.PREFIX):])
+                return await _send(send, status, location, body)
+        await self.app(scope, receive, send)
+
+
+def _invalid_code(code: str) -> dict:
+    return {"detail": [{"type": "string_pattern_mismatch", "loc": ["path", "dzbm"],
+                        "msg": "地址编码须为 1–64 位 [0-9A-Za-z_-]", "input": code[:100]}]}
+
+
+async def _send(send, status: int, location: str | None, body: dict | None) -> None:
+    if location is not None:
+        payload = b""
+        # A configured URL may hold non-ASCII; percent-encode it, keeping what is already encoded.
+        if not location.isascii():
+            location = quote(location, safe=_URL_SAFE)
+        headers = [(b"location", location.encode("ascii")), *_NO_STORE_RAW]
+    else:
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = [(b"content-type", b"application/json")]
+    headers.append((b"content-length", str(len(payload)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
 def create_fastapi(service: Service) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -98,17 +169,10 @@ def create_fastapi(service: Service) -> FastAPI:
              responses={302: {"description": "跳转（门牌页带令牌，或兜底页带原因）"},
                         404: {"description": "未知或非达州地址"}, 410: {"description": "地址已停用或注销"}})
     async def redirect(dzbm: DzbmPath):
-        found = await service.registry.lookup(dzbm)
-        reason = "unknown" if found is None else found.why_no_token()
-        if reason is None:
-            token = issue_token(found.as_json(), service.keyring)
-            return RedirectResponse(_join_query(service.settings.doorplate_url, {"d": token}), 302,
-                                    headers=NO_STORE)
-        if service.settings.fallback_url:
-            return RedirectResponse(_join_query(service.settings.fallback_url, {"c": dzbm, "reason": reason}),
-                                    302, headers=NO_STORE)
-        status = 404 if reason in ("unknown", "outside") else 410
-        return JSONResponse({"dzbm": dzbm, "reason": reason}, status_code=status)
+        status, location, body = await decide_redirect(service, dzbm)
+        if location is not None:
+            return RedirectResponse(location, status, headers=NO_STORE)
+        return JSONResponse(body, status_code=status)
 
     @app.get("/healthz", summary="存活检查")
     async def healthz():
@@ -130,4 +194,5 @@ def create_fastapi(service: Service) -> FastAPI:
 def create_app(settings: RedirectSettings | None = None, keyring: KeyRing | None = None, dsn: str | None = None):
     """The ASGI app (uvicorn ``--factory redirect_api.app:create_app``)."""
     service = build_service(settings, keyring, dsn)
-    return with_middleware(create_fastapi(service), service.settings)
+    app = create_fastapi(service)
+    return with_middleware(FastRedirect(app, service), service.settings)

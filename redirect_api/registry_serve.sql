@@ -1,5 +1,5 @@
--- One address by code from the served address registry (built by the address pipeline).
-select dzbm, dzmc, xzqh, xzqhmc, gajg, gajgmc, status
+-- Addresses by code (a batch: %(codes)s is a text[]) from the served address registry.
+select distinct on (dzbm) dzbm, dzmc, xzqh, xzqhmc, gajg, gajgmc, status
   from serve.address_registry
- where dzbm = %(dzbm)s
- limit 1
+ where dzbm = any(%(codes)s)
+ order by dzbm

@@ -101,7 +101,8 @@ def test_no_token_with_fallback(redirect_dsn):
         assert "/doorplate?d=" in c.get("/ecode/r/H7ACTIVE01").headers["location"]
 
 
-@pytest.mark.parametrize("bad", ["A" * 65, "a.b", "a%20b", "%E4%B8%AD", "a%2Fb", "a/b", "", "a;b", "a+b", "%00"])
+@pytest.mark.parametrize("bad", ["A" * 65, "a.b", "a%20b", "%E4%B8%AD", "a%2Fb", "a/b", "", "a;b", "a+b", "%00",
+                                 "abc%0A", "abc%0D%0A", "%20abc"])
 def test_malformed_codes_are_422(client, bad):
     for prefix in ("/ecode/r/", "/ecode/resolve/"):
         assert client.get(prefix + bad).status_code == 422, prefix + bad
@@ -204,6 +205,7 @@ def test_access_log_is_json_without_secrets_or_details(redirect_dsn):
             token = parse_qs(urlsplit(str(page.url)).query)["d"][0]
     finally:
         logging.getLogger("redirect_api.access").removeHandler(handler)
+    lines = [line for batch in lines for line in batch.split("\n")]
     assert len(lines) == 2
     entries = [json.loads(line) for line in lines]
     assert [e["status"] for e in entries] == [302, 200]
@@ -235,3 +237,36 @@ def test_receiver_app_alone(redirect_dsn):
     with TestClient(create_receiver_app(replace(settings(), mount_receiver=True), RING, redirect_dsn)) as c:
         assert c.get("/doorplate", params={"d": issue_token({"dzbm": "X", "dzmc": "独立接收端"}, RING)}).status_code == 200
         assert c.get("/ecode/r/H7ACTIVE01").status_code == 404
+
+
+def test_concurrent_lookups_are_batched_correctly(redirect_dsn):
+    """Many requests in flight share batch queries; each still gets its own code's answer."""
+    import asyncio
+
+    import httpx
+
+    from redirect_api.server import serve_in_thread
+
+    expected = {"H7ACTIVE01": 302, "H7ROOM_0101": 302, "H7OUTSIDE01": 404, "H7DISABLED1": 410,
+                "H7CANCEL-01": 410, "H7DELETED01": 404, "NOPE1": 404, "NOPE2": 404}
+    codes = list(expected) * 25
+
+    async def scan(base):
+        async with httpx.AsyncClient(base_url=base, follow_redirects=False) as c:
+            return await asyncio.gather(*(c.get(f"/ecode/r/{code}") for code in codes))
+
+    with serve_in_thread(create_app(settings(access_log=False), RING, redirect_dsn)) as base:
+        answers = asyncio.run(scan(base))
+    for code, r in zip(codes, answers, strict=True):
+        assert r.status_code == expected[code], code
+        if r.status_code == 302:
+            assert read_token(parse_qs(urlsplit(r.headers["location"]).query)["d"][0], RING)["dzbm"] == code
+        else:
+            assert r.json()["dzbm"] == code
+
+
+def test_non_ascii_fallback_url_is_percent_encoded(redirect_dsn):
+    app = create_app(settings(fallback_url="https://门牌.example.invalid/兜底"), RING, redirect_dsn)
+    with TestClient(app, follow_redirects=False) as c:
+        loc = c.get("/ecode/r/H7OUTSIDE01").headers["location"]
+        assert loc.isascii() and "%E5%85%9C%E5%BA%95?c=H7OUTSIDE01&reason=outside" in loc
