@@ -12,7 +12,7 @@ from .bcp import line_text
 
 # Buffered characters per table before an encode/write. By size, not lines: 143 tables each
 # holding 2,000 lines (the first version) was ~50 MB at 1M persons and grew with the city.
-CHUNK_CHARS = 32_768
+CHUNK_CHARS = 8_192  # × 143 tables: ≤ ~2.5 MB of pending text whatever the size
 
 
 class _NeedsEscaping(Exception):
