@@ -66,6 +66,17 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+def copy_hashed(src: Path, dst: Path) -> str:
+    """Copy ``src`` to ``dst`` and return the SHA-256 of the bytes copied (one read, not two)."""
+    h = hashlib.sha256()
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        while chunk := fin.read(HASH_CHUNK):
+            h.update(chunk)
+            fout.write(chunk)
+    shutil.copystat(src, dst)
+    return h.hexdigest()
+
+
 def _free_name(folder: Path, name: str) -> Path:
     target = folder / name
     n = 1

@@ -65,8 +65,12 @@ def test_sensor_partitions_and_batch_asset(dirs, db):
     db.commit()
 
     assets = [province_batch_asset]
-    r = dg.materialize(assets, partition_key=good.batch_id, instance=instance, resources=resources)
+    r = dg.materialize(assets, partition_key=good.batch_id, instance=instance, resources=resources,
+                       tags=result.run_requests[0].tags)  # the sensor's hash travels with the run
     assert r.success
+    assert db.execute("select sha256 from meta.batch where batch_id = %s and status = 'loaded'",
+                      (good.batch_id,)).fetchone() == (good.sha256,)
+    db.commit()
     mat = instance.get_latest_materialization_event(BATCH).asset_materialization
     assert mat.partition == good.batch_id
     md = mat.metadata

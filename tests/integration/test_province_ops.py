@@ -61,7 +61,7 @@ def test_valid_package_loads_with_counts_lineage_objects_and_backup(dirs, db, pg
     assert v["rows"] == {"total": 47, "rejected": 1, "flagged": 0}
     assert v["rejects"] == [{"table": "HZ_HJRKJBXX", "file": "HZ_HJRKJBXX_0001.bcp", "line": 10, "field": "CSRQ",
                              "reason": v["rejects"][0]["reason"]}]
-    assert v["loaded"]["tables"]["HZ_HJRKJBXX"]["ods_rows"] == 39
+    assert v["loaded"]["tables"]["HZ_HJRKJBXX"]["loaded"] == 39
     [(status, total, loaded, rejected, dup, objects, errors, backup, quarantine, started, finished)] = \
         _batch(db, b.batch_id)
     assert (status, total, loaded, rejected, dup, objects, errors) == ("loaded", 47, 46, 1, 0, 1, [])
@@ -148,9 +148,10 @@ def test_synthetic_city_full_incr_recon_through_the_inbox(dirs, db):
     assert out[full.batch_id]["status"] == "loaded"
     loaded = out[full.batch_id]["loaded"]
     assert {t: x["declared"] for t, x in loaded["tables"].items()} == full.tables
-    for x in loaded["tables"].values():
+    for t, x in loaded["tables"].items():
         assert x["declared"] == x["loaded"] + x["rejected"] + x["duplicate"]
-        assert x["ods_rows"] == x["loaded"]
+        assert _one(db, f"select count(*) from ods.{t.lower()} where _batch_id = %s", full.batch_id) == \
+            (x["loaded"],)
     assert loaded["objects"] == full.objects
     assert out[recon.batch_id]["status"] == "pending_apply"
     assert out[incr1.batch_id]["status"] == "pending_apply"

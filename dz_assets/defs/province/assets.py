@@ -21,7 +21,7 @@ from dz_assets.defs.province.ods import BATCH_KEY, ods_key, rebase_check_result
 from dz_assets.defs.province.partitions import province_batch
 from dz_assets.defs.resources import PathsResource, WarehouseResource
 from dz_assets.province import pipeline
-from dz_assets.province.reconcile import batch_figures, last_rebase
+from dz_assets.province.reconcile import batch_figures, last_rebase, ods_live_rows
 from dz_assets.province.registry import BatchRegistry
 from dz_assets.settings import get_settings
 
@@ -87,7 +87,8 @@ def province_batch_asset(context: dg.AssetExecutionContext, warehouse: Warehouse
     s = _settings(paths)
     zip_path = s.inbox / f"{batch_id}.zip"
     if zip_path.exists():
-        result = pipeline.process_package(zip_path, dsn=warehouse.resolved_dsn(), settings=s)
+        result = pipeline.process_package(zip_path, dsn=warehouse.resolved_dsn(), settings=s,
+                                          sha256=_sensor_hash(context.run.tags, zip_path))
     else:
         result = _from_registry(batch_id, warehouse)
     status = result.get("status")
@@ -96,8 +97,8 @@ def province_batch_asset(context: dg.AssetExecutionContext, warehouse: Warehouse
         figures = batch_figures(conn, result["delivery_id"]) if result.get("delivery_id") else None
         mismatches = _rerun_mismatches(conn, batch_id, figures) if result.get("rerun") and figures else []
         for table, t in (loaded.get("tables") or {}).items():
-            # Just re-based: every live row is this batch's, and the pipeline counted them after
-            # the swap (a second count of a 10M-row table costs ~3 s and tells nothing new).
+            # Just re-based: every live row is this batch's, so one count serves both figures.
+            t["ods_rows"] = ods_live_rows(conn, table)
             rebase = {"batch_id": batch_id, "delivery_id": result["delivery_id"],
                       **{k: t[k] for k in ("declared", "loaded", "rejected", "duplicate")},
                       "ods_live_rows": t["ods_rows"], "ods_rows_from_batch": t["ods_rows"],
@@ -131,6 +132,14 @@ def province_batch_asset(context: dg.AssetExecutionContext, warehouse: Warehouse
     return dg.MaterializeResult(
         metadata={k: v for k, v in meta.items() if v is not None},
         check_results=_check_results(result, figures, mismatches))
+
+
+def _sensor_hash(tags, zip_path: Path) -> str | None:
+    """The sensor's SHA-256 of the package, when the file is still the one it hashed."""
+    st = zip_path.stat()
+    if tags.get("dz/sha256") and tags.get("dz/stat") == f"{st.st_size}:{st.st_mtime_ns}":
+        return tags["dz/sha256"]
+    return None
 
 
 def _rerun_mismatches(conn, batch_id: str, figures: dict) -> list[str]:

@@ -73,7 +73,9 @@ def province_inbox_sensor(context: dg.SensorEvaluationContext, paths: PathsResou
             started[source] = p.batch_id
             earlier = sum(1 for status in before if status not in ("received", "loading"))
             runs.append(dg.RunRequest(run_key=f"{sha}.{earlier}" if earlier else sha,
-                                      partition_key=p.batch_id, tags={"dz/package": str(p.zip_path)}))
+                                      partition_key=p.batch_id,
+                                      tags={"dz/package": str(p.zip_path), "dz/sha256": sha,
+                                            "dz/stat": f"{st.st_size}:{st.st_mtime_ns}"}))
         waited = reg.alert_overdue_waits(get_settings().incr_wait_alert_s)
     if waited:
         context.log.warning("INCR batches waiting too long: %s", ", ".join(waited))
