@@ -19,6 +19,7 @@ drops the leftover ``__load`` tables and converges. ``meta.batch`` status is the
 
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import threading
@@ -170,7 +171,22 @@ def _refs(frame: pl.DataFrame, ds: Dataset, table: Table, b: _Build) -> None:
             b.refs[(row_key, code)] = member  # a later occurrence of the key wins, as in the table
 
 
-def _produce(pkg: Package, b: _Build, exprs, rules, out: queue.Queue, chunk_bytes: int) -> None:
+class _Stopped(Exception):
+    """The COPY side gave up: the producer stops instead of blocking on a full queue."""
+
+
+def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.5)
+            return
+        except queue.Full:
+            continue
+    raise _Stopped
+
+
+def _produce(pkg: Package, b: _Build, exprs, rules, out: queue.Queue, chunk_bytes: int,
+             stop: threading.Event) -> None:
     """Prove every file of the table, in FILE order, into one stream of COPY text."""
     try:
         for f in b.ds.files:
@@ -187,11 +203,14 @@ def _produce(pkg: Package, b: _Build, exprs, rules, out: queue.Queue, chunk_byte
                     fl.flagged += flags.rows_flagged
                     b.flags.add(flags)
                     _refs(chunk.frame, b.ds, b.table, b)
-                    out.put(_copy_text(chunk.frame, file_exprs))
+                    _put(out, _copy_text(chunk.frame, file_exprs), stop)
             fl.duration_s = round(time.monotonic() - tf, 3)  # proving time: COPY overlaps it
-        out.put(None)
+        _put(out, None, stop)
+    except _Stopped:
+        pass
     except BaseException as exc:  # handed to the COPY side, which raises it
-        out.put(exc)
+        with contextlib.suppress(_Stopped):
+            _put(out, exc, stop)
 
 
 def _chunks(out: queue.Queue) -> Iterator[bytes]:
@@ -220,15 +239,19 @@ def _build_table(dsn: str, pkg: Package, b: _Build, batch_id: str, cat: Catalogu
         copy = sql.SQL("copy {} ({}) from stdin").format(
             rel, sql.SQL(", ").join(map(sql.Identifier, [*cols, "_file"])))
         out: queue.Queue = queue.Queue(maxsize=3)  # three chunks in flight bound the memory
-        producer = threading.Thread(target=_produce, args=(pkg, b, exprs, rules, out, chunk_bytes),
+        stop = threading.Event()
+        producer = threading.Thread(target=_produce, args=(pkg, b, exprs, rules, out, chunk_bytes, stop),
                                     name=f"prove-{b.ds.table}", daemon=True)
         producer.start()
-        with conn.cursor() as cur, cur.copy(copy) as cp:
-            for data in _chunks(out):
-                cp.write(data)
-                if throttle:
-                    time.sleep(throttle)
-        producer.join()
+        try:
+            with conn.cursor() as cur, cur.copy(copy) as cp:
+                for data in _chunks(out):
+                    cp.write(data)
+                    if throttle:
+                        time.sleep(throttle)
+        finally:
+            stop.set()  # a failed COPY must not leave the producer blocked on a full queue
+            producer.join()
         _key_and_dedupe(conn, rel, name, b)
         conn.execute(sql.SQL("alter table {} alter column _batch_id drop default, "
                              "alter column _valid_from drop default").format(rel))

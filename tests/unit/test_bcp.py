@@ -149,3 +149,10 @@ def test_key_fields_are_required_whatever_the_index_says():
     ds = Dataset(table=DS.table, pk=DS.pk, fields=(IndexField("RYBH", "string"), *FIELDS[1:]), files=())
     out = prove([line(with_value(0, ""))], ds=ds)
     assert [(r.line, r.field) for r in out.rejects] == [(1, "RYBH")]
+
+
+def test_field_counts_that_cancel_out_are_still_caught():
+    # One line with an extra empty field, one with a field missing: the chunk's tab total is right.
+    out = prove([line(GOOD), line([*GOOD, ""]), line(GOOD[:-1]), line(with_value(0, "R4"))])
+    assert [(r.line, r.field) for r in out.rejects] == [(2, None), (3, None)]
+    assert out.rejects[0].raw == line([*GOOD, ""]).encode()
