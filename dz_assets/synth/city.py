@@ -39,6 +39,7 @@ class City:
         self.geo = Geography(self.seed)
         self.model = PopulationModel(self.geo, date)
         self.streams = Streams(self.seed)
+        self.fill_streams = Streams(self.seed)  # apart: filling happens while a household's stream is live
         cat = load_catalogue()
         self.fillers = {c: GenericTable(cat.tables[c], self.seed, self.today) for c in self.want}
         self._missing: dict[str, list] = {}
@@ -59,9 +60,12 @@ class City:
             street = bld.street
             if b % BUILDINGS_PER_STREET == 0 and "YBSS_BZDZJLXXX" in want:
                 yield self._complete("YBSS_BZDZJLXXX", self._street_row(street))
+            # every draw below happens whichever tables are wanted, so that a package of a few
+            # tables holds exactly the rows a package of all tables has for them
             rng = self.streams.fresh("rooms", b)
+            building_row = self._building_row(rng, bld)
             if "YBSS_BZDZMLXX" in want:
-                yield self._complete("YBSS_BZDZMLXX", self._building_row(rng, bld))
+                yield self._complete("YBSS_BZDZMLXX", building_row)
             q = bld.community
             smart = self.geo.is_smart_community(q, street)
             xqbm = f"{street.town.code}Q{q:08d}"
@@ -69,15 +73,17 @@ class City:
                 yield self._complete("ZHXQ_ZHXQJCXX", {
                     "XQBM": xqbm, "XQMC": self.geo.community_name(q, street), "DZBM": bld.dzbm,
                     "XZQHDM": street.county})
-                for table, row in self._staff(q, xqbm):
+            if smart and b % BUILDINGS_PER_COMMUNITY == 0:
+                for table, row in self._staff(q, xqbm):  # always: staff IDs come from a shared allocator
                     if table in want:
                         yield self._complete(table, row)
             urban = street.town.urban
             for unit, floor, room in bld.rooms():
                 occupied = self.generated_persons < self.persons and rng.random() < (
                     0.85 if urban else (0.92 if floor == 1 else 0.05))
+                room_row = self._room_row(rng, bld, unit, floor, room, occupied)
                 if "YBSS_BZDZCHXX" in want:
-                    yield self._complete("YBSS_BZDZCHXX", self._room_row(rng, bld, unit, floor, room, occupied))
+                    yield self._complete("YBSS_BZDZCHXX", room_row)
                 if occupied:
                     yield from self._household(bld, unit, floor, room, xqbm if smart else None)
             b += 1
@@ -95,17 +101,19 @@ class City:
                     yield self._complete(table, row)
             if p.photo and "HZ_HJRKJBXX" in want:
                 yield OBJECT, (f"files/XP/{p.rybh}.png", photo_png(p.rybh))
-        if xqbm is not None and "ZHXQ_ZHXQRYZCXX" in want:
-            for table, row in smart_rows(rng, hh, xqbm, today, want):
-                yield self._complete(table, row)
-        for table, row in community_rows(rng, hh, today, self._outsider):
+        # each later stage re-seeds its own stream: what one stage draws never shifts another
+        if xqbm is not None and ("ZHXQ_ZHXQRYZCXX" in want or "ZHXQ_ZHXQRYJCJLXX" in want):
+            for table, row in smart_rows(self.streams.get("hh-smart", h), hh, xqbm, today, want):
+                if table in want:
+                    yield self._complete(table, row)
+        for table, row in community_rows(self.streams.get("hh-ezc", h), hh, today, self._outsider):
             if table in want:
                 yield self._complete(table, row)
         for code in self.generic_at.get(h % GENERIC_PER_HOUSEHOLDS, ()):
             k = self.generic_k[code]
             self.generic_k[code] = k + 1
             p = hh.members[k % len(hh.members)]
-            yield code, self.fillers[code].row(rng, k, hh, p)
+            yield code, self.fillers[code].row(self.streams.get(code, k), k, hh, p)
 
     def _complete(self, table: str, row: dict, hh=None, p=None):
         """Fill the fields the catalogue has beyond what the builder set (none for the contract
@@ -116,7 +124,7 @@ class City:
         if missing:
             k = self.generic_k[table]
             self.generic_k[table] = k + 1
-            self.fillers[table].fill(row, self.streams.get("fill", k), k, hh, p)
+            self.fillers[table].fill(row, self.fill_streams.get(table, k), k, hh, p)
         return table, row
 
     def _staff(self, q: int, xqbm: str) -> list:

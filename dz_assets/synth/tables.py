@@ -61,7 +61,8 @@ def person_rows(rng: random.Random, hh: Household, p: Person, today: int, want) 
         out.append(("HZ_HJRKJBXX", person_row(hh, p)))
     # a cancelled person usually leaves 实有人口 too; ~12% linger (the ZX models' cases)
     active = alive or rng.random() < 0.12
-    if "YBSS_SYRKXX" in want and (hh.local or rng.random() >= 0.05):  # some migrants not registered yet
+    registered = hh.local or rng.random() >= 0.05  # some migrants are not registered yet
+    if "YBSS_SYRKXX" in want and registered:
         out.append(("YBSS_SYRKXX", resident_row(hh, p, active, today)))
     if p.status == "2":
         out.append(("HZ_SWZXHKXX", {"YWLSH": "SW" + key, "GMSFHM": p.gmsfhm, "XM": p.xm,
@@ -120,7 +121,6 @@ def smart_rows(rng: random.Random, hh: Household, xqbm: str, today: int, want) -
     """Registrations and access records of a household in a smart community: each living member
     comes and goes on a few of the last 40 days, one entry and one exit per such day."""
     out = []
-    access = "ZHXQ_ZHXQRYJCJLXX" in want
     for p in hh.members:
         key = p.rybh[1:]
         lx = ("1" if hh.local else "2") if p.member == 1 else "3"  # owner or tenant, then family
@@ -129,7 +129,7 @@ def smart_rows(rng: random.Random, hh: Household, xqbm: str, today: int, want) -
         out.append(("ZHXQ_ZHXQRYZCXX", {"ZCBH": "ZC" + key, "XQBM": xqbm, "GMSFHM": p.gmsfhm,
                                          "XM": p.xm, "ZZDZ_DZBM": hh.dzbm, "RYLXDM": lx,
                                          "ZCSJ": dt(max(p.reg_day, today - 2000), 32400 + p.member * 611)}))
-        if not access or p.status != "1":
+        if p.status != "1":
             continue
         for off in sorted(rng.sample(range(1, ACCESS_DAYS + 1), rng.randint(0, 10))):
             day = today - off

@@ -166,9 +166,11 @@ def test_gb18030_and_crlf_read_back_the_same(tmp_path):
             assert [ds["encoding"] for ds in r.datasets] == ["GB18030", "GB18030"]
 
 
-def test_iter_rows_is_the_packaged_table(full):
-    rows = list(iter_rows("YBSS_BZDZJLXXX", PERSONS, SEED))
-    assert [r["DZBM"] for r in rows] == [v["DZBM"] for v, _, _ in full.rows["YBSS_BZDZJLXXX"]]
+@pytest.mark.parametrize("table", ["YBSS_BZDZCHXX", "HZ_HJRKJBXX", "ZHXQ_ZHXQRYJCJLXX", "ZHXQ_ZHXQRYZCXX",
+                                   "EZC_MDJFFXYHDSRXX", "HZ_HXX"])
+def test_one_table_alone_has_the_rows_of_the_whole_city(full, table):
+    rows = [{k: v for k, v in r.items()} for r in iter_rows(table, PERSONS, SEED)]
+    assert rows and rows == [v for v, _, _ in full.rows[table]]
 
 
 def test_messages_describe_the_same_day_as_the_incr(series):
