@@ -197,3 +197,19 @@ def test_changes_name_the_persons_of_the_full(series, full):
     assert updated and all(ids[r] == g for r, g in updated)
     born = [v for v, op, _ in d1.rows["HZ_HJRKJBXX"] if op == "I"]
     assert all(v["RYBH"] not in ids and v["GMSFHM"] not in ids.values() for v in born)
+
+
+def test_cli_json_is_one_object_on_stdout(tmp_path):
+    import json
+
+    proc = subprocess.run([DZHUB, "synth", "packages", "--out", str(tmp_path), "--persons", "400", "--seed", "1",
+                           "--kind", "INCR", "--defect", "flag_code_unknown", "--json"],
+                          check=True, capture_output=True, text=True)
+    out = json.loads(proc.stdout)
+    assert out["batch_id"] == "SCGA-INCR-20261121-0001" and out["prev"] == ""
+    assert Path(out["zip"]).exists() and Path(out["marker"]).read_text().strip() == out["sha256"]
+    assert out["planted"][0]["defect"] == "flag_code_unknown" and Path(out["planted_file"]).exists()
+    assert "SCGA-INCR-20261121-0001" in proc.stderr
+    bad = subprocess.run([DZHUB, "synth", "packages", "--out", str(tmp_path), "--persons", "10", "--seed", "1",
+                          "--defect", "nonsense"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown defect" in bad.stderr
