@@ -164,7 +164,7 @@ def raw_copy(dsn: str, zip_path: Path) -> tuple[int, float]:
     from dz_assets.catalog import load_catalogue
 
     cat = load_catalogue()
-    script, rows = [], 0
+    script = []
     for code in sorted({n.rsplit("_", 1)[0] for n in names}):
         cols = ", ".join(f"{f.column} text" for f in cat.table(code).fields)
         script.append(f"drop table if exists bench_raw.{code.lower()}; create table bench_raw.{code.lower()} ({cols});")
@@ -173,16 +173,27 @@ def raw_copy(dsn: str, zip_path: Path) -> tuple[int, float]:
         for s in script:
             conn.execute(s)
     copy = [f"\\copy bench_raw.{n.rsplit('_', 1)[0].lower()} from '{extract / n}'" for n in names]
+    from dz_assets.province.index import INDEX_NAME, parse_index
+
     with zipfile.ZipFile(zip_path) as zf:
-        for n in names:
-            rows += sum(1 for _ in zf.open(n))
+        index, _ = parse_index(zf.read(INDEX_NAME))
+    rows = sum(f.records for d in index.datasets for f in d.files)  # the files' line counts (checked by dz-hub)
     t0 = time.perf_counter()
     subprocess.run(["psql", dsn, "-q", "-v", "ON_ERROR_STOP=1"], input="\n".join(copy), text=True, check=True)
     return rows, time.perf_counter() - t0
 
 
 DZHUB = """
-import json, resource, sys, time
+import json, sys, time
+
+
+def peak_rss_mib():
+    # VmHWM, not ru_maxrss: after vfork+exec, ru_maxrss still carries the parent's peak.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+
 from dz_assets.province.package import open_package
 from dz_assets.province.full_load import load_full
 t0 = time.perf_counter()
@@ -193,7 +204,7 @@ r = load_full(sys.argv[1], pkg, delivery_id=None, batch_id=pkg.batch_id)
 t2 = time.perf_counter()
 print(json.dumps({"check_s": t1 - t0, "load_s": t2 - t1, "total_s": t2 - t0, "totals": r.totals(),
                   "tables": {k: [v.loaded, v.duration_s] for k, v in r.tables.items()},
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mib": peak_rss_mib()}))
 """
 
 
@@ -237,8 +248,11 @@ def main() -> None:
     zip_path = generate(a.rows, batch_id)
     print(f"package {zip_path} ({zip_path.stat().st_size / 2**20:.0f} MiB, {time.perf_counter() - t0:.0f} s)",
           file=sys.stderr)
+    print("(a) raw \\copy …", file=sys.stderr)
     raw_rows, raw_s = raw_copy(dsn, zip_path)
+    print(f"    {raw_rows} rows in {raw_s:.1f} s; (b) dz-hub check + load …", file=sys.stderr)
     dz = dzhub_load(dsn, zip_path)
+    print(f"    {dz['total_s']:.1f} s; (c) pandas read_csv + to_sql …", file=sys.stderr)
     pd_rows, pd_s = pandas_path(dsn, zip_path, min(a.pandas_rows, ROWS_PER_FILE))
     dz_rows = dz["totals"]["declared"]
     raw_rate, dz_rate, pd_rate = raw_rows / raw_s, dz_rows / dz["total_s"], pd_rows / pd_s

@@ -156,3 +156,15 @@ def test_field_counts_that_cancel_out_are_still_caught():
     out = prove([line(GOOD), line([*GOOD, ""]), line(GOOD[:-1]), line(with_value(0, "R4"))])
     assert [(r.line, r.field) for r in out.rejects] == [(2, None), (3, None)]
     assert out.rejects[0].raw == line([*GOOD, ""]).encode()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789", min_size=17, max_size=17), min_size=1, max_size=50),
+       st.sampled_from("0123456789X"))
+def test_vectorised_check_digit_flag_matches_gb11643(bodies, last):
+    from dz_assets.province.quality import _idcard_rules
+
+    ids = [b + last for b in bodies]
+    rule = _idcard_rules("c", "20261120")[0]
+    got = pl.DataFrame({"c": ids}).select(rule.expr)["c"].to_list()
+    assert got == [i[17] != check_digit(i[:17]) for i in ids]
