@@ -13,7 +13,6 @@ import itertools
 import time
 from dataclasses import dataclass
 
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from dz_assets.catalog import in_dazhou
@@ -76,6 +75,7 @@ class AddressRegistry:
         self._cache: dict[str, tuple[float, Address | None]] = {}
         self._source: str | None = None
         self._source_checked = 0.0
+        self._names: dict[tuple[str, str], str] = {}  # (dict, code) → name, refreshed with the source
         self._pending: dict[str, asyncio.Future] = {}
         self._flushers = 0
         self._max_flushers = max(1, max_flushers)
@@ -88,6 +88,11 @@ class AddressRegistry:
                 cur = await conn.execute("select to_regclass('serve.address_registry') is not null")
                 row = await cur.fetchone()
             self._source = "registry_serve" if row and row[0] else "registry_ods"
+            if self._source == "registry_ods":
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute(load_sql("registry_names"))
+                    names: dict[tuple[str, str], str] = {(d, c): n for d, c, n in await cur.fetchall()}
+                self._names = names
             self._source_checked = now
         return self._source
 
@@ -126,12 +131,12 @@ class AddressRegistry:
     async def _fetch(self, codes: list[str]) -> dict[str, Address]:
         sql = load_sql(await self.source())
         async with self._pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(sql, {"codes": codes})
+            cur = await conn.execute(sql, {"codes": codes})
             rows = await cur.fetchall()
-        found = {r["dzbm"]: Address(dzbm=r["dzbm"], dzmc=r["dzmc"], xzqh=r["xzqh"], xzqhmc=r["xzqhmc"],
-                                    gajg=r["gajg"], gajgmc=r["gajgmc"], status=normalise_status(r["status"]))
-                 for r in rows}
+        names = self._names
+        found = {dzbm: Address(dzbm=dzbm, dzmc=dzmc, xzqh=xzqh, xzqhmc=xzqhmc or names.get(("GB/T 2260", xzqh)),
+                               gajg=gajg, gajgmc=gajgmc or names.get(("GAJG", gajg)), status=normalise_status(status))
+                 for dzbm, dzmc, xzqh, xzqhmc, gajg, gajgmc, status in rows}
         if self._ttl > 0:
             expires = time.monotonic() + self._ttl
             for code in codes:

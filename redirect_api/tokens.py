@@ -17,7 +17,6 @@ import binascii
 import json
 import os
 import re
-import secrets
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -183,7 +182,7 @@ def encode_claims(address: Mapping[str, Any], *, now: float | None = None, jti: 
     """The contract's compact UTF-8 JSON: dzbm, dzmc, xzqh, gajg, gajgmc, iat, jti."""
     claims: dict[str, Any] = {f: address.get(f) for f in CLAIM_FIELDS}
     claims["iat"] = int(time.time() if now is None else now)
-    claims["jti"] = jti or secrets.token_hex(8)
+    claims["jti"] = jti or os.urandom(8).hex()
     return json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

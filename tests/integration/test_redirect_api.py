@@ -203,12 +203,14 @@ def test_access_log_is_json_without_secrets_or_details(redirect_dsn):
             page = c.get("/ecode/r/H7ACTIVE01")
             assert page.status_code == 200
             token = parse_qs(urlsplit(str(page.url)).query)["d"][0]
+            assert c.get('/ecode/r/a%22b%0A%5C').status_code == 422  # quote, newline, backslash
     finally:
         logging.getLogger("redirect_api.access").removeHandler(handler)
     lines = [line for batch in lines for line in batch.split("\n")]
-    assert len(lines) == 2
+    assert len(lines) == 3
     entries = [json.loads(line) for line in lines]
-    assert [e["status"] for e in entries] == [302, 200]
+    assert [e["status"] for e in entries] == [302, 200, 422]
+    assert entries[2]["path"] == '/ecode/r/a"b\n\\' and entries[0]["method"] == "GET"
     text = "\n".join(lines)
     assert token not in text and "朝阳" not in text and "d=" not in text
     for key in KEYS.values():
