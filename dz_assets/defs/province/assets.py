@@ -71,7 +71,7 @@ def _from_registry(batch_id: str, warehouse: WarehouseResource) -> dict:
 @dg.asset(
     key=BATCH_KEY,
     partitions_def=province_batch,
-    group_name="ods",
+    group_name="raw",
     kinds={"python", "postgres"},
     description="每个省级数据包投递一行：批次登记、包文校验（不合格移入隔离区并告警）、全量批次逐行校验后 COPY "
                 "入新表并一次事务切换为 ODS 表、非结构化对象入库、原包备份；记录数、拒收、重复、质量标记与耗时"
