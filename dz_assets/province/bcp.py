@@ -172,20 +172,21 @@ def prove_chunk(data: bytes, first: int, ds: Dataset, file: str, *, kind: str = 
     else:
         frame, rejects = _frame_slowly(data, first, ds, file, names)
     total = len(frame) + len(rejects)
-    ragged = frame.filter(pl.col("_n") != len(fields))
-    for text, n, line in ragged.select("_text", "_n", LINE).iter_rows():
-        rejects.append(Reject(ds.table, file, line, None, f"{n} fields, expected {len(fields)}",
-                              (text or "").encode(ds.codec, "replace")))
-    suspect = pl.any_horizontal([suspect_expr(f, f.code, objects=objects) for f in fields])
-    frame = frame.filter(pl.col("_n") == len(fields)).with_columns(suspect.alias("_suspect"))
+    n = len(fields)
+    # Lines with a wrong field count, or a value the vectorised checks suspect: the common chunk
+    # has none, and the few it has are judged one by one.
+    suspect = pl.any_horizontal([pl.col("_n") != n, *(suspect_expr(f, f.code, objects=objects) for f in fields)])
     bad_lines = []
-    for row in frame.filter(pl.col("_suspect")).select([*names, LINE, "_text"]).iter_rows():
-        values = [v or "" for v in row[: len(fields)]]
-        if found := _field_of(fields, values, ds, objects):
-            bad_lines.append(row[len(fields)])
-            text = row[-1] if row[-1] is not None else "\t".join(values)  # the line, less its CR
-            rejects.append(Reject(ds.table, file, row[len(fields)], found[0], found[1],
-                                  text.encode(ds.codec, "replace")))
+    for row in frame.filter(suspect).select([*names, LINE, "_text", "_n"]).iter_rows():
+        values, (line, text, count) = [v or "" for v in row[:n]], row[n:]
+        if count != n:
+            found: tuple[str | None, str] | None = (None, f"{count} fields, expected {n}")
+        else:
+            found = _field_of(fields, values, ds, objects)
+            text = text if text is not None else "\t".join(values)  # the line, less its CR
+        if found:
+            bad_lines.append(line)
+            rejects.append(Reject(ds.table, file, line, found[0], found[1], (text or "").encode(ds.codec, "replace")))
     if bad_lines:
         frame = frame.filter(~pl.col(LINE).is_in(bad_lines))
     rejects.sort(key=lambda r: r.line)
