@@ -16,31 +16,33 @@ GENERIC_PER_HOUSEHOLDS = 120  # one row per 120 households: ~3 rows per 1,000 pe
 _WORDS = "综合治理社区服务登记审批受理变更核查办理完成正常在册有效备案复核更新采集"
 
 
-def _from_context(f: Field, hh: Household, p: Person) -> str | None:
-    """A value linked to the household or person when the field code says what it holds."""
+def _context_getter(f: Field):
+    """How to read this field's value off the household/person, when its code says what it
+    holds (an ID number, a name, an address code …); None when nothing fits. Decided once per
+    field: per row it is one call."""
     c = f.code
     if f.type == "idcard" or c.endswith("GMSFHM") or c.endswith("SFZH"):
-        return p.gmsfhm
+        return lambda hh, p: p.gmsfhm
     if c == "XM" or c.endswith("_XM") or c.endswith("RXM"):
-        return p.xm
+        return lambda hh, p: p.xm
     if c in ("XBDM", "XB"):
-        return p.xb
+        return lambda hh, p: p.xb
     if c == "MZDM":
-        return p.mz
+        return lambda hh, p: p.mz
     if c == "HH":
-        return hh.hh
+        return lambda hh, p: hh.hh
     if c == "RYBH":
-        return p.rybh
+        return lambda hh, p: p.rybh
     if c.endswith("DZBM"):
-        return hh.dzbm
+        return lambda hh, p: hh.dzbm
     if c.endswith("DZMC") or c.endswith("XZ") and f.type == "string" and (f.length or 200) >= 60:
-        return hh.dzmc
+        return lambda hh, p: hh.dzmc
     if c.endswith("XZQHDM"):
-        return hh.county
+        return lambda hh, p: hh.county
     if c.endswith("GAJGJGDM") or c.endswith("PCSDM"):
-        return hh.gajg
+        return lambda hh, p: hh.gajg
     if c == "CSRQ":
-        return day_text(p.birth)
+        return lambda hh, p: day_text(p.birth)
     return None
 
 
@@ -55,13 +57,16 @@ class GenericTable:
         self.codes = {f.code: sorted(cat.code_tables[f.dict].codes) for f in table.fields
                       if f.type == "code" and f.dict in cat.code_tables}
         self.prefix = "".join(w[0] for w in table.code.split("_"))[:4]
+        self.getters = {f.code: _context_getter(f) for f in table.fields
+                        if f.type in ("string", "code", "idcard", "date")}
 
     def value(self, f: Field, rng: random.Random, k: int, hh: Household, p: Person) -> str | None:
         if f.code in self.key and f.type in ("string", "int"):
             v = f"{self.prefix}{k:08d}" if f.type == "string" else str(k + 1)
             return v[-f.length:] if f.length and len(v) > f.length else v
-        v = _from_context(f, hh, p)
-        fits = v is not None and f.type in ("string", "code", "idcard", "date") and (
+        get = self.getters.get(f.code)
+        v = get(hh, p) if get is not None else None
+        fits = v is not None and (
             f.type != "string" or not f.length or len(v) <= f.length) and (
             f.type != "code" or f.code not in self.codes or v in self.codes[f.code])
         if fits:

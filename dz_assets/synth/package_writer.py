@@ -167,20 +167,21 @@ def _spool(tmp, kind, persons, seed, date, base_date, want, plan, encoding, crlf
     n = 0
     if kind == "FULL":
         city = City(persons, seed, date, tables=wanted)
+        slots = {c: (spools[c], layouts[c][1], layouts[c][2], len(layouts[c][1])) for c in want}
         for table, row in city.rows():
-            if table == OBJECT:
+            slot = slots.get(table)
+            if slot is None:  # OBJECT
                 objects.add(*row)
                 continue
-            fields, codes, extra = layouts[table]
+            sp, codes, extra, nfields = slot
             if extra:
                 row[extra] = "扩展值"
-            sp = spools[table]
             get = row.get
             if sp.mutations:
                 sp.add([get(c) for c in codes])
             else:
                 try:
-                    sp.add_joined("\t".join([get(c) or "" for c in codes]), len(codes))
+                    sp.add_joined("\t".join([get(c) or "" for c in codes]), nfields)
                 except _NeedsEscaping:
                     sp.add([get(c) for c in codes])
             n += 1
