@@ -120,22 +120,28 @@ def _fast_frames(data: bytes, codec: str, names: list[str]) -> pl.DataFrame | No
     return fields.drop("_x").with_columns(lines.alias("_text"), counts.alias("_n"))
 
 
-def _split_lines_slowly(data: bytes, first: int, codec: str, ds: Dataset, file: str):
+def _split_lines_slowly(data: bytes, first: int, codec: str, ds: Dataset, file: str, names: list[str]):
     raw_lines = data.split(b"\n")
     if data.endswith(b"\n"):
         raw_lines.pop()
+
+    def field_at(raw: bytes, pos: int) -> str | None:  # the field holding byte ``pos`` of the line
+        i = raw.count(b"\t", 0, pos)
+        return names[i] if i < len(names) else None
+
     texts, numbers, rejects = [], [], []
     for i, raw in enumerate(raw_lines, first):
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         if b"\x00" in raw:
-            rejects.append(Reject(ds.table, file, i, None, f"NUL byte at column {raw.index(0) + 1}", raw))
+            pos = raw.index(0)
+            rejects.append(Reject(ds.table, file, i, field_at(raw, pos), f"NUL byte at byte {pos + 1}", raw))
             continue
         try:
             texts.append(raw.decode(codec))
         except UnicodeDecodeError as exc:
-            rejects.append(Reject(ds.table, file, i, None, f"bytes {raw[exc.start:exc.end]!r} at byte "
-                                  f"{exc.start + 1} do not decode as {ds.encoding}", raw))
+            rejects.append(Reject(ds.table, file, i, field_at(raw, exc.start), f"bytes {raw[exc.start:exc.end]!r} "
+                                  f"at byte {exc.start + 1} do not decode as {ds.encoding}", raw))
             continue
         numbers.append(i)
     frame = pl.DataFrame({"text": pl.Series(texts, dtype=pl.String), LINE: pl.Series(numbers, dtype=pl.Int64)})
@@ -153,7 +159,7 @@ def _field_of(fields: tuple[IndexField, ...], values: list[str], ds: Dataset, ob
 
 
 def _frame_slowly(data: bytes, first: int, ds: Dataset, file: str, names: list[str]):
-    lines, rejects = _split_lines_slowly(data, first, ds.codec, ds, file)
+    lines, rejects = _split_lines_slowly(data, first, ds.codec, ds, file, names)
     counts = lines["text"].str.count_matches("\t", literal=True) + 1
     parts = lines["text"].str.split_exact("\t", max(len(names) - 1, 0)).struct.rename_fields(names)
     frame = lines.select(parts.alias("p"), pl.col(LINE)).unnest("p").with_columns(

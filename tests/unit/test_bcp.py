@@ -78,7 +78,7 @@ def test_nul_byte_and_undecodable_bytes():
     good = line(GOOD).encode()
     data = good + b"\n" + good.replace(b"R1", b"R\x002") + b"\n" + good.replace("张".encode(), b"\xff\xfe") + b"\n"
     out = prove(data)
-    assert [(r.line, r.field) for r in out.rejects] == [(2, None), (3, None)]
+    assert [(r.line, r.field) for r in out.rejects] == [(2, "RYBH"), (3, "XM")]
     assert "NUL" in out.rejects[0].reason and "decode" in out.rejects[1].reason
     assert out.rejects[1].raw == data.split(b"\n")[2]  # the raw bytes are kept as delivered
     assert out.frame["_line"].to_list() == [1]
