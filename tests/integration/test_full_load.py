@@ -138,3 +138,27 @@ def test_crash_mid_load_keeps_the_previous_table_and_rerun_converges(pg_dsn, tmp
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("select count(*), min(_batch_id) from ods.hz_hjrkjbxx").fetchone() == (
             4000, new.batch_id)
+
+
+def test_a_whole_synthetic_city_loads_and_reconciles(pg_dsn, tmp_path):
+    from dz_assets.synth.defects import FLAG_DEFECTS, ROW_DEFECTS
+    from dz_assets.synth.package_writer import write_package
+
+    info = write_package(tmp_path, persons=1500, seed=21, nnnn=7, defects=tuple(ROW_DEFECTS) + tuple(FLAG_DEFECTS),
+                         progress=None)
+    pkg = open_package(info.zip_path)
+    d = _delivery(pg_dsn, info.batch_id)
+    r = load_full(pg_dsn, pkg, delivery_id=d, batch_id=info.batch_id)
+    assert set(r.tables) == set(info.tables)
+    assert r.totals()["rejected"] == len(ROW_DEFECTS) and r.flagged_rows == len(FLAG_DEFECTS)
+    with psycopg.connect(pg_dsn) as conn:
+        for code, t in r.tables.items():
+            assert t.declared == info.tables[code] == t.loaded + t.rejected + t.duplicate
+            live = conn.execute(f"select count(*) from ods.{code.lower()} where _batch_id = %s",
+                                (info.batch_id,)).fetchone()[0]
+            assert live == t.loaded, code
+        flags = conn.execute("select flag, sum(rows) from meta.batch_flag where delivery_id = %s group by 1",
+                             (d,)).fetchall()
+        assert sorted(flags) == sorted((v[0], 1) for v in FLAG_DEFECTS.values())
+        assert conn.execute("select count(*) from meta.reject where delivery_id = %s", (d,)).fetchone()[0] == len(
+            ROW_DEFECTS)
