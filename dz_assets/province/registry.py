@@ -81,24 +81,22 @@ class BatchRegistry:
         rows = self._run("taken", {"batch_id": batch_id})
         return rows[0] if rows else None
 
-    def update(self, delivery_id: int, **cols: Any) -> None:
+    def update(self, delivery_id: int, *, _finished: bool = False, **cols: Any) -> None:
         """Set columns of a delivery (jsonb columns given as Python lists are serialised)."""
         for k in ("errors", "drift"):
             if k in cols and not isinstance(cols[k], str):
                 cols[k] = json.dumps(cols[k], ensure_ascii=False, default=str)
-        sets = psycopg.sql.SQL(", ").join(
-            psycopg.sql.SQL("{} = {}").format(psycopg.sql.Identifier(k), psycopg.sql.Placeholder(k))
-            for k in cols)
+        sets = [psycopg.sql.SQL("{} = {}").format(psycopg.sql.Identifier(k), psycopg.sql.Placeholder(k))
+                for k in cols]
+        if _finished:
+            sets.append(psycopg.sql.SQL("finished_at = now()"))
         with self.conn.transaction():
             self.conn.execute(psycopg.sql.SQL("update meta.batch set {} where delivery_id = {}").format(
-                sets, psycopg.sql.Literal(delivery_id)), cols)
+                psycopg.sql.SQL(", ").join(sets), psycopg.sql.Literal(delivery_id)), cols)
 
     def finish(self, delivery_id: int, status: str, **cols: Any) -> None:
-        """A terminal (or parked) status, stamped with its finishing time."""
-        self.update(delivery_id, status=status, **cols)
-        with self.conn.transaction():
-            self.conn.execute("update meta.batch set finished_at = now() where delivery_id = %s",
-                              (delivery_id,))
+        """A terminal (or parked) status, stamped with its finishing time in the same statement."""
+        self.update(delivery_id, _finished=True, status=status, **cols)
 
     def start_loading(self, delivery_id: int, batch_id: str) -> list[int]:
         """Mark the delivery ``loading``; deliveries of the batch left ``loading`` by a dead loader
