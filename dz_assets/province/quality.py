@@ -20,8 +20,7 @@ import polars as pl
 from dz_assets.catalog import DAZHOU_PREFIX, Catalogue
 from dz_assets.province.index import BEIJING, Dataset
 
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-CHECK_CHARS = "10X98765432"
+CHECK_CHARS = "10X98765432"  # by weighted sum mod 11 (GB 11643; scalar form: dz_assets.synth.idcard)
 # Province-level parts of GB/T 2260 (the first two digits of every division code).
 PROVINCES = ("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
              "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
@@ -29,11 +28,6 @@ PROVINCES = ("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "
 DIVISION_DICT = "GB/T 2260"
 ADDRESS_DIVISION_PREFIXES = ("HJDZ_", "JZDZ_", "XZZ_")
 EARLIEST_BIRTH = "18900101"
-
-
-def check_digit(first17: str) -> str:
-    """The GB 11643 check character of the first 17 digits."""
-    return CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
 
 
 @dataclass(frozen=True)

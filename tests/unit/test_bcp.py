@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from dz_assets.province.bcp import iter_line_chunks, prove_chunk
 from dz_assets.province.index import Dataset, IndexField
-from dz_assets.province.quality import check_digit
 from dz_assets.province.types import check_value, suspect_expr
+from dz_assets.synth.idcard import check_digit
 
 FIELDS = (
     IndexField("RYBH", "string", length=12, required=True),
@@ -117,10 +117,6 @@ def test_chunks_cut_at_line_ends_and_keep_numbering():
     outs = [prove_chunk(d, first, DS, "f.bcp", objects=OBJECTS) for first, d in chunks]
     assert sum(o.total for o in outs) == 51
     assert [r.line for o in outs for r in o.rejects] == [51]
-
-
-def test_check_digit():
-    assert check_digit(ID[:17]) == "X"
 
 
 TYPES = [IndexField("S", "string", length=3, required=True), IndexField("I", "int"), IndexField("D", "decimal"),
