@@ -1,9 +1,10 @@
 """Streaming BCP proving: every line of a data file judged in bulk, bad lines kept as rejects.
 
-A file is read in chunks of whole lines (``CHUNK_BYTES``), decoded in one call, split into lines
-and fields by polars, and judged by vectorised expressions (``types.suspect_expr``). Only the
-rare suspect lines go through the exact per-value check in Python, which names the field and the
-reason. What comes out per chunk is a frame of the good lines (one string column per declared
+A file is read in chunks of whole lines (``CHUNK_BYTES``), split into fields by polars' CSV
+reader (no quoting, tab-separated, all text; GB18030 is transcoded first), and judged by
+vectorised expressions (``types.suspect_expr``). Only the rare suspect lines go through the exact
+per-value check in Python, which names the field and the reason. Chunks with a NUL byte or bytes
+that do not decode take a line-by-line path that rejects just those lines. What comes out per chunk is a frame of the good lines (one string column per declared
 field, None = NULL, plus ``_line``) and the rejects; ``full_load`` turns the frame into
 COPY text.
 """
