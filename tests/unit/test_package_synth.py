@@ -33,3 +33,13 @@ def test_gb18030_and_crlf_packages_load_clean(tmp_path):
                          tables=["HZ_HJRKJBXX", "YBSS_BZDZMLXX", "YBSS_SYRKXX"])
     v = check_verdict(info.zip_path)
     assert v["valid"] and v["rejects"] == [] and v["rows"]["total"] == sum(info.tables.values())
+
+
+@pytest.mark.parametrize("kind", ["INCR", "RECON"])
+def test_incr_and_recon_packages_are_judged_valid(tmp_path, kind):
+    info = write_package(tmp_path, persons=300, seed=5, kind=kind, progress=None,
+                         tables=["HZ_HJRKJBXX", "YBSS_BZDZMLXX"])
+    v = check_verdict(info.zip_path)
+    assert v["valid"] and v["errors"] == [] and v["rejects"] == [] and v["kind"] == kind
+    if kind == "INCR":  # _OP and _TS lead every line and are proven with it
+        assert v["rows"]["total"] == sum(info.tables.values())
