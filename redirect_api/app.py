@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
+import psycopg
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from dz_assets.db import resolve_dsn
 from dz_assets.settings import RedirectSettings, get_redirect_settings
@@ -29,6 +30,11 @@ CODE_PATTERN = r"^[0-9A-Za-z_-]{1,64}$"
 DzbmPath = Annotated[str, Path(min_length=1, max_length=64, pattern=CODE_PATTERN,
                                description="地址编码：1–64 位 [0-9A-Za-z_-]")]
 READY_TIMEOUT_S = 2.0
+# A scan waits at most this long for the database, then gets 503: a resident will not wait 30 s.
+POOL_TIMEOUT_S = 5.0
+# What "the registry cannot be reached" looks like from psycopg and its pool.
+UNAVAILABLE = (psycopg.Error, PoolTimeout)
+UNAVAILABLE_BODY = {"detail": "address registry unavailable, try again shortly"}
 # Tokens are single-use and short-lived: neither the redirect nor the page may be cached.
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
@@ -43,6 +49,7 @@ class Service:
         self.keyring = keyring
         # prepare_threshold=0: every statement is prepared on first use on each pooled connection.
         self.pool = AsyncConnectionPool(dsn, min_size=1, max_size=max(1, settings.pool_size), open=False,
+                                        timeout=POOL_TIMEOUT_S,
                                         kwargs={"autocommit": True, "prepare_threshold": 0},
                                         name="redirect")
         self.registry = AddressRegistry(self.pool, cache_ttl_s=settings.cache_ttl_s,
@@ -120,7 +127,10 @@ class FastRedirect:
                     # "abc%0A"; the contract says every invalid code is 422, before any lookup.
                     return await _send(send, 422, None, _invalid_code(path[len(prefix):]))
             if path.startswith(self.PREFIX):
-                status, location, body = await decide_redirect(self.service, path[len(self.PREFIX):])
+                try:
+                    status, location, body = await decide_redirect(self.service, path[len(self.PREFIX):])
+                except UNAVAILABLE:
+                    status, location, body = 503, None, UNAVAILABLE_BODY
                 return await _send(send, status, location, body)
         await self.app(scope, receive, send)
 
@@ -145,6 +155,15 @@ async def _send(send, status: int, location: str | None, body: dict | None) -> N
     await send({"type": "http.response.body", "body": payload})
 
 
+def install_unavailable_handler(app: FastAPI) -> None:
+    """Database trouble answers 503 with Retry-After, not a 500 with a traceback."""
+    async def registry_unavailable(_request: Request, _exc: Exception):
+        return JSONResponse(UNAVAILABLE_BODY, status_code=503, headers={"Retry-After": "5"})
+
+    for exc in UNAVAILABLE:
+        app.add_exception_handler(exc, registry_unavailable)
+
+
 def create_fastapi(service: Service) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -157,6 +176,7 @@ def create_fastapi(service: Service) -> FastAPI:
     app = FastAPI(title="dz-hub 四川e码跳转服务", version="1", lifespan=lifespan,
                   description="达州市二维码数字门牌：四川e码扫码后跳转至门牌系统（SM4 令牌）")
     app.state.service = service
+    install_unavailable_handler(app)
 
     @app.get("/ecode/resolve/{dzbm:path}", summary="查询标准地址")
     async def resolve(dzbm: DzbmPath):

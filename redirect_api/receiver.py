@@ -15,7 +15,7 @@ from string import Template
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 
-from redirect_api.tokens import MAX_TOKEN_CHARS, MalformedToken, ReplayedToken, TokenError, read_token
+from redirect_api.tokens import MalformedToken, ReplayedToken, TokenError, read_token
 
 router = APIRouter()
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -64,7 +64,7 @@ def render_error(error: TokenError) -> str:
 @router.get("/doorplate", response_class=HTMLResponse, summary="门牌页（解密令牌并展示地址）",
             responses={400: {"description": "令牌无效、被篡改或密钥未知"}, 401: {"description": "令牌已过期"},
                        409: {"description": "令牌已使用（重放）"}})
-async def doorplate(request: Request, d: str | None = Query(default=None, max_length=MAX_TOKEN_CHARS)):
+async def doorplate(request: Request, d: str | None = Query(default=None, description="令牌（base64url）")):
     service = request.app.state.service
     try:
         if not d:
@@ -88,6 +88,10 @@ def create_receiver_app(settings=None, keyring=None, dsn=None):
     app = FastAPI(title="达州市数字门牌 接收端", lifespan=_lifespan(service))
     app.state.service = service
     app.include_router(router)
+
+    from redirect_api.app import install_unavailable_handler
+
+    install_unavailable_handler(app)
 
     @app.get("/healthz")
     async def healthz():

@@ -176,6 +176,11 @@ def test_readyz_without_database():
     with TestClient(app) as c:
         r = c.get("/readyz")
         assert r.status_code == 503 and r.json()["database"] is False
+        for path in ("/ecode/r/H7ACTIVE01", "/ecode/resolve/H7ACTIVE01"):
+            r = c.get(path)
+            assert r.status_code == 503 and r.json()["detail"].startswith("address registry unavailable")
+        r = c.get("/doorplate", params={"d": issue_token({"dzbm": "X"}, RING)})
+        assert r.status_code == 503
 
 
 def test_limits_and_rate_limit(redirect_dsn):
@@ -186,6 +191,7 @@ def test_limits_and_rate_limit(redirect_dsn):
         assert c.get("/healthz").status_code == 200  # health is never rate limited
     with TestClient(create_app(settings(), RING, redirect_dsn)) as c:
         assert c.get("/doorplate", params={"d": "A" * 9000}).status_code == 414
+        assert c.get("/doorplate", params={"d": "A" * 5000}).status_code == 400  # malformed, not 422
         assert c.request("GET", "/healthz", content=b"x" * 2000).status_code == 413
 
 
