@@ -42,6 +42,14 @@ class Settings:
     # An INCR batch waiting for its BATCH@prev this long raises an alert (1 h: a day's INCRs arrive hourly).
     incr_wait_alert_s: float = 3600.0
     load_throttle_s: float = 0.0  # pause after each COPY chunk of a FULL load: crash tests only
+    # Incremental sync (issue 5): exchange and dz-hub's own queue (tests use uuid-suffixed names).
+    cdc_exchange: str = "dz.cdc"
+    cdc_queue: str = "dzhub.cdc"
+    cdc_prefetch: int = 5000  # unacked messages in flight: 2.5 micro-batches, so the broker never idles
+    cdc_batch_size: int = 2000  # changes per micro-batch: one COPY + one upsert per table
+    cdc_flush_s: float = 0.25  # a partial micro-batch is applied after this idle time
+    cdc_max_lag_s: float = 60.0  # oldest unapplied change / queue lag above this alerts
+    cdc_throttle_s: float = 0.0  # pause inside each micro-batch before commit: crash tests only
     extras: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -74,6 +82,13 @@ def get_settings() -> Settings:
         require_services=env("DZ_REQUIRE_SERVICES", "0") in ("1", "true", "yes"),
         incr_wait_alert_s=float(env("DZ_INCR_WAIT_ALERT_S", "3600")),
         load_throttle_s=float(env("DZ_LOAD_THROTTLE_S", "0")),
+        cdc_exchange=env("DZ_CDC_EXCHANGE", "dz.cdc"),
+        cdc_queue=env("DZ_CDC_QUEUE", "dzhub.cdc"),
+        cdc_prefetch=int(env("DZ_CDC_PREFETCH", "5000")),
+        cdc_batch_size=int(env("DZ_CDC_BATCH_SIZE", "2000")),
+        cdc_flush_s=float(env("DZ_CDC_FLUSH_S", "0.25")),
+        cdc_max_lag_s=float(env("DZ_CDC_MAX_LAG_S", "60")),
+        cdc_throttle_s=float(env("DZ_CDC_THROTTLE_S", "0")),
     )
 
 

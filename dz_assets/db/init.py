@@ -41,4 +41,7 @@ def init_database(dsn: str) -> InitReport:
     report = InitReport(created, applied, synced, ods)
     for hook in INIT_HOOKS:
         report.extra.update(hook(dsn) or {})
+    from dz_assets.cdc.topology import declare_for_init  # broker topology; never fails the init
+
+    report.extra.update(declare_for_init())
     return report

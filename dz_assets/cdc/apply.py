@@ -1,0 +1,99 @@
+"""Apply: merge a table's pending logged changes into ``ods.<table>``, set-based.
+
+Per key the change with the highest ``(seq, msg_id)`` wins whatever the arrival order; ``I``/``U``
+replace the whole row, ``D`` keeps it as deleted at its ``ts``; re-applying is a no-op (the ODS
+row remembers ``_seq``/``_msg_id``). Messages at or below the table's last FULL ``BATCH@seq``
+are ignored and counted. One statement per micro-batch, never row by row; the caller's
+transaction also holds the log write, so a micro-batch is stored and applied together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import psycopg
+from psycopg import sql
+
+from dz_assets.alerts import raise_alert
+from dz_assets.catalog import Field, Table
+from dz_assets.cdc.changelog import ensure_log, key_ident, log_rel
+from dz_assets.cdc.sql import query
+
+
+@dataclass
+class ApplyResult:
+    table: str
+    pending: int = 0  # logged changes this apply settled
+    applied: int = 0  # ODS rows written (inserted or replaced)
+    deleted: int = 0  # of which now deleted
+    ignored_base: int = 0  # at or below the FULL's BATCH@seq
+    ignored: int = 0  # older than what the row holds, duplicates by seq, or superseded in the batch
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _value(f: Field) -> sql.Composable:
+    v = sql.SQL("(w.data ->> {})").format(sql.Literal(f.code))
+    if f.type == "int":
+        return sql.SQL("{}::bigint").format(v)
+    if f.type == "decimal":
+        return sql.SQL("{}::numeric").format(v)
+    if f.type == "date":
+        return sql.SQL("to_date({}, 'YYYYMMDD')").format(v)
+    if f.type == "datetime":  # YYYYMMDDHHMMSS, Beijing time (as the FULL loader casts it)
+        return sql.SQL("(left({v}, 8) || 'T' || substr({v}, 9, 6) || '+08')::timestamptz").format(v=v)
+    return v
+
+
+def _upsert(table: Table) -> sql.Composed:
+    keys = set(table.key)
+    cols = [f.column for f in table.fields]
+    exprs = [sql.SQL("w.{}").format(sql.Identifier(f.column)) if f.code in keys else _value(f)
+             for f in table.fields]
+    sets = [sql.SQL("{c} = case when excluded._deleted then o.{c} else excluded.{c} end").format(
+        c=sql.Identifier(f.column)) for f in table.fields if f.code not in keys]
+    return query("apply", "upsert", log=log_rel(table), ods=sql.SQL("ods.{}").format(sql.Identifier(table.ods_name)),
+                 key=key_ident(table), cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+                 exprs=sql.SQL(", ").join(exprs),
+                 sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = excluded._deleted"))
+
+
+def _refill(table: Table) -> sql.Composed:
+    keys = set(table.key)
+    sets = [sql.SQL("{} = {}").format(sql.Identifier(f.column), _value(f)) for f in table.fields if f.code not in keys]
+    join = sql.SQL(" and ").join(sql.SQL("o.{k} = w.{k}").format(k=sql.Identifier(k.lower())) for k in table.key)
+    return query("apply", "refill_deleted", log=log_rel(table), ods=sql.SQL("ods.{}").format(
+        sql.Identifier(table.ods_name)), key=key_ident(table),
+        lkey=sql.SQL(", ").join(sql.SQL("l.{}").format(sql.Identifier(k.lower())) for k in table.key),
+        sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = true"), join=join)
+
+
+def apply_changes(conn: psycopg.Connection, table: Table) -> ApplyResult:
+    """Settle every pending change of ``table`` (in the caller's transaction)."""
+    ensure_log(conn, table)
+    # One applier per table at a time: two would each see the other's rows as pending.
+    conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", ("dz.cdc.apply:" + table.code,))
+    res = ApplyResult(table.code)
+    rel = log_rel(table)
+    base = conn.execute(query("apply", "base_of"), {"table": table.code}).fetchone()
+    if base and base[0] is not None:
+        res.ignored_base = conn.execute(query("apply", "ignore_below_base", log=rel), {"base": base[0]}).rowcount
+    res.applied, res.deleted = conn.execute(_upsert(table), {"known": [f.code for f in table.fields]}).fetchone()
+    conn.execute(_refill(table), {"known": [f.code for f in table.fields]})
+    n, watermark, last_ts, mq, incr = conn.execute(query("apply", "mark_applied", log=rel)).fetchone()
+    res.pending = n + res.ignored_base
+    res.ignored = n - res.applied
+    if not res.pending:
+        return res
+    channels = [c for c, used in (("incr", incr), ("mq", mq)) if used]
+    _, seen, alerted = conn.execute(query("apply", "state_upsert"), {
+        "table": table.code, "watermark": watermark, "last_ts": last_ts, "applied": res.applied,
+        "ignored": res.ignored + res.ignored_base, "deleted": res.deleted, "channels": channels}).fetchone()
+    if len(seen) > 1 and not alerted:
+        # package-format.md: a table is fed by messages or by INCR packages, not both.
+        raise_alert(conn, severity="warning", source="cdc", code="both_channels", subject=table.code,
+                    message=f"{table.code} receives changes both as messages and in INCR packages",
+                    details={"channels": list(seen)})
+        conn.execute("update meta.cdc_table_state set both_alerted = true where table_code = %s", (table.code,))
+    return res

@@ -1,0 +1,33 @@
+"""A FULL re-base and the changes dz-hub already holds (package-format.md, "What a batch does to
+a table"): after the swap the table holds exactly the FULL's rows; logged messages with a seq
+above ``BATCH@seq`` are applied again on top, later ones at or below it are ignored."""
+
+from __future__ import annotations
+
+import psycopg
+
+from dz_assets.catalog import load_catalogue
+from dz_assets.cdc.apply import apply_changes
+from dz_assets.cdc.changelog import ensure_log, log_rel
+from dz_assets.cdc.sql import query
+
+
+def rebase_after_full(conn: psycopg.Connection, table_code: str, batch_seq: int | None,
+                      batch_id: str) -> dict:
+    """Call right after a FULL swapped ``table_code`` in. Without ``BATCH@seq`` nothing held is
+    re-applied (the FULL's position is unknown) and the base is left unset."""
+    table = load_catalogue().tables[table_code]
+    with conn.transaction():
+        ensure_log(conn, table)
+        conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", ("dz.cdc.apply:" + table.code,))
+        conn.execute(query("apply", "rebase_state"), {"table": table.code, "base": batch_seq,
+                                                       "batch_id": batch_id})
+        rel = log_rel(table)
+        if batch_seq is None:
+            conn.execute(psycopg.sql.SQL("update {} set applied_at = now(), outcome = 'base' "
+                                         "where applied_at is null").format(rel))
+            return {"table": table.code, "base_seq": None, "reapplied": 0}
+        reopened = conn.execute(query("apply", "reopen_above_base", log=rel), {"base": batch_seq}).rowcount
+        conn.execute(query("apply", "close_at_or_below_base", log=rel), {"base": batch_seq})
+        res = apply_changes(conn, table)
+    return {"table": table.code, "base_seq": batch_seq, "reopened": reopened, **res.as_dict()}
