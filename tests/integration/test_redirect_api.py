@@ -278,3 +278,16 @@ def test_non_ascii_fallback_url_is_percent_encoded(redirect_dsn):
     with TestClient(app, follow_redirects=False) as c:
         loc = c.get("/ecode/r/H7OUTSIDE01").headers["location"]
         assert loc.isascii() and "%E5%85%9C%E5%BA%95?c=H7OUTSIDE01&reason=outside" in loc
+
+
+def test_cached_lookups_show_changes_within_the_ttl(redirect_dsn):
+    with psycopg.connect(redirect_dsn, autocommit=True) as conn:
+        conn.execute("insert into ods.ybss_bzdzmlxx (dzbm, dzmc, xzqhdm, dzztdm) "
+                     "values ('H7TTL01', '达州市通川区缓存路1号', '511702', '1')")
+        with TestClient(create_app(settings(cache_ttl_s=3), RING, redirect_dsn), follow_redirects=False) as c:
+            assert c.get("/ecode/r/H7TTL01").status_code == 302
+            conn.execute("update ods.ybss_bzdzmlxx set dzztdm = '3' where dzbm = 'H7TTL01'")
+            assert c.get("/ecode/r/H7TTL01").status_code == 302  # still cached
+            time.sleep(3.1)
+            assert c.get("/ecode/r/H7TTL01").json() == {"dzbm": "H7TTL01", "reason": "cancelled"}
+        conn.execute("delete from ods.ybss_bzdzmlxx where dzbm = 'H7TTL01'")
