@@ -48,6 +48,9 @@ class City:
             if t.code in self.want:
                 self.generic_at.setdefault(sub_seed(self.seed, t.code) % GENERIC_PER_HOUSEHOLDS, []).append(t.code)
         self.generic_k = dict.fromkeys(self.want, 0)
+        # one sequential stream per generic table: its k-th row always falls on the same household,
+        # so the table's rows do not depend on which other tables are generated
+        self.gen_rngs = {c: self.streams.fresh("generic:" + c) for c in sorted(self.want)}
         self.generated_persons = 0
         self.households = 0
 
@@ -113,7 +116,7 @@ class City:
             k = self.generic_k[code]
             self.generic_k[code] = k + 1
             p = hh.members[k % len(hh.members)]
-            yield code, self.fillers[code].row(self.streams.get(code, k), k, hh, p)
+            yield code, self.fillers[code].row(self.gen_rngs[code], k, hh, p)
 
     def _complete(self, table: str, row: dict, hh=None, p=None):
         """Fill the fields the catalogue has beyond what the builder set (none for the contract

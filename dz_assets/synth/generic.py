@@ -14,6 +14,9 @@ from .population import Household, Person, day_text
 GENERIC_PER_HOUSEHOLDS = 120  # one row per 120 households: ~3 rows per 1,000 persons per table
 
 _WORDS = "综合治理社区服务登记审批受理变更核查办理完成正常在册有效备案复核更新采集"
+# free-text values drawn whole from a fixed pool: one choice per value instead of one per character
+_PHRASES = (lambda r: ["".join(r.choice(_WORDS) for _ in range(r.randint(2, 6))) for _ in range(512)])(
+    random.Random(20261120))
 
 
 def _context_getter(f: Field):
@@ -89,11 +92,10 @@ class GenericTable:
             return f"{day_text(self.today - rng.randint(1, 1500))}{s // 3600:02d}{s // 60 % 60:02d}{s % 60:02d}"
         if t == "file" or t == "idcard":
             return None
-        n = min(f.length or 20, 8)
         if f.code.endswith("BH") or f.code.endswith("DM") or f.code.endswith("ID"):
             v = f"{self.prefix}{k:06d}"
             return v[: f.length] if f.length else v
-        return "".join(rng.choice(_WORDS) for _ in range(max(1, min(n, 6))))
+        return rng.choice(_PHRASES)[: f.length or 20]
 
     def row(self, rng: random.Random, k: int, hh: Household, p: Person) -> dict:
         return {f.code: self.value(f, rng, k, hh, p) for f in self.table.fields}
