@@ -13,9 +13,6 @@ with ranked as (
 )
 select _file, count(*) from gone group by _file;
 
--- name: per_file
-select _file, count(*) from {rel} group by _file;
-
 -- name: dependent_views
 -- Views (and materialized views) reading the table, at any depth, shallowest first: a swap must
 -- drop and re-create them, or they would keep pointing at the old relation.
