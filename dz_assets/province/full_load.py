@@ -44,6 +44,7 @@ from dz_assets.settings import get_settings
 
 LOAD_SUFFIX = "__load"
 PARALLEL_TABLES = 2  # the machine has 2 cores: one prover + one PostgreSQL backend per table
+SWAP_LOCK_TIMEOUT_S = 120  # dbt models read ODS tables for seconds to minutes, not longer
 
 
 class LoadCheckFailed(RuntimeError):
@@ -368,6 +369,9 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
         for fut in [pool.submit(_build_table, dsn, package, b, batch_id, cat, chunk_bytes) for b in builds]:
             fut.result()
     with psycopg.connect(dsn) as conn, conn.transaction():
+        # A long reader must not stall the batch forever: after this, the swap fails (the builds
+        # stay committed as __load tables) and the run's retry starts the load again.
+        conn.execute(f"set local lock_timeout = '{SWAP_LOCK_TIMEOUT_S}s'")
         for b in sorted(builds, key=lambda b: b.table.code):  # one lock order for every loader
             _swap(conn, b)
             if delivery_id is not None:
