@@ -4,12 +4,13 @@ with source as (
 
 renamed as (
     select
-        trim(dzbm)        as dzbm,
+        {{ normalize_dzbm('dzbm') }} as dzbm,
         trim(dzmc)        as dzmc,
+        {{ normalize_address('dzmc') }} as dzmc_norm,
         xzqhdm,
         nullif(trim(gajgjgdm), '') as gajgjgdm,
         dzztdm,
-        nullif(trim(sjdzbm), '')   as sjdzbm,
+        {{ normalize_dzbm('sjdzbm') }} as sjdzbm,
         mlph,
         zbx,
         zby,
@@ -21,7 +22,8 @@ renamed as (
         _file,
         _line,
         _msg_id,
-        _seq
+        _seq,
+        _loaded_at
     from source
 )
 

@@ -4,6 +4,10 @@ Asset keys name the real relation, ``[schema, relation]`` (e.g. ``staging/stg_od
 ``serve/address_registry``), and the group is the model's layer folder. dbt sources resolve to
 the ODS assets' keys (``ods/<table>``, from the sources' ``meta.dagster.asset_key``), so the graph
 runs unbroken from the inbox to the topic libraries. dbt tests surface as asset checks.
+
+The daily schedule (``schedules.py``) runs a plain ``dbt build``: the incremental models (person
+tracks, element anomalies) then read only what was loaded since their last run; the weekly one
+passes ``full_refresh`` to rebuild them from scratch (withdrawing rows whose ODS rows were deleted).
 """
 
 
@@ -46,6 +50,11 @@ class LayeredTranslator(DagsterDbtTranslator):
         )
 
 
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+    """Rebuild incremental models from scratch (weekly, or after a re-based FULL load)."""
+
+
 translator = LayeredTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
@@ -55,10 +64,12 @@ translator = LayeredTranslator(settings=DagsterDbtTranslatorSettings(enable_asse
     dagster_dbt_translator=translator,
     retry_policy=dg.RetryPolicy(max_retries=2, delay=10),
 )
-def dz_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Any:
-    """dbt build of the selected models (their tests run as asset checks)."""
+def dz_dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource,
+                  warehouse: WarehouseResource) -> Any:
+    """dbt build of the selected models (their tests run as asset checks), with row counts."""
     apply_dbt_env(warehouse.resolved_dsn())
-    yield from dbt.cli(["build"], context=context).stream()
+    args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+    yield from dbt.cli(args, context=context).stream().fetch_row_counts()
 
 
 dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())

@@ -1,0 +1,14 @@
+{#- Address normalisation for linking by name where a source carries no address code:
+    full-width digits/letters to ASCII, blanks and punctuation out, the province/city prefix
+    (四川省, 达州市) dropped because sources write it or not, and 栋 read as 幢.
+    normalize_dzbm: codes trimmed and upper-cased (community systems send lower case). -#}
+{% macro normalize_address(col) -%}
+    nullif(regexp_replace(regexp_replace(
+        translate({{ col }}, '０１２３４５６７８９－栋（）', '0123456789-幢()'),
+        '[\s,，。．·、()\-]', '', 'g'),
+        '^(四川省)?(达州市)?', ''), '')
+{%- endmacro %}
+
+{% macro normalize_dzbm(col) -%}
+    nullif(upper(regexp_replace({{ col }}, '\s', '', 'g')), '')
+{%- endmacro %}

@@ -1,0 +1,80 @@
+-- The standard address hierarchy 街路巷 (level 1) → 门楼 (2) → 层户 (3): one row per address
+-- code in force (not deleted), with its parents, division, town and police jurisdiction. A
+-- 门楼/层户 without its own police station inherits its parent's (the province leaves ~1 in 50
+-- 层户 without one; the station answers for the whole building).
+with jlx as (
+    select *, '1' as dzjbdm, null::text as sjdzbm, null::text as mlph, null::int as lc, null::text as sh,
+           null::numeric as zbx, null::numeric as zby
+    from {{ ref('stg_ods__ybss_bzdzjlxxx') }} where not _deleted
+),
+
+ml as (
+    select *, '2' as dzjbdm, null::int as lc, null::text as sh
+    from {{ ref('stg_ods__ybss_bzdzmlxx') }} where not _deleted
+),
+
+ch as (
+    select *, '3' as dzjbdm, null::text as mlph, null::numeric as zbx, null::numeric as zby
+    from {{ ref('stg_ods__ybss_bzdzchxx') }} where not _deleted
+),
+
+unioned as (
+    {% set cols = "dzbm, dzmc, dzmc_norm, dzjbdm, sjdzbm, xzqhdm, gajgjgdm, dzztdm, mlph, lc, sh, zbx, zby, djsj, gxsj, _batch_id, _file, _line, _msg_id, _seq, _loaded_at" %}
+    select {{ cols }} from jlx
+    union all
+    select {{ cols }} from ml
+    union all
+    select {{ cols }} from ch
+),
+
+linked as (
+    select
+        u.*,
+        case u.dzjbdm when '1' then u.dzbm when '2' then u.sjdzbm else p.sjdzbm end as jlx_dzbm,
+        case u.dzjbdm when '2' then u.dzbm when '3' then u.sjdzbm end               as ml_dzbm,
+        (u.dzjbdm <> '1' and p.dzbm is null)                                        as parent_missing,
+        coalesce(u.gajgjgdm, p.gajgjgdm, gp.gajgjgdm)                              as gajgjgdm_resolved
+    from unioned u
+    left join unioned p on p.dzbm = u.sjdzbm and u.dzjbdm <> '1'
+    left join unioned gp on gp.dzbm = p.sjdzbm and u.dzjbdm = '3'
+),
+
+final as (
+    select
+        l.dzbm,
+        l.dzmc,
+        l.dzmc_norm,
+        l.dzjbdm,
+        jb.name                                   as dzjbmc,
+        l.jlx_dzbm,
+        l.ml_dzbm,
+        l.sjdzbm,
+        l.parent_missing,
+        l.mlph,
+        l.lc,
+        l.sh,
+        l.xzqhdm,
+        xz.name                                   as xzqhmc,
+        jd.code                                   as xzjddm,
+        jd.name                                   as xzjdmc,
+        l.gajgjgdm_resolved                       as gajgjgdm,
+        ga.name                                   as gajgmc,
+        (l.gajgjgdm is null and l.gajgjgdm_resolved is not null) as gajg_inherited,
+        l.dzztdm,
+        zt.name                                   as dzztmc,
+        (l.dzztdm = '1')                          as is_active,
+        coalesce(l.xzqhdm like '5117%', false)    as in_dazhou,
+        l.zbx,
+        l.zby,
+        l.djsj,
+        l.gxsj,
+        {{ lineage_columns('l') }}
+    from linked l
+    left join {{ ref('stg_meta__code_table') }} jb on jb.dict = 'DZJB' and jb.code = l.dzjbdm
+    left join {{ ref('stg_meta__code_table') }} xz on xz.dict = 'GB/T 2260' and xz.code = l.xzqhdm
+    left join {{ ref('stg_meta__code_table') }} jd on jd.dict = 'XZJD' and jd.code = left(l.dzbm, 9)
+    left join {{ ref('stg_meta__code_table') }} ga on ga.dict = 'GAJG' and ga.code = l.gajgjgdm_resolved
+    left join {{ ref('stg_meta__code_table') }} zt on zt.dict = 'DZZT' and zt.code = l.dzztdm
+)
+
+select * from final

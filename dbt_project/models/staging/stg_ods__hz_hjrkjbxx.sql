@@ -1,0 +1,55 @@
+-- Hukou persons, cleaned. Survivorship (one row per ID number among duplicates): a person in
+-- normal status (RYZT 1) first, then the latest registration time, then the latest change
+-- sequence / load; the losers stay visible (is_survivor = false) for the duplicate anomaly rule.
+with source as (
+    select * from {{ source('ods', 'hz_hjrkjbxx') }} where not _deleted
+),
+
+renamed as (
+    select
+        trim(rybh)                                  as rybh,
+        gmsfhm                                      as gmsfhm_raw,
+        {{ normalize_idcard('gmsfhm') }}            as gmsfhm,
+        nullif(regexp_replace(xm, '\s', '', 'g'), '') as xm,
+        xbdm,
+        mzdm,
+        csrq,
+        nullif(trim(hh), '')                        as hh,
+        yhzgxdm,
+        {{ normalize_dzbm('hjdz_dzbm') }}           as hjdz_dzbm,
+        hjdz_xzqhdm,
+        nullif(trim(hjdz_dzmc), '')                 as hjdz_dzmc,
+        {{ normalize_address('hjdz_dzmc') }}        as hjdz_dzmc_norm,
+        ryztdm,
+        djsj,
+        _batch_id, _file, _line, _msg_id, _seq, _loaded_at
+    from source
+),
+
+checked as (
+    select *, {{ idcard_issue('gmsfhm') }} as id_issue from renamed
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by gmsfhm
+            order by (ryztdm = '1') desc nulls last, djsj desc nulls last,
+                     _seq desc nulls last, _loaded_at desc, rybh desc
+        ) = 1 as is_survivor,
+        count(*) over (partition by gmsfhm) as id_rows
+    from checked
+),
+
+final as (
+    select
+        r.*,
+        xb.name as xbmc,
+        zt.name as ryztmc
+    from ranked r
+    left join {{ ref('stg_meta__code_table') }} xb on xb.dict = 'GB/T 2261.1' and xb.code = r.xbdm
+    left join {{ ref('stg_meta__code_table') }} zt on zt.dict = 'RYZT' and zt.code = r.ryztdm
+)
+
+select * from final

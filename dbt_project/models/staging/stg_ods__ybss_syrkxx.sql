@@ -1,0 +1,40 @@
+-- Actual population registrations, cleaned. Survivorship per ID number: not cancelled
+-- (ZXBS 0) first, then the latest registration day, then the latest change / load.
+with source as (
+    select * from {{ source('ods', 'ybss_syrkxx') }} where not _deleted
+),
+
+renamed as (
+    select
+        trim(syrkbh)                                as syrkbh,
+        gmsfhm                                      as gmsfhm_raw,
+        {{ normalize_idcard('gmsfhm') }}            as gmsfhm,
+        nullif(regexp_replace(xm, '\s', '', 'g'), '') as xm,
+        rylbdm,
+        {{ normalize_dzbm('jzdz_dzbm') }}           as jzdz_dzbm,
+        jzdz_xzqhdm,
+        djrq,
+        coalesce(zxbs, '0')                         as zxbs,
+        _batch_id, _file, _line, _msg_id, _seq, _loaded_at
+    from source
+),
+
+ranked as (
+    select
+        *,
+        {{ idcard_issue('gmsfhm') }} as id_issue,
+        row_number() over (
+            partition by gmsfhm
+            order by (zxbs = '0') desc, djrq desc nulls last, _seq desc nulls last, _loaded_at desc, syrkbh desc
+        ) = 1 as is_survivor,
+        count(*) over (partition by gmsfhm) as id_rows
+    from renamed
+),
+
+final as (
+    select r.*, lb.name as rylbmc
+    from ranked r
+    left join {{ ref('stg_meta__code_table') }} lb on lb.dict = 'RYLB' and lb.code = r.rylbdm
+)
+
+select * from final

@@ -1,0 +1,18 @@
+-- Lineage to the row: every person's (batch, file, line) or (msg_id, seq) names the ODS row
+-- it came from (the hukou row when there is one, else the actual-population row).
+select p.gmsfhm, p._batch_id, p._file, p._line, p._msg_id, p._seq
+from {{ ref('core_person') }} p
+where not exists (
+    select 1 from {{ source('ods', 'hz_hjrkjbxx') }} h
+    where p.rybh is not null and h.rybh = p.rybh
+      and h._batch_id is not distinct from p._batch_id
+      and h._line is not distinct from p._line
+      and h._seq is not distinct from p._seq
+)
+and not exists (
+    select 1 from {{ source('ods', 'ybss_syrkxx') }} s
+    where p.rybh is null and s.syrkbh = p.syrkbh
+      and s._batch_id is not distinct from p._batch_id
+      and s._line is not distinct from p._line
+      and s._seq is not distinct from p._seq
+)

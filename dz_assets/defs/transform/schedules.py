@@ -1,0 +1,29 @@
+"""When the dbt layers run: daily after the night's province delivery, weekly from scratch."""
+
+import dagster as dg
+
+from dz_assets.defs.transform.dbt_assets import dz_dbt_models
+
+dbt_daily_job = dg.define_asset_job(
+    "dbt_daily_build",
+    selection=dg.AssetSelection.assets(dz_dbt_models),
+    description="每日构建：staging → core → topic → element（增量模型只处理新入库的数据）。",
+)
+
+dbt_weekly_full_refresh_job = dg.define_asset_job(
+    "dbt_weekly_full_refresh",
+    selection=dg.AssetSelection.assets(dz_dbt_models),
+    config={"ops": {"dz_dbt_models": {"config": {"full_refresh": True}}}},
+    description="每周全量重建：增量模型（人员轨迹、要素异常）从头重建，撤回已删除的来源行。",
+)
+
+# 06:30 Beijing: after the night's deliveries of the previous day's changes, before the working
+# day; a delivery arriving later is picked up by the next day's run (or a manual materialize).
+dbt_daily_schedule = dg.ScheduleDefinition(
+    job=dbt_daily_job, cron_schedule="30 6 * * *", execution_timezone="Asia/Shanghai",
+)
+
+# Sunday 03:00 Beijing, the quietest hour of the week.
+dbt_weekly_schedule = dg.ScheduleDefinition(
+    job=dbt_weekly_full_refresh_job, cron_schedule="0 3 * * 0", execution_timezone="Asia/Shanghai",
+)
