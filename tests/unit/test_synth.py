@@ -213,3 +213,17 @@ def test_cli_json_is_one_object_on_stdout(tmp_path):
     bad = subprocess.run([DZHUB, "synth", "packages", "--out", str(tmp_path), "--persons", "10", "--seed", "1",
                           "--defect", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown defect" in bad.stderr
+
+
+def test_change_seqs_grow_past_the_full_and_across_days(series):
+    import json
+
+    from dz_assets.synth import iter_messages
+
+    full_seq = int(series[0][0].seq)
+    days = []
+    for date in ("20261121", "20261122"):
+        seqs = [json.loads(m.body)["seq"] for m in iter_messages(persons=PERSONS, seed=SEED, date=date)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        days.append(seqs)
+    assert full_seq < days[0][0] and days[0][-1] < days[1][0] < 2**63
