@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
 from contextlib import asynccontextmanager
@@ -168,6 +169,10 @@ def create_fastapi(service: Service) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         await service.pool.open(wait=False)
+        # Everything built so far (modules, app, routes) lives as long as the process: move it out
+        # of the collector's sight, so that full collections only walk what requests create.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -72,7 +72,10 @@ class AddressRegistry:
         self._pool = pool
         self._ttl = cache_ttl_s
         self._size = cache_size
-        self._cache: dict[str, tuple[float, Address | None]] = {}
+        # code → (expiry, row tuple or None). Plain tuples of strings, not Address objects: the
+        # garbage collector untracks them, so a full collection does not walk 100 000 cache
+        # entries (~50 ms here, straight into the p99 latency).
+        self._cache: dict[str, tuple[float, tuple | None]] = {}
         self._source: str | None = None
         self._source_checked = 0.0
         self._names: dict[tuple[str, str], str] = {}  # (dict, code) → name, refreshed with the source
@@ -99,7 +102,7 @@ class AddressRegistry:
     async def lookup(self, dzbm: str) -> Address | None:
         hit = self._cache.get(dzbm)
         if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
+            return None if hit[1] is None else Address(*hit[1])
         future = self._pending.get(dzbm)
         if future is None:
             future = asyncio.get_running_loop().create_future()
@@ -134,8 +137,8 @@ class AddressRegistry:
             cur = await conn.execute(sql, {"codes": codes})
             rows = await cur.fetchall()
         names = self._names
-        found = {dzbm: Address(dzbm=dzbm, dzmc=dzmc, xzqh=xzqh, xzqhmc=xzqhmc or names.get(("GB/T 2260", xzqh)),
-                               gajg=gajg, gajgmc=gajgmc or names.get(("GAJG", gajg)), status=normalise_status(status))
+        found = {dzbm: (dzbm, dzmc, xzqh, xzqhmc or names.get(("GB/T 2260", xzqh)),
+                        gajg, gajgmc or names.get(("GAJG", gajg)), normalise_status(status))
                  for dzbm, dzmc, xzqh, xzqhmc, gajg, gajgmc, status in rows}
         if self._ttl > 0:
             expires = time.monotonic() + self._ttl
@@ -143,4 +146,4 @@ class AddressRegistry:
                 if len(self._cache) >= self._size:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[code] = (expires, found.get(code))
-        return found
+        return {code: Address(*row) for code, row in found.items()}
