@@ -26,7 +26,7 @@ def _context_getter(f: Field):
     c = f.code
     if f.type == "idcard" or c.endswith("GMSFHM") or c.endswith("SFZH"):
         return lambda hh, p: p.gmsfhm
-    if c == "XM" or c.endswith("_XM") or c.endswith("RXM"):
+    if c.endswith("XM") and f.type == "string":  # XM, HZXM (户主), JHRXM … all name a person
         return lambda hh, p: p.xm
     if c in ("XBDM", "XB"):
         return lambda hh, p: p.xb
@@ -49,6 +49,11 @@ def _context_getter(f: Field):
     return None
 
 
+# key fields that can carry the household's or person's own value (a table keyed by 户号 gets
+# the real 户号): a generic table has at most one row per household, so they stay unique
+_LINKED_KEYS = ("HH", "RYBH", "GMSFHM", "DZBM")
+
+
 class GenericTable:
     """Row maker for one table; ``k`` (the table's row number) makes the key unique."""
 
@@ -64,6 +69,8 @@ class GenericTable:
                         if f.type in ("string", "code", "idcard", "date")}
 
     def value(self, f: Field, rng: random.Random, k: int, hh: Household, p: Person) -> str | None:
+        if f.code in self.key and f.code in _LINKED_KEYS:
+            return self.getters[f.code](hh, p)  # one generic row per household: still unique
         if f.code in self.key and f.type in ("string", "int"):
             v = f"{self.prefix}{k:08d}" if f.type == "string" else str(k + 1)
             return v[-f.length:] if f.length and len(v) > f.length else v

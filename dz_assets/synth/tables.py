@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import random
 
+from dz_assets.catalog import load_catalogue
+
 from .population import Household, Person, day_text
+
+
+def division_name(code: str) -> str:
+    table = load_catalogue().code_tables.get("GB/T 2260")
+    return table.codes.get(code, "") if table else ""
+
 
 PERSON_TABLES = (
     "HZ_HJRKJBXX", "YBSS_SYRKXX", "HZ_SWZXHKXX", "HZ_QHCXX", "HZ_CGJDJZXHKXX", "HZ_XSJJLHXX",
@@ -71,7 +79,7 @@ def person_rows(rng: random.Random, hh: Household, p: Person, today: int, want) 
     elif p.status == "3":
         out.append(("HZ_QHCXX", {"YWLSH": "QC" + key, "GMSFHM": p.gmsfhm, "XM": p.xm,
                                   "QCRQ": d(p.event_day), "QWDXZQHDM": p.event_to,
-                                  "QWDXZ": f"{p.event_to}行政区划内{rng.randint(1, 300)}号"}))
+                                  "QWDXZ": f"{division_name(p.event_to)}人民路{rng.randint(1, 300)}号"}))
     elif p.status == "4":
         out.append(("HZ_CGJDJZXHKXX", {"YWLSH": "CJ" + key, "GMSFHM": p.gmsfhm, "XM": p.xm,
                                         "CJRQ": d(p.event_day - rng.randint(30, 400)),
