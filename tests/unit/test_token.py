@@ -105,6 +105,22 @@ def test_cbc_token_opens_with_gmssl_alone():
     assert claims["dzbm"] == ADDRESS["dzbm"] and claims["iat"] == NOW
 
 
+def test_gcm_token_opens_with_gmssl_built_gcm():
+    """SM4-GCM written out over gmssl's block cipher (no OpenSSL) reads a 0x01 token."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("_sm4_reference", Path(__file__).with_name("test_sm4_vectors.py"))
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    gmssl_gcm, gmssl_gcm_tag = ref.gmssl_gcm, ref.gmssl_gcm_tag
+    b = raw(issue_token(ADDRESS, ring("gcm"), now=NOW))
+    header, iv, body, tag = b[:2], b[2:14], b[14:-16], b[-16:]
+    assert gmssl_gcm_tag(K2, iv, header, body) == tag
+    plain, _ = gmssl_gcm(K2, iv, header, body)  # CTR mode: decrypting is encrypting
+    assert json.loads(plain.decode("utf-8"))["dzmc"] == ADDRESS["dzmc"]
+
+
 def test_gmssl_made_cbc_token_reads_here():
     body = json.dumps({"dzbm": "X1", "dzmc": "甲", "xzqh": "511702", "gajg": None, "gajgmc": None,
                        "iat": NOW, "jti": "0123456789abcdef"}, ensure_ascii=False, separators=(",", ":"))
