@@ -91,32 +91,31 @@ class City:
                     yield from self._household(bld, unit, floor, room, xqbm if smart else None)
             b += 1
 
-    def _household(self, bld, unit, floor, room, xqbm) -> Iterator[tuple[str, object]]:
+    def _household(self, bld, unit, floor, room, xqbm) -> list:
+        """All rows of one household, as a list (one frame per household, not per row)."""
         h = self.households
         self.households += 1
         rng = self.streams.get("hh", h)
         hh = self.model.household(rng, h, bld, unit, floor, room)
         self.generated_persons += len(hh.members)
-        want, today = self.want, self.today
+        want, today, complete = self.want, self.today, self._complete
+        out = []
         for p in hh.members:
-            for table, row in person_rows(rng, hh, p, today, want):
-                if table in want:
-                    yield self._complete(table, row)
+            out.extend(complete(t, r) for t, r in person_rows(rng, hh, p, today, want) if t in want)
             if p.photo and "HZ_HJRKJBXX" in want:
-                yield OBJECT, (f"files/XP/{p.rybh}.png", photo_png(p.rybh))
+                out.append((OBJECT, (f"files/XP/{p.rybh}.png", photo_png(p.rybh))))
         # each later stage re-seeds its own stream: what one stage draws never shifts another
         if xqbm is not None and ("ZHXQ_ZHXQRYZCXX" in want or "ZHXQ_ZHXQRYJCJLXX" in want):
-            for table, row in smart_rows(self.streams.get("hh-smart", h), hh, xqbm, today, want):
-                if table in want:
-                    yield self._complete(table, row)
-        for table, row in community_rows(self.streams.get("hh-ezc", h), hh, today, self._outsider):
-            if table in want:
-                yield self._complete(table, row)
+            out.extend(complete(t, r) for t, r in smart_rows(self.streams.get("hh-smart", h), hh, xqbm, today, want)
+                       if t in want)
+        out.extend(complete(t, r) for t, r in community_rows(self.streams.get("hh-ezc", h), hh, today,
+                                                              self._outsider) if t in want)
         for code in self.generic_at.get(h % GENERIC_PER_HOUSEHOLDS, ()):
             k = self.generic_k[code]
             self.generic_k[code] = k + 1
             p = hh.members[k % len(hh.members)]
-            yield code, self.fillers[code].row(self.gen_rngs[code], k, hh, p)
+            out.append((code, self.fillers[code].row(self.gen_rngs[code], k, hh, p)))
+        return out
 
     def _complete(self, table: str, row: dict, hh=None, p=None):
         """Fill the fields the catalogue has beyond what the builder set (none for the contract
