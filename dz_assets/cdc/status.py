@@ -80,3 +80,18 @@ def status(conn: psycopg.Connection, *, settings: Settings | None = None, broker
     if broker:
         out["broker"] = broker_depth(s)
     return out
+
+
+def catch_up(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
+    """Apply whatever is logged but unapplied (a consumer that died between log and apply cannot
+    leave any, since both share a transaction; a re-base or an INCR interrupted can)."""
+    from dz_assets.cdc.apply import apply_changes
+
+    cat = load_catalogue()
+    out = {}
+    for code, p in pending(conn).items():
+        if p["pending"]:
+            with conn.transaction():
+                r = apply_changes(conn, cat.tables[code])
+            out[code] = {"applied": r.applied, "deleted": r.deleted, "ignored": r.ignored + r.ignored_base}
+    return out
