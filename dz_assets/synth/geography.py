@@ -187,15 +187,12 @@ def _towns(cat) -> dict[str, list[Town]]:
 
 
 def _stations(cat) -> dict[str, list[str]]:
+    # The catalogue knows which GAJG codes are 派出所 (children of a county 分局/公安局); a bare
+    # "has a parent" test would also take the county bureaus, whose parent is the city bureau.
     out: dict[str, list[str]] = {c: [] for c in COUNTIES}
-    ga = cat.code_tables.get("GAJG")
-    if ga:
-        for code in sorted(ga.codes):
-            if code[:6] in out and code in ga.parents and ga.parents[code] in ga.codes:
-                out[code[:6]].append(code)  # a 派出所: it has a parent 分局
-        for code in sorted(ga.codes):
-            if code[:6] in out and not out[code[:6]]:
-                out[code[:6]].append(code)
+    if "GAJG" in cat.code_tables:
+        for county in out:
+            out[county] = sorted(cat.police_stations(county))
     for county, codes in out.items():
         if not codes:
             codes.extend(f"{county}5{i:02d}000" for i in range(1, 6))
