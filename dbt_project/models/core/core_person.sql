@@ -40,9 +40,9 @@ persons as (
         s.syrkbh, s.xm as sy_xm, s.rylbdm, s.rylbmc, s.jzdz_dzbm, s.jzdz_xzqhdm, s.djrq as sy_djrq,
         coalesce(h.id_rows, 0)                       as hukou_rows,
         h._batch_id as h_batch_id, h._file as h_file, h._line as h_line, h._msg_id as h_msg_id,
-        h._seq as h_seq, h._loaded_at as h_loaded_at,
+        h._seq as h_seq, h._loaded_at as h_loaded_at, h.id_loaded_at as h_id_loaded_at,
         s._batch_id as s_batch_id, s._file as s_file, s._line as s_line, s._msg_id as s_msg_id,
-        s._seq as s_seq, s._loaded_at as s_loaded_at
+        s._seq as s_seq, s._loaded_at as s_loaded_at, s.id_loaded_at as s_id_loaded_at
     from hukou h
     full join actual s on s.gmsfhm = h.gmsfhm
 ),
@@ -106,6 +106,7 @@ final as (
         case when l.rybh is not null then l.h_msg_id else l.s_msg_id end as _msg_id,
         case when l.rybh is not null then l.h_seq else l.s_seq end       as _seq,
         greatest(l.h_loaded_at, l.s_loaded_at)       as _loaded_at,
+        greatest(l.h_id_loaded_at, l.s_id_loaded_at) as _changed_at,
         l.s_batch_id                                 as sy_batch_id,
         l.s_file                                     as sy_file,
         l.s_line                                     as sy_line,

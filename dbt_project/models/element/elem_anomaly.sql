@@ -9,8 +9,10 @@
 {#- The anomaly rules of the person, place and house element libraries: each checks every
     subject and says whether it fires. A daily run re-checks only the subjects whose element row
     changed since the newest _changed_at checked here (a few thousand of millions), inserts
-    the ones that fire and closes (is_open = false) open anomalies that no longer do; the first
-    time an anomaly was found is kept across runs. -#}
+    the ones that fire and closes (is_open = false) open anomalies that no longer do, or whose
+    subject is gone; the first time an anomaly was found is kept across runs. Open anomalies are
+    always re-checked: they can be resolved by a row other than the subject's own (one of two
+    owners' houses deleted). -#}
 {%- set rules = [
     {'code': 'RK01', 'name': '公民身份号码不符合 GB 11643（格式、地区码、出生日期或校验码）', 'subject': 'person', 'rel': 'elem_person', 'key': 'gmsfhm',
      'fires': 'not id_valid', 'detail': "'问题：' || coalesce(id_issue, '')"},
@@ -54,7 +56,8 @@ with checked as (
     from {{ ref(r.rel) }}
     where {{ r.key }} is not null
     {%- if is_incremental() %}
-      and _changed_at > (select coalesce(max(_changed_at), '-infinity') from {{ this }})
+      and (_changed_at > (select coalesce(max(_changed_at), '-infinity') from {{ this }})
+           or {{ r.key }}::text in (select subject_key from {{ this }} where is_open and rule_code = '{{ r.code }}'))
     {%- endif %}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
@@ -63,6 +66,17 @@ with checked as (
 {% if is_incremental() %}
 previous as (
     select anomaly_id, first_found_at, is_open from {{ this }}
+),
+
+-- open anomalies whose subject left its element table (a deleted house, a person whose rows
+-- were all deleted): nothing re-checks them, so they are closed here.
+vanished as (
+    select t.* from {{ this }} t
+    where t.is_open and not (
+        (t.subject_type = 'person' and exists (select 1 from {{ ref('elem_person') }} e where e.gmsfhm = t.subject_key))
+        or (t.subject_type = 'place' and exists (select 1 from {{ ref('elem_place') }} e where e.dzbm = t.subject_key))
+        or (t.subject_type = 'house' and exists (select 1 from {{ ref('elem_house') }} e where e.fwbh = t.subject_key))
+    )
 ),
 {% endif %}
 
@@ -82,6 +96,15 @@ final as (
     {% if is_incremental() %}
     left join previous p on p.anomaly_id = c.anomaly_id
     where c.fires or p.is_open
+    union all
+    select
+        anomaly_id, rule_code, rule_name, subject_type, subject_key,
+        '对象已不存在' as detail,
+        false as is_open,
+        first_found_at,
+        now() as last_checked_at,
+        _batch_id, _file, _line, _msg_id, _seq, _loaded_at, _changed_at
+    from vanished
     {% else %}
     where c.fires
     {% endif %}

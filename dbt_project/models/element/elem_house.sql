@@ -5,7 +5,11 @@ with houses as (
 ),
 
 persons as (
-    select gmsfhm, jz_dzbm, _loaded_at from {{ ref('core_person') }}
+    select gmsfhm, jz_dzbm, _changed_at from {{ ref('core_person') }}
+),
+
+address_houses as (
+    select dzbm, max(_loaded_at) as _loaded_at from {{ ref('core_house') }} where dzbm is not null group by 1
 ),
 
 residents as (
@@ -34,10 +38,11 @@ final as (
         h.owner_count_at_address,
         coalesce(r.resident_count, 0)          as resident_count,
         h._batch_id, h._file, h._line, h._msg_id, h._seq, h._loaded_at,
-        greatest(h._loaded_at, p._loaded_at, r._loaded_at) as _changed_at
+        greatest(h._loaded_at, p._changed_at, r._loaded_at, ah._loaded_at) as _changed_at
     from houses h
     left join persons p on p.gmsfhm = h.fzgmsfhm
     left join residents r on r.dzbm = h.dzbm
+    left join address_houses ah on ah.dzbm = h.dzbm
 )
 
 select * from final

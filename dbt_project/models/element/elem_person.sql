@@ -74,7 +74,7 @@ final as (
         s.last_seen_at,
         coalesce(s.track_count, 0)                          as track_count,
         p._batch_id, p._file, p._line, p._msg_id, p._seq, p._loaded_at,
-        greatest(p._loaded_at, l._loaded_at, g._loaded_at, d._loaded_at, c._loaded_at) as _changed_at
+        greatest(p._changed_at, l._loaded_at, g._loaded_at, d._loaded_at, c._loaded_at) as _changed_at
     from persons p
     left join labels l on l.gmsfhm = p.gmsfhm
     left join gabf g on g.gmsfhm = p.gmsfhm

@@ -38,7 +38,8 @@ ranked as (
             order by (ryztdm = '1') desc nulls last, djsj desc nulls last,
                      _seq desc nulls last, _loaded_at desc, rybh desc
         ) = 1 as is_survivor,
-        count(*) over (partition by gmsfhm) as id_rows
+        count(*) over (partition by gmsfhm) as id_rows,
+        max(_loaded_at) over (partition by gmsfhm) as id_loaded_at
     from checked
 ),
 

@@ -27,7 +27,8 @@ ranked as (
             partition by gmsfhm
             order by (zxbs = '0') desc, djrq desc nulls last, _seq desc nulls last, _loaded_at desc, syrkbh desc
         ) = 1 as is_survivor,
-        count(*) over (partition by gmsfhm) as id_rows
+        count(*) over (partition by gmsfhm) as id_rows,
+        max(_loaded_at) over (partition by gmsfhm) as id_loaded_at
     from renamed
 ),
 

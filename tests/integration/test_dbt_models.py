@@ -1,0 +1,163 @@
+"""dbt layers on a small synthetic city loaded through the real province loader, with planted
+linking cases inserted as extra ODS rows: each case must come out of core/element as planted,
+and the daily (incremental) run must pick up changes and close what they resolve."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from dz_assets.synth import write_package
+from dz_assets.synth.idcard import check_digit
+from dz_assets.transform import run_dbt
+
+PERSONS = 3000  # the brief's test city; the whole module (write, load, two dbt builds) ~1 minute on 2 cores
+SEED = 7  # a city spread over three counties (smaller cities may sit in one)
+PLANTED = "SCGA-INCR-20261121-0001"  # named like a real batch: watermarks take the max batch id
+HUKOU_COLS = "rybh, gmsfhm, xm, xbdm, csrq, ryztdm, hjdz_dzbm, hjdz_xzqhdm, hjdz_dzmc"
+SYRK_COLS = "syrkbh, gmsfhm, xm, rylbdm, jzdz_dzbm, jzdz_xzqhdm, djrq, zxbs"
+HOUSE_COLS = "fwbh, dzbm, dzmc, fwlbdm, fwytdm, fzgmsfhm, fzxm, czbs, xzqhdm, zxbs"
+# Order codes 99x: the synthetic city draws its order codes well below them.
+P1_15 = "511702800101991"  # a pre-1999 15-digit number (no century, no check digit)
+P1 = "51170219800101991" + check_digit("51170219800101991")
+BAD_CHECK = "51170219650526991" + ("0" if check_digit("51170219650526991") != "0" else "1")
+
+
+def _id(first17: str) -> str:
+    return first17 + check_digit(first17)
+
+
+def _insert(conn, table: str, cols: str, rows: list[tuple], first_line: int) -> None:
+    n = len(cols.split(","))
+    marks = ", ".join(["%s"] * n)
+    for i, row in enumerate(rows):
+        conn.execute(
+            f"insert into ods.{table} ({cols}, _batch_id, _file, _line) values ({marks}, %s, %s, %s)",
+            (*row, PLANTED, f"{table.upper()}_planted.bcp", first_line + i),
+        )
+
+
+def _spelled_differently(dzmc: str) -> str:
+    """The same address as a clerk might type it: no province, full-width digits, blanks."""
+    full = str.maketrans("0123456789", "０１２３４５６７８９")
+    return dzmc.removeprefix("四川省").translate(full).replace("区", "区 ", 1)
+
+
+def _build(dsn: str, *args: str) -> None:
+    result = run_dbt(["build", "--quiet", *args], dsn, check=False)
+    assert result.returncode == 0, "dbt build failed (see the log above)"
+
+
+@pytest.fixture(scope="module")
+def city(pg_dsn, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dbt_city")
+    info = write_package(out, persons=PERSONS, seed=SEED)
+    dzhub = str(Path(sys.executable).with_name("dzhub"))
+    loaded = subprocess.run([dzhub, "package", "load", str(info.zip_path), "--json"],
+                            capture_output=True, text=True, check=True)
+    assert json.loads(loaded.stdout)["status"] == "loaded"
+
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        # two 层户 addresses in different counties for the cross-division case
+        a1, m1, x1 = conn.execute("select dzbm, dzmc, xzqhdm from ods.ybss_bzdzchxx order by dzbm limit 1").fetchone()
+        a2, _, x2 = conn.execute("select dzbm, dzmc, xzqhdm from ods.ybss_bzdzchxx where xzqhdm <> %s "
+                                 "order by dzbm limit 1", (x1,)).fetchone()
+        p1, p2, o1, o2 = P1, _id("51170219900307991"), _id("51172419750202991"), _id("51172519881111992")
+        for pid in (p1, p2, o1, o2, BAD_CHECK[:17] + check_digit(BAD_CHECK[:17])):
+            assert conn.execute("select count(*) from ods.hz_hjrkjbxx where gmsfhm = %s", (pid,)).fetchone()[0] == 0
+        _insert(conn, "hz_hjrkjbxx", HUKOU_COLS, [
+            # P1: hukou address without a code, its name spelled differently from the register
+            ("PL-R1", p1, "测甲", "1", "1980-01-01", "1", None, x1, _spelled_differently(m1)),
+            # P2: hukou in one county …
+            ("PL-R2", p2, "测乙", "1", "1990-03-07", "1", a1, x1, m1),
+            # P3: hukou with a check digit typed wrong
+            ("PL-R3", BAD_CHECK, "测丙", "1", "1965-05-26", "1", a1, x1, m1),
+        ], 1)
+        _insert(conn, "ybss_syrkxx", SYRK_COLS, [
+            # P1 lives at the same address; the actual-population clerk typed the ID in 15 digits
+            ("PL-S1", P1_15, "测甲", "1", a1.lower(), x1, "2026-11-20", "0"),
+            # … and P2 lives in another county
+            ("PL-S2", p2.lower(), "测乙", "1", a2, x2, "2026-11-20", "0"),
+        ], 1)
+        _insert(conn, "ybss_syfwxx", HOUSE_COLS, [
+            # one flat, two owners
+            ("PL-H1", a2, None, "1", "1", o1, "房主一", "0", x2, "0"),
+            ("PL-H2", a2, None, "1", "1", o2, "房主二", "0", x2, "0"),
+        ], 1)
+    _build(pg_dsn)
+    return {"a1": a1, "a2": a2, "x1": x1, "x2": x2, "p1": p1, "p2": p2, "o1": o1, "o2": o2, "dsn": pg_dsn}
+
+
+def _one(dsn: str, sql: str, *params):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql, params).fetchone()
+
+
+def test_same_person_two_address_spellings_one_address(city):
+    row = _one(city["dsn"], "select hj_dzbm, hj_link, jz_dzbm, jz_link, _file, _line, sy_file, sy_line "
+               "from core.core_person where gmsfhm = %s", city["p1"])
+    assert row == (city["a1"], "name", city["a1"], "code", "HZ_HJRKJBXX_planted.bcp", 1, "YBSS_SYRKXX_planted.bcp", 1)
+    # the 15-digit actual-population ID joined the 18-digit hukou person: one row, no conflict
+    assert _one(city["dsn"], "select count(*) from core.core_person where gmsfhm like '51170219800101991_'")[0] == 1
+    assert _one(city["dsn"], "select count(*) from core.core_cmp__hukou_vs_residence where gmsfhm = %s",
+                city["p1"])[0] == 0
+
+
+def test_hukou_and_residence_in_different_divisions(city):
+    row = _one(city["dsn"], "select cmp_type, hj_xzqhdm, jz_xzqhdm, hj_dzbm, jz_dzbm "
+               "from core.core_cmp__hukou_vs_residence where gmsfhm = %s", city["p2"])
+    assert row == ("cross_division", city["x1"], city["x2"], city["a1"], city["a2"])
+
+
+def test_house_with_two_owners(city):
+    row = _one(city["dsn"], "select owner_count, owner_ids, fwbh_list from core.core_cmp__house_owners where dzbm = %s",
+               city["a2"])
+    assert row == (2, sorted([city["o1"], city["o2"]]), ["PL-H1", "PL-H2"])
+    opened = _one(city["dsn"], "select count(*) from element.elem_anomaly "
+                  "where rule_code = 'FW01' and subject_key in ('PL-H1', 'PL-H2') and is_open")[0]
+    assert opened == 2
+
+
+def test_invalid_id_is_an_anomaly_with_its_rule_and_lineage(city):
+    row = _one(city["dsn"], "select rule_name, detail, _batch_id, _file, _line from element.elem_anomaly "
+               "where anomaly_id = %s", "RK01:" + BAD_CHECK)
+    assert row is not None and "GB 11643" in row[0] and "check" in row[1]
+    assert row[2:] == (PLANTED, "HZ_HJRKJBXX_planted.bcp", 3)
+
+
+def test_topics_have_watermarks_and_names(city):
+    row = _one(city["dsn"], "select count(*), bool_and(as_of is not null), max(wm_batch_id), bool_and(xzqhmc is not null) "
+               "from topic.topic_syrk__by_division where xzqhdm like '5117%%'")
+    assert row[0] > 0 and row[1] and row[3]
+    assert row[2] == PLANTED  # the newest batch among the rows counted
+    for rel in ("topic_hjgl__by_division", "topic_ldrk__by_division", "topic_syfw__by_division",
+                "topic_sydw__by_division", "topic_bzdz__by_division", "topic_gabf__by_division",
+                "topic_mdjf__by_division"):
+        assert _one(city["dsn"], f"select count(*) from topic.{rel}")[0] > 0, rel
+
+
+def test_daily_incremental_run_adds_tracks_and_closes_resolved_anomalies(city):
+    dsn = city["dsn"]
+    tracks_before = _one(dsn, "select count(*) from element.elem_person_track")[0]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("insert into ods.zhxq_zhxqryjcjlxx (jlbh, xqbm, gmsfhm, crsj, crfxdm, _batch_id, _file, _line) "
+                     "values ('PL-J1', 'Q1', %s, now(), '1', %s, 'ZHXQ_planted.bcp', 1)", (city["p1"], PLANTED))
+        # one of the two owners' houses is deleted by a change: the conflict is resolved
+        conn.execute("update ods.ybss_syfwxx set _deleted = true, _deleted_at = now(), _loaded_at = now() "
+                     "where fwbh = 'PL-H2'")
+    _build(dsn, "--select", "staging", "core", "element")
+    assert _one(dsn, "select count(*) from element.elem_person_track")[0] == tracks_before + 1
+    assert _one(dsn, "select _file, _line from element.elem_person_track where trk_id = 'ZHXQ:PL-J1'") == (
+        "ZHXQ_planted.bcp", 1)
+    states = dict(psycopg.connect(dsn).execute(
+        "select subject_key, is_open from element.elem_anomaly where rule_code = 'FW01' "
+        "and subject_key in ('PL-H1', 'PL-H2')").fetchall())
+    assert states == {"PL-H1": False, "PL-H2": False}
+    assert _one(dsn, "select count(*) from core.core_cmp__house_owners where dzbm = %s", city["a2"])[0] == 0
+    # the other anomalies survive the incremental run untouched
+    assert _one(dsn, "select is_open from element.elem_anomaly where anomaly_id = %s", "RK01:" + BAD_CHECK) == (True,)
