@@ -161,3 +161,37 @@ def test_daily_incremental_run_adds_tracks_and_closes_resolved_anomalies(city):
     assert _one(dsn, "select count(*) from core.core_cmp__house_owners where dzbm = %s", city["a2"])[0] == 0
     # the other anomalies survive the incremental run untouched
     assert _one(dsn, "select is_open from element.elem_anomaly where anomaly_id = %s", "RK01:" + BAD_CHECK) == (True,)
+
+
+def test_a_second_owner_arriving_later_flags_the_first_house_too(city):
+    dsn = city["dsn"]
+    other = _id("51172219700101993")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        _insert(conn, "ybss_syfwxx", HOUSE_COLS, [("PL-H3", city["a2"], None, "1", "1", other, "房主三", "0", city["x2"], "0")], 3)
+    _build(dsn, "--select", "staging", "core", "element")
+    states = dict(psycopg.connect(dsn).execute(
+        "select subject_key, is_open from element.elem_anomaly where rule_code = 'FW01' "
+        "and subject_key in ('PL-H1', 'PL-H3')").fetchall())
+    assert states == {"PL-H1": True, "PL-H3": True}
+
+
+def test_dbt_models_materialize_through_dagster(city):
+    import dagster as dg
+
+    from dz_assets.defs.resources import WarehouseResource
+    from dz_assets.defs.transform.dbt_assets import dbt_resource, dz_dbt_models
+
+    result = dg.materialize(
+        [dz_dbt_models],
+        selection=dg.AssetSelection.assets(dg.AssetKey(["core", "core_address"])),
+        resources={"dbt": dbt_resource, "warehouse": WarehouseResource(dsn=city["dsn"])},
+        raise_on_error=False,
+    )
+    assert result.success
+    mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
+    assert list(mats) == ["core/core_address"]
+    meta = mats["core/core_address"].materialization.metadata
+    count = _one(city["dsn"], "select count(*) from core.core_address")[0]
+    assert meta["dagster/row_count"].value == count
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks)
