@@ -26,6 +26,7 @@ from dz_assets.province.types import OP_FIELD, TS_FIELD, check_value, suspect_ex
 # well before that; smaller chunks start COPY sooner, and a few in flight stay far below 1 GiB.
 CHUNK_BYTES = 8 << 20
 LINE = "_line"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -203,4 +204,6 @@ def prove_chunk(data: bytes, first: int, ds: Dataset, file: str, *, kind: str = 
 def prove_stream(stream: IO[bytes], ds: Dataset, file: str, *, kind: str = "FULL",
                  objects: frozenset[str] = frozenset(), chunk_bytes: int = CHUNK_BYTES) -> Iterator[ProvenChunk]:
     for first, data in iter_line_chunks(stream, chunk_bytes):
+        if first == 1 and ds.codec == "utf-8" and data.startswith(UTF8_BOM):
+            data = data[len(UTF8_BOM):]  # Windows exporters write one; it is not part of the first key
         yield prove_chunk(data, first, ds, file, kind=kind, objects=objects)

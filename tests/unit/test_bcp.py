@@ -164,3 +164,11 @@ def test_vectorised_check_digit_flag_matches_gb11643(bodies, last):
     rule = _idcard_rules("c", "20261120")[0]
     got = pl.DataFrame({"c": ids}).select(rule.expr)["c"].to_list()
     assert got == [i[17] != check_digit(i[:17]) for i in ids]
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_key():
+    from dz_assets.province.bcp import prove_stream
+
+    data = b"\xef\xbb\xbf" + (line(GOOD) + "\n").encode()
+    (chunk,) = list(prove_stream(io.BytesIO(data), DS, "f.bcp", objects=OBJECTS))
+    assert chunk.rejects == [] and chunk.frame["RYBH"].to_list() == ["R1"]
