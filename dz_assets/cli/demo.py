@@ -41,11 +41,12 @@ class DemoReport:
     checks_failed: list[str] = field(default_factory=list)
     rows_per_layer: dict[str, int] = field(default_factory=dict)
     broker: str = ""
+    ecode: dict = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return all(r["success"] for r in self.runs)
+        return all(r["success"] for r in self.runs) and self.ecode.get("ok", False)
 
     def as_dict(self) -> dict:
         return {**self.__dict__, "ok": self.ok}
@@ -155,6 +156,35 @@ def layer_rows(dsn: str) -> dict[str, int]:
     return {layer: out[layer] for layer in LAYERS if layer in out}
 
 
+def try_ecode_redirect(dsn: str) -> dict:
+    """Scan one active Dazhou address of the demo city as the e-code mini-program would: the
+    redirect API answers 302 with an SM4 token, and the doorplate page decrypts it into the card.
+    Ephemeral keys, generated for this check only."""
+    from starlette.testclient import TestClient
+
+    from dz_assets.db import connect
+    from redirect_api.app import create_app
+    from redirect_api.keys import KeyRing, generate_keys, parse_keys
+
+    with connect(dsn) as conn:
+        row = conn.execute("select dzbm, dzmc from serve.address_registry "
+                           "where status = '1' and in_dazhou order by dzbm limit 1").fetchone()
+    if row is None:
+        return {"ok": False, "reason": "no active Dazhou address in serve.address_registry"}
+    dzbm, dzmc = row
+    keys, mac = generate_keys()
+    ring = KeyRing(keys=parse_keys(keys), mac_key=bytes.fromhex(mac), mode="gcm")
+    with TestClient(create_app(keyring=ring, dsn=dsn)) as client:
+        redirect = client.get(f"/ecode/r/{dzbm}", follow_redirects=False)
+        location = redirect.headers.get("location", "")
+        page = client.get(location) if redirect.status_code == 302 else None
+    ok = redirect.status_code == 302 and page is not None and page.status_code == 200 and dzmc in page.text
+    notice(f"  e-code: /ecode/r/{dzbm} → {redirect.status_code} → doorplate page "
+           f"{page.status_code if page is not None else '-'}{' shows ' + dzmc if ok else ''}")
+    return {"ok": ok, "dzbm": dzbm, "redirect_status": redirect.status_code,
+            "page_status": page.status_code if page is not None else None}
+
+
 def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
     import dagster as dg
 
@@ -189,6 +219,7 @@ def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
     with dg.DagsterInstance.get() as instance:
         materialize_all(instance, report)
     report.rows_per_layer = layer_rows(r.dsn)
+    report.ecode = try_ecode_redirect(r.dsn)
     report.seconds = round(time.monotonic() - started, 1)
     return report
 
@@ -215,6 +246,7 @@ def command(persons: int, seed: int, as_json: bool) -> None:
         for name in report.checks_failed:
             notice(f"    failed: {name}")
         notice(f"  RabbitMQ: {report.broker}")
+        notice(f"  e-code redirect: {'ok' if report.ecode.get('ok') else 'FAILED'} ({report.ecode.get('dzbm', '-')})")
         notice("Open the Dagster UI with:  .venv/bin/dzhub ui   (then http://127.0.0.1:3000)")
     if not report.ok:
         raise SystemExit(1)
