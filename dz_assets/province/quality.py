@@ -18,16 +18,16 @@ from datetime import datetime
 import polars as pl
 
 from dz_assets.catalog import DAZHOU_PREFIX, Catalogue
+from dz_assets.idcard import CHECK_CHARS, EARLIEST_BIRTH_YEAR  # the vectorised form of GB 11643
 from dz_assets.province.index import BEIJING, Dataset
 
-CHECK_CHARS = "10X98765432"  # by weighted sum mod 11 (GB 11643; scalar form: dz_assets.synth.idcard)
 # Province-level parts of GB/T 2260 (the first two digits of every division code).
 PROVINCES = ("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
              "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
              "71", "81", "82")
 DIVISION_DICT = "GB/T 2260"
 ADDRESS_DIVISION_PREFIXES = ("HJDZ_", "JZDZ_", "XZZ_")
-EARLIEST_BIRTH = "18900101"
+EARLIEST_BIRTH = f"{EARLIEST_BIRTH_YEAR}0101"
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ import hashlib
 from pathlib import Path
 
 from dz_assets.catalog import Field, load_catalogue
+from dz_assets.idcard import check_digit
 
 from .bcp import escape, line_text
-from .idcard import check_digit
 
 PACKAGE_DEFECTS = (
     "marker_missing", "marker_mismatch", "not_zip", "index_missing", "index_invalid",

@@ -8,9 +8,10 @@ import random
 from array import array
 from datetime import date, timedelta
 
+from dz_assets import idcard
 from dz_assets.catalog import load_catalogue
 
-from . import idcard, names
+from . import names
 from .geography import COUNTIES, Building
 from .rng import weighted_table
 

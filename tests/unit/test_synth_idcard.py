@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from dz_assets.synth.idcard import check_digit, id_problem, is_valid_id, make_id
+from dz_assets.idcard import check_digit, id_problem, is_valid_id, make_id
 
 
 def test_check_digit_known_values():
@@ -43,3 +43,23 @@ def test_rejects_impossible_dates_and_unknown_regions():
     assert id_problem(n) is None
     assert id_problem(n, regions={"511702", "510000"}) == "region"
     assert id_problem(make_id("511702", "19900101", 5), regions={"511702"}) is None
+
+
+def test_vectorised_quality_flag_agrees_with_the_scalar_check():
+    """province/quality.py's polars form of the check digit must judge as dz_assets.idcard does."""
+    import random
+
+    import polars as pl
+
+    from dz_assets.province.quality import _idcard_rules
+
+    rng = random.Random(11643)
+    ids = []
+    for _ in range(2000):
+        first17 = f"{rng.choice(['511702', '510104', '110101'])}{rng.randint(1950, 2020)}0101{rng.randint(0, 999):03d}"
+        good = check_digit(first17)
+        ids.append(first17 + (good if rng.random() < 0.7 else rng.choice("0123456789X")))
+    frame = pl.DataFrame({"GMSFHM": ids})
+    rule = next(r for r in _idcard_rules("GMSFHM", "20261120") if r.flag == "id_checkdigit")
+    flagged = frame.select(rule.expr).to_series().to_list()
+    assert flagged == [check_digit(i[:17]) != i[17] for i in ids]
