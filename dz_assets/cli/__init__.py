@@ -16,7 +16,25 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class DzGroup(click.Group):
+    """Unexpected errors end in one clear line on stderr and exit status 1 (a verdict or result
+    already printed stays the only thing on stdout); ``DZ_DEBUG=1`` shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("DZ_DEBUG") in ("1", "true", "yes"):
+                raise
+            what = type(exc).__name__
+            click.echo(f"dzhub: error: {what}: {exc}".rstrip(), err=True)
+            click.echo("dzhub: (set DZ_DEBUG=1 for the traceback)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=DzGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dz-hub")
 def main() -> None:
     """dz-hub：达州市二维码数字门牌系统数据汇聚平台 (Dazhou doorplate data hub)."""

@@ -46,3 +46,11 @@ def test_help_lists_the_command_groups():
     assert out.returncode == 0
     for group in ("db", "synth", "package", "dbt", "demo", "ui"):
         assert f"  {group}" in out.stdout, group
+
+
+def test_unreachable_warehouse_is_one_clear_line_not_a_traceback():
+    out = run("db", "init", "--json", env={"DZ_PG_DSN": "postgresql://postgres@127.0.0.1:1/nowhere"})
+    assert out.returncode == 1
+    assert out.stdout == ""
+    assert "dzhub: error: OperationalError" in out.stderr
+    assert "Traceback" not in out.stderr
