@@ -100,7 +100,7 @@ final as (
         l.jz_gajgjgdm,
         hs.fwbh,
         -- lineage: the hukou row when the person has one, else the actual-population row
-        coalesce(l.h_batch_id, l.s_batch_id)         as _batch_id,
+        case when l.rybh is not null then l.h_batch_id else l.s_batch_id end as _batch_id,
         case when l.rybh is not null then l.h_file else l.s_file end     as _file,
         case when l.rybh is not null then l.h_line else l.s_line end     as _line,
         case when l.rybh is not null then l.h_msg_id else l.s_msg_id end as _msg_id,

@@ -1,0 +1,158 @@
+"""dbt benchmark: a full build of every layer and the daily incremental run after one day of changes.
+
+    .venv/bin/python bench/dbt_bench.py [--persons 1000000] [--seed 7] [--keep]
+
+In a fresh database of its own (``dzhub_dbt_bench``), one run:
+
+1. writes (cached under ``bench/out/dbt_city_<persons>_<seed>/``) the synthetic city's FULL
+   package of day 20261120 and loads it through the real loader;
+2. baseline: one sequential scan + write of every ODS table the models read (``create temp
+   table … as select *``) — the floor under any rebuild of the layers above them;
+3. full ``dbt build --full-refresh`` (staging views, core/topic/element tables, incremental
+   models from scratch, every data/unit/singular test);
+4. applies the next day's changes (the synthetic change messages of 20261121, the same stream
+   as that day's INCR package, whose loader is not built yet) through the CDC log-and-apply
+   step, then times the daily ``dbt build`` (incremental models read only the rows loaded since
+   their last run);
+
+and prints both timings beside the baseline, with the row counts of the main relations.
+Goals (issue 6, 2 cores): full ≤ 3 min at 1M persons, ≤ 15 min at 5.5M; daily ≤ 2 min at 5.5M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import psycopg
+
+from dz_assets.catalog import load_catalogue
+from dz_assets.cdc.apply import apply_changes
+from dz_assets.cdc.changelog import store_changes
+from dz_assets.cdc.message import parse_body
+from dz_assets.db import with_database
+from dz_assets.db.init import init_database
+from dz_assets.settings import DEFAULT_PG_DSN, env
+from dz_assets.synth import iter_messages, write_package
+from dz_assets.synth.package_writer import next_day
+from dz_assets.transform import run_dbt
+
+OUT = Path(__file__).resolve().parent / "out"
+BASE_DATE = "20261120"
+INPUTS = ("hz_hjrkjbxx", "ybss_syrkxx", "ybss_syfwxx", "ybss_sydwjbxx", "ybss_sydwdzxx", "ybss_bzdzjlxxx",
+          "ybss_bzdzmlxx", "ybss_bzdzchxx", "zdr_tddxjbxx", "zdr_zazdrbqryxx", "ezc_mdjffxyhjbxx",
+          "ezc_mdjffxyhdsrxx", "ezc_rhzfjbxx", "ezc_rhzfryxx", "zhxq_zhxqryzcxx", "zhxq_zhxqryjcjlxx", "ybss_ajxx")
+COUNTED = ("staging.stg_ods__hz_hjrkjbxx", "core.core_address", "core.core_person", "core.core_house",
+           "core.core_unit", "core.core_cmp__hukou_vs_residence", "topic.topic_hjgl__person",
+           "topic.topic_ldrk__migrant", "element.elem_person", "element.elem_place",
+           "element.elem_person_track", "element.elem_anomaly")
+
+
+def _package(persons: int, seed: int) -> Path:
+    folder = OUT / f"dbt_city_{persons}_{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    full = sorted(folder.glob(f"SCGA-FULL-{BASE_DATE}-*.zip"))
+    if not full:
+        t = time.monotonic()
+        full = [write_package(folder, persons=persons, seed=seed, kind="FULL", date=BASE_DATE).zip_path]
+        print(f"synth FULL: {time.monotonic() - t:.0f}s", file=sys.stderr)
+    return full[0]
+
+
+def _apply_day(persons: int, seed: int, dsn: str) -> tuple[float, int]:
+    """The day after's changes, logged and applied per table in one transaction (as the consumer does)."""
+    cat = load_catalogue()
+    by_table: dict[str, list] = defaultdict(list)
+    for m in iter_messages(persons=persons, seed=seed, date=next_day(BASE_DATE), base_date=BASE_DATE, batch_size=500):
+        for c in parse_body(m.body, cat).changes:
+            by_table[c.table].append(c)
+    t = time.monotonic()
+    with psycopg.connect(dsn) as conn:
+        for code, changes in by_table.items():
+            store_changes(conn, cat.tables[code], changes)
+            apply_changes(conn, cat.tables[code])
+        conn.commit()
+    return time.monotonic() - t, sum(map(len, by_table.values()))
+
+
+def _load(zip_path: Path, dsn: str) -> float:
+    t = time.monotonic()
+    dzhub = str(Path(sys.executable).with_name("dzhub"))
+    out = subprocess.run([dzhub, "package", "load", str(zip_path), "--json"], capture_output=True, text=True,
+                         env={**os.environ, "DZ_PG_DSN": dsn, "DZ_STATE_DIR": str(OUT / "dbt_state")})
+    verdict = json.loads(out.stdout or "{}")
+    if verdict.get("status") != "loaded":
+        raise SystemExit(f"load of {zip_path.name} failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+    return time.monotonic() - t
+
+
+def _dbt(args: list[str], dsn: str) -> float:
+    t = time.monotonic()
+    if run_dbt([*args, "--quiet"], dsn, check=False).returncode != 0:
+        raise SystemExit(f"dbt {' '.join(args)} failed")
+    return time.monotonic() - t
+
+
+def _counts(dsn: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as conn:
+        return {rel: conn.execute(f"select count(*) from {rel}").fetchone()[0] for rel in COUNTED}
+
+
+def _baseline(dsn: str) -> tuple[float, int]:
+    with psycopg.connect(dsn) as conn:
+        t = time.monotonic()
+        rows = 0
+        for table in INPUTS:
+            conn.execute(f"create temp table b_{table} as select * from ods.{table}")
+            rows += conn.execute(f"select count(*) from b_{table}").fetchone()[0]
+        elapsed = time.monotonic() - t
+        conn.rollback()
+    return elapsed, rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--persons", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+    a = ap.parse_args()
+
+    server = with_database(env("DZ_PG_DSN") or DEFAULT_PG_DSN, "postgres")
+    dsn = with_database(server, "dzhub_dbt_bench")
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute("drop database if exists dzhub_dbt_bench with (force)")
+    init_database(dsn)
+
+    full_zip = _package(a.persons, a.seed)
+    load_full = _load(full_zip, dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("vacuum analyze")  # the loader leaves fresh tables; dbt's plans want statistics
+    base_s, base_rows = _baseline(dsn)
+
+    full_s = _dbt(["build", "--full-refresh"], dsn)
+    after_full = _counts(dsn)
+    apply_s, changes = _apply_day(a.persons, a.seed, dsn)
+    daily_s = _dbt(["build"], dsn)
+    after_daily = _counts(dsn)
+
+    print(f"dbt benchmark, {a.persons:,} persons (seed {a.seed}); ODS input rows {base_rows:,}")
+    print(f"  load FULL {load_full:7.1f}s   apply one day's {changes:,} changes {apply_s:7.1f}s   (not dbt)")
+    print(f"  baseline scan+write of the inputs   {base_s:7.1f}s")
+    print(f"  full dbt build (all layers, tests)  {full_s:7.1f}s   = {full_s / base_s:5.1f}x baseline")
+    print(f"  daily incremental dbt build         {daily_s:7.1f}s   = {daily_s / base_s:5.1f}x baseline")
+    print(f"  {'relation':40} {'after full':>12} {'after daily':>12}")
+    for rel in COUNTED:
+        print(f"  {rel:40} {after_full[rel]:12,} {after_daily[rel]:12,}")
+    if not a.keep:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute("drop database if exists dzhub_dbt_bench with (force)")
+
+
+if __name__ == "__main__":
+    main()
