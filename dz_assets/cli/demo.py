@@ -160,11 +160,13 @@ def try_ecode_redirect(dsn: str) -> dict:
     """Scan one active Dazhou address of the demo city as the e-code mini-program would: the
     redirect API answers 302 with an SM4 token, and the doorplate page decrypts it into the card.
     Ephemeral keys, generated for this check only."""
-    from starlette.testclient import TestClient
+    from http.client import HTTPConnection
+    from urllib.parse import urlsplit as split
 
     from dz_assets.db import connect
     from redirect_api.app import create_app
     from redirect_api.keys import KeyRing, generate_keys, parse_keys
+    from redirect_api.server import serve_in_thread
 
     with connect(dsn) as conn:
         row = conn.execute("select dzbm, dzmc from serve.address_registry "
@@ -174,15 +176,24 @@ def try_ecode_redirect(dsn: str) -> dict:
     dzbm, dzmc = row
     keys, mac = generate_keys()
     ring = KeyRing(keys=parse_keys(keys), mac_key=bytes.fromhex(mac), mode="gcm")
-    with TestClient(create_app(keyring=ring, dsn=dsn)) as client:
-        redirect = client.get(f"/ecode/r/{dzbm}", follow_redirects=False)
-        location = redirect.headers.get("location", "")
-        page = client.get(location) if redirect.status_code == 302 else None
-    ok = redirect.status_code == 302 and page is not None and page.status_code == 200 and dzmc in page.text
-    notice(f"  e-code: /ecode/r/{dzbm} → {redirect.status_code} → doorplate page "
-           f"{page.status_code if page is not None else '-'}{' shows ' + dzmc if ok else ''}")
-    return {"ok": ok, "dzbm": dzbm, "redirect_status": redirect.status_code,
-            "page_status": page.status_code if page is not None else None}
+
+    def get(base: str, path: str) -> tuple[int, str, str]:
+        where = split(base)
+        http = HTTPConnection(where.hostname, where.port, timeout=10)
+        http.request("GET", path)
+        resp = http.getresponse()
+        body = resp.read().decode("utf-8", "replace")
+        http.close()
+        return resp.status, resp.getheader("location") or "", body
+
+    # A real server on a free loopback port, as the mini-program would reach it.
+    with serve_in_thread(create_app(keyring=ring, dsn=dsn)) as base:
+        status, location, _ = get(base, f"/ecode/r/{dzbm}")
+        page_status, _, page = get(base, location) if status == 302 else (None, "", "")
+    ok = status == 302 and page_status == 200 and dzmc in page
+    notice(f"  e-code: /ecode/r/{dzbm} → {status} → doorplate page {page_status or '-'}"
+           f"{' shows ' + dzmc if ok else ''}")
+    return {"ok": ok, "dzbm": dzbm, "redirect_status": status, "page_status": page_status}
 
 
 def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
