@@ -24,6 +24,8 @@ from dz_assets.cli.output import emit_json, json_option, notice
 
 DEMO_PERSONS = 20_000
 DEMO_SEED = 20261120
+DEMO_SOURCE = "SCGA"
+DEMO_DATE = "20261120"
 # The demo prints its own one-line summary per run; Dagster's event stream is in the UI.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 MAX_SENSOR_TICKS = 50  # a demo inbox holds a handful of packages
@@ -196,6 +198,17 @@ def try_ecode_redirect(dsn: str) -> dict:
     return {"ok": ok, "dzbm": dzbm, "redirect_status": status, "page_status": page_status}
 
 
+def next_batch_no(dsn: str) -> int:
+    """The demo's batch number for its day: a second demo run delivers the next batch (a re-base),
+    not the same batch id again (which the province stage rightly sets aside as a duplicate)."""
+    from dz_assets.db import connect
+
+    with connect(dsn) as conn:
+        last = conn.execute("select max(batch_no) from meta.batch where source = %s and batch_date = %s",
+                            (DEMO_SOURCE, DEMO_DATE)).fetchone()[0]
+    return (last or 0) + 1
+
+
 def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
     import dagster as dg
 
@@ -221,8 +234,9 @@ def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
 
     inbox: Path = settings.inbox
     inbox.mkdir(parents=True, exist_ok=True)
+    nnnn = next_batch_no(r.dsn)
     notice(f"generating a demo city of {persons:,} persons into {inbox} …")
-    info = write_package(inbox, persons=persons, seed=seed, kind="FULL")
+    info = write_package(inbox, persons=persons, seed=seed, kind="FULL", date=DEMO_DATE, nnnn=nnnn)
     report.packages.append(info.batch_id)
     notice(f"  {info.batch_id}: {sum(info.tables.values()):,} rows in {len(info.tables)} tables")
 
