@@ -16,7 +16,7 @@ from psycopg import sql
 
 from dz_assets.alerts import raise_alert
 from dz_assets.catalog import Field, Table
-from dz_assets.cdc.changelog import ensure_log, key_ident, log_rel
+from dz_assets.cdc.changelog import ensure_log, key_ident, lock_table, log_rel
 from dz_assets.cdc.sql import query
 
 
@@ -46,50 +46,69 @@ def _value(f: Field) -> sql.Composable:
     return v
 
 
-def _upsert(table: Table) -> sql.Composed:
+def _ods(table: Table) -> sql.Composed:
+    return sql.SQL("ods.{}").format(sql.Identifier(table.ods_name))
+
+
+def _pending(alias: str | None, rebase: bool) -> sql.Composable:
+    """Which logged rows this apply settles: those above the table's position, or, for a re-base,
+    every message above the FULL's seq (they are applied again on top of the FULL's rows)."""
+    p = sql.SQL(f"{alias}." if alias else "")
+    if rebase:
+        return sql.SQL("{p}source = 'mq' and {p}seq > %(base)s::bigint").format(p=p)
+    return sql.SQL("{p}log_id > %(from)s").format(p=p)
+
+
+def _upsert(table: Table, rebase: bool) -> sql.Composed:
     keys = set(table.key)
     cols = [f.column for f in table.fields]
     exprs = [sql.SQL("w.{}").format(sql.Identifier(f.column)) if f.code in keys else _value(f)
              for f in table.fields]
     sets = [sql.SQL("{c} = case when excluded._deleted then o.{c} else excluded.{c} end").format(
         c=sql.Identifier(f.column)) for f in table.fields if f.code not in keys]
-    return query("apply", "upsert", log=log_rel(table), ods=sql.SQL("ods.{}").format(sql.Identifier(table.ods_name)),
-                 key=key_ident(table), cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+    return query("apply", "upsert", log=log_rel(table), ods=_ods(table), key=key_ident(table),
+                 pending=_pending(None, rebase), cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
                  exprs=sql.SQL(", ").join(exprs),
                  sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = excluded._deleted"))
 
 
-def _refill(table: Table) -> sql.Composed:
+def _refill(table: Table, rebase: bool) -> sql.Composed:
     keys = set(table.key)
     sets = [sql.SQL("{} = {}").format(sql.Identifier(f.column), _value(f)) for f in table.fields if f.code not in keys]
-    join = sql.SQL(" and ").join(sql.SQL("o.{k} = w.{k}").format(k=sql.Identifier(k.lower())) for k in table.key)
-    return query("apply", "refill_deleted", log=log_rel(table), ods=sql.SQL("ods.{}").format(
-        sql.Identifier(table.ods_name)), key=key_ident(table),
-        lkey=sql.SQL(", ").join(sql.SQL("l.{}").format(sql.Identifier(k.lower())) for k in table.key),
-        sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = true"), join=join)
+
+    def join(a: str, b: str) -> sql.Composed:
+        return sql.SQL(" and ").join(sql.SQL("{a}.{k} = {b}.{k}").format(a=sql.Identifier(a), b=sql.Identifier(b),
+                                                                         k=sql.Identifier(k.lower()))
+                                     for k in table.key)
+
+    return query("apply", "refill_deleted", log=log_rel(table), ods=_ods(table), key=key_ident(table),
+                 pkey=sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(k.lower())) for k in table.key),
+                 ppending=_pending("p", rebase), ljoin=join("l", "c"),
+                 sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = true"), join=join("o", "w"))
 
 
-def apply_changes(conn: psycopg.Connection, table: Table) -> ApplyResult:
-    """Settle every pending change of ``table`` (in the caller's transaction)."""
+def apply_changes(conn: psycopg.Connection, table: Table, *, rebase: bool = False) -> ApplyResult:
+    """Settle the pending changes of ``table`` (in the caller's transaction, which should also
+    hold the log write: then a change is applied in the transaction that stores it)."""
     ensure_log(conn, table)
-    # One applier per table at a time: two would each see the other's rows as pending.
-    conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", ("dz.cdc.apply:" + table.code,))
+    lock_table(conn, table)
     res = ApplyResult(table.code)
-    rel = log_rel(table)
-    base = conn.execute(query("apply", "base_of"), {"table": table.code}).fetchone()
-    if base and base[0] is not None:
-        res.ignored_base = conn.execute(query("apply", "ignore_below_base", log=rel), {"base": base[0]}).rowcount
-    res.applied, res.deleted = conn.execute(_upsert(table), {"known": [f.code for f in table.fields]}).fetchone()
-    conn.execute(_refill(table), {"known": [f.code for f in table.fields]})
-    n, watermark, last_ts, mq, incr = conn.execute(query("apply", "mark_applied", log=rel)).fetchone()
-    res.pending = n + res.ignored_base
-    res.ignored = n - res.applied
-    if not res.pending:
+    pos = conn.execute(query("apply", "position"), {"table": table.code}).fetchone()
+    start, base = (pos[0], pos[1]) if pos else (0, None)
+    params = {"from": start, "base": base, "known": [f.code for f in table.fields]}
+    res.applied, res.deleted = conn.execute(_upsert(table, rebase), params).fetchone()
+    conn.execute(_refill(table, rebase), params)
+    below, n, last_id, watermark, last_ts, mq, incr = conn.execute(
+        query("apply", "settle", log=log_rel(table), pending=_pending(None, rebase)), params).fetchone()
+    res.pending, res.ignored_base = n, below
+    res.ignored = n - below - res.applied
+    if not n:
         return res
     channels = [c for c, used in (("incr", incr), ("mq", mq)) if used]
     _, seen, alerted = conn.execute(query("apply", "state_upsert"), {
-        "table": table.code, "watermark": watermark, "last_ts": last_ts, "applied": res.applied,
-        "ignored": res.ignored + res.ignored_base, "deleted": res.deleted, "channels": channels}).fetchone()
+        "table": table.code, "log_id": last_id if not rebase else None, "watermark": watermark,
+        "last_ts": last_ts, "applied": res.applied, "ignored": res.ignored + res.ignored_base,
+        "deleted": res.deleted, "channels": channels}).fetchone()
     if len(seen) > 1 and not alerted:
         # package-format.md: a table is fed by messages or by INCR packages, not both.
         raise_alert(conn, severity="warning", source="cdc", code="both_channels", subject=table.code,
@@ -97,3 +116,4 @@ def apply_changes(conn: psycopg.Connection, table: Table) -> ApplyResult:
                     details={"channels": list(seen)})
         conn.execute("update meta.cdc_table_state set both_alerted = true where table_code = %s", (table.code,))
     return res
+

@@ -8,7 +8,7 @@ import psycopg
 
 from dz_assets.catalog import load_catalogue
 from dz_assets.cdc.apply import apply_changes
-from dz_assets.cdc.changelog import ensure_log, log_rel
+from dz_assets.cdc.changelog import ensure_log, lock_table, log_rel
 from dz_assets.cdc.sql import query
 
 
@@ -19,15 +19,9 @@ def rebase_after_full(conn: psycopg.Connection, table_code: str, batch_seq: int 
     table = load_catalogue().tables[table_code]
     with conn.transaction():
         ensure_log(conn, table)
-        conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", ("dz.cdc.apply:" + table.code,))
+        lock_table(conn, table)
         conn.execute(query("apply", "rebase_state"), {"table": table.code, "base": batch_seq,
                                                        "batch_id": batch_id})
-        rel = log_rel(table)
-        if batch_seq is None:
-            conn.execute(psycopg.sql.SQL("update {} set applied_at = now(), outcome = 'base' "
-                                         "where applied_at is null").format(rel))
-            return {"table": table.code, "base_seq": None, "reapplied": 0}
-        reopened = conn.execute(query("apply", "reopen_above_base", log=rel), {"base": batch_seq}).rowcount
-        conn.execute(query("apply", "close_at_or_below_base", log=rel), {"base": batch_seq})
-        res = apply_changes(conn, table)
-    return {"table": table.code, "base_seq": batch_seq, "reopened": reopened, **res.as_dict()}
+        res = apply_changes(conn, table, rebase=True) if batch_seq is not None else None
+        conn.execute(query("apply", "position_to_end", log=log_rel(table)), {"table": table.code})
+    return {"table": table.code, "base_seq": batch_seq, **(res.as_dict() if res else {"applied": 0})}

@@ -45,7 +45,8 @@ def pending(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
     cat = load_catalogue()
     out = {}
     for code in _log_tables(conn):
-        n, oldest, age = conn.execute(query("status", "pending", log=log_rel(cat.tables[code]))).fetchone()
+        n, oldest, age = conn.execute(query("status", "pending", log=log_rel(cat.tables[code])),
+                                      {"table": code}).fetchone()
         out[code] = {"pending": n, "oldest_received_at": oldest, "oldest_age_s": float(age) if age else 0.0}
     return out
 
@@ -55,7 +56,7 @@ def local_recon(conn: psycopg.Connection, table_code: str) -> dict[str, Any]:
     t = load_catalogue().tables[table_code]
     q = query("status", "local_recon", log=log_rel(t), ods=sql.SQL("ods.{}").format(sql.Identifier(t.ods_name)),
               key=key_ident(t), k1=sql.Identifier(t.key[0].lower()))
-    keys, matching, rebased, missing, behind, wrong = conn.execute(q).fetchone()
+    keys, matching, rebased, missing, behind, wrong = conn.execute(q, {"table": table_code}).fetchone()
     return {"table": table_code, "keys": keys, "matching": matching, "rebased": rebased, "missing": missing,
             "behind": behind, "wrong_delete": wrong, "ok": missing == 0 and behind == 0 and wrong == 0}
 
@@ -65,20 +66,29 @@ def local_recon_all(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 
 def status(conn: psycopg.Connection, *, settings: Settings | None = None, broker: bool = True) -> dict[str, Any]:
+    """Lag is the age of the oldest logged change not applied, or, while messages wait in the
+    queue, the time since the consumer last applied anything (a dead consumer shows here)."""
     s = settings or get_settings()
     cols = ("table", "base_seq", "base_batch_id", "watermark_seq", "last_applied_at", "last_change_ts",
-            "applied", "ignored", "deleted", "channels")
+            "applied", "ignored", "deleted", "channels", "since_applied_s")
     tables = {r[0]: dict(zip(cols, r, strict=True)) for r in conn.execute(query("status", "state")).fetchall()}
     pend = pending(conn)
     for code, p in pend.items():
         tables.setdefault(code, {"table": code}).update(p)
-    lag = max((p["oldest_age_s"] for p in pend.values()), default=0.0)
-    poison = {r[0]: {"count": r[1], "last": r[2]} for r in conn.execute(query("status", "poison")).fetchall()}
-    out = {"tables": tables, "pending": sum(p["pending"] for p in pend.values()), "lag_s": round(lag, 3),
-           "max_lag_s": s.cdc_max_lag_s, "lag_ok": lag <= s.cdc_max_lag_s, "poison": poison,
+    lag: float | None = max((p["oldest_age_s"] for p in pend.values()), default=0.0)
+    depth = broker_depth(s) if broker else {}
+    if depth.get("ready"):
+        since = [float(t["since_applied_s"]) for t in tables.values() if t.get("since_applied_s") is not None]
+        lag = max(lag, min(since)) if since else None  # waiting and never applied: unknown, not OK
+    topo = Topology.from_settings(s)
+    poison = {r[0]: {"count": r[1], "last": r[2]}
+              for r in conn.execute(query("status", "poison"), {"queue": topo.queue}).fetchall()}
+    out = {"tables": tables, "pending": sum(p["pending"] for p in pend.values()),
+           "lag_s": round(lag, 3) if lag is not None else None, "max_lag_s": s.cdc_max_lag_s,
+           "lag_ok": lag is not None and lag <= s.cdc_max_lag_s, "poison": poison,
            "both_channels": sorted(c for c, t in tables.items() if len(t.get("channels") or []) > 1)}
     if broker:
-        out["broker"] = broker_depth(s)
+        out["broker"] = depth
     return out
 
 

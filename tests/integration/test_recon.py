@@ -32,6 +32,10 @@ def city(pg_dsn, tmp_path_factory):
     out = tmp_path_factory.mktemp("recon")
     full = write_package(out, persons=PERSONS, seed=SEED, kind="FULL", tables=[TABLE], progress=None)
     pkg = open_package(full.zip_path)
+    with psycopg.connect(pg_dsn) as conn:  # changes other tests logged would be re-applied on top
+        if conn.execute("select to_regclass('raw.hz_hjrkjbxx__changes')").fetchone()[0]:
+            conn.execute("truncate raw.hz_hjrkjbxx__changes")
+        conn.execute("delete from meta.cdc_table_state where table_code = %s", (TABLE,))
     load_full(pg_dsn, pkg, delivery_id=None, batch_id=full.batch_id)
     with psycopg.connect(pg_dsn) as conn:
         rebase_after_full(conn, TABLE, pkg.index.seq, full.batch_id)

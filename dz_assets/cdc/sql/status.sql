@@ -6,16 +6,20 @@ order by 1
 
 -- name: pending
 select count(*), min(received_at), extract(epoch from now() - min(received_at))
-from {log} where applied_at is null
+from {log}
+where log_id > coalesce((select applied_log_id from meta.cdc_table_state where table_code = %(table)s), 0)
 
 -- name: local_recon
 -- Local reconciliation: for every key the log holds above the FULL base, the newest change must
 -- be what the ODS row shows (same seq and msg_id, deleted exactly when it is a D), or the row
 -- must be newer still (a later FULL has no _seq and is counted as 'rebased').
-with w as (
+with st as (
+    select coalesce(max(applied_log_id), 0) as pos, max(base_seq) as base
+    from meta.cdc_table_state where table_code = %(table)s
+), w as (
     select distinct on ({key}) {key}, seq, msg_id, op
-    from {log}
-    where outcome is distinct from 'base' and applied_at is not null
+    from {log}, st
+    where log_id <= st.pos and (source <> 'mq' or st.base is null or seq > st.base)
     order by {key}, seq desc, msg_id desc
 )
 select count(*) as keys,
@@ -28,8 +32,8 @@ from w left join {ods} o using ({key})
 
 -- name: state
 select table_code, base_seq, base_batch_id, watermark_seq, last_applied_at, last_change_ts, applied, ignored,
-       deleted, channels
+       deleted, channels, extract(epoch from now() - last_applied_at)
 from meta.cdc_table_state order by table_code
 
 -- name: poison
-select reason_code, count(*), max(received_at) from meta.cdc_poison group by 1 order by 1
+select reason_code, count(*), max(received_at) from meta.cdc_poison where queue = %(queue)s group by 1 order by 1
