@@ -11,9 +11,11 @@ batch twice stores and applies nothing new. The whole batch is one transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -113,3 +115,48 @@ def apply_incr_batch(dsn: str | None, package: Package, *, delivery_id: int | No
             "rows": {"total": totals["rows"], "rejected": totals["rejected"], "flagged": totals["flagged"]},
             "stored": totals["stored"], "applied": totals["applied"],
             "rejects": [r.as_dict() for r in rejects], "duration_s": round(time.monotonic() - t0, 3)}
+
+
+def apply_parked(conn: psycopg.Connection, reg: Any, dsn: str, name: Any, delivery: int, package: Package,
+                 parked: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's step after a valid INCR/RECON was recorded ``pending_apply`` and backed up:
+    an INCR is applied (then the INCRs that waited for it follow, from backup, in order); a RECON
+    is reconciled. Its status becomes ``applied``; a failure is ``failed``, alerted and raised."""
+    from dz_assets.alerts import raise_alert
+    from dz_assets.province.package import open_package
+    from dz_assets.province.recon import reconcile_package
+
+    # _park moved the zip to backup: read it there (the same bytes, already proven).
+    package = dataclasses.replace(package, path=Path(parked["backup_path"]))
+    try:
+        if name.kind == "RECON":
+            res = reconcile_package(dsn, package, delivery_id=delivery, batch_id=name.batch_id)
+            reg.finish(delivery, "applied", reason=f"reconciled: {res['differing_keys']} differing keys, "
+                                                   f"{res['differing_buckets']} differing buckets")
+            if res["differing_buckets"]:
+                raise_alert(conn, severity="warning", source="recon", code="recon_differences",
+                            subject=name.batch_id, message=f"{name.batch_id}: {res['differing_keys']} keys in "
+                            f"{res['differing_buckets']} buckets differ; repair request {res['repair_request']}",
+                            details={"repair_request": res["repair_request"]})
+            return {**parked, "status": "applied", "recon": res}
+        res = apply_incr_batch(dsn, package, delivery_id=delivery, batch_id=name.batch_id)
+        rows = res["rows"]
+        reg.finish(delivery, "applied", reason=None, rows_total=rows["total"], rows_rejected=rows["rejected"],
+                   rows_loaded=rows["total"] - rows["rejected"], rows_flagged=rows["flagged"])
+    except Exception as exc:
+        reg.finish(delivery, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
+        raise_alert(conn, severity="error", source="province", code="apply_failed", subject=name.batch_id,
+                    message=f"{name.batch_id}: apply failed: {exc}", details={"delivery_id": delivery})
+        raise
+    out = {**parked, "status": "applied", "applied": res}
+    followed = []
+    while released := reg.release_waiting(name.source):
+        for d, batch_id in released:  # their zips are in backup since they were parked
+            nxt = open_package(reg.get(d)["backup_path"])
+            followed.append(apply_incr_batch(dsn, nxt, delivery_id=d, batch_id=batch_id))
+            r = followed[-1]["rows"]
+            reg.finish(d, "applied", reason=None, rows_total=r["total"], rows_rejected=r["rejected"],
+                       rows_loaded=r["total"] - r["rejected"], rows_flagged=r["flagged"])
+    if followed:
+        out["released"] = [f["batch_id"] for f in followed]
+    return out

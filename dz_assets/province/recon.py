@@ -6,7 +6,8 @@ implementation (``synth.recon``: one implementation for both sides): the RECON's
 their BCP text forms (dates ``YYYYMMDD``, datetimes ``YYYYMMDDHHMMSS`` Beijing, numbers as text),
 NULL as the empty string, over the live rows. A RECON carries figures, not keys, so the keys of a
 differing bucket are the ones dz-hub holds there (live or deleted); a key changed by a change
-after ``as_of`` is in flight, not a difference, and a bucket whose keys are all in flight is too.
+after ``as_of`` is in flight, not a difference, and so is its whole bucket (the figures cannot
+tell its other keys apart; meta.recon_bucket.in_flight marks such buckets).
 A key only the province has shows as a differing bucket with no local key: the repair request
 asks for the bucket.
 """
@@ -98,13 +99,14 @@ def reconcile_table(conn: psycopg.Connection, package: Package, rc: Dataset) -> 
     ours = {b: (figs.rows[b], f"{figs.xor[b]:016x}") for b in range(BUCKETS) if figs.rows[b]}
     differing = {b for b in set(theirs) | set(ours) if theirs.get(b) != ours.get(b)}
     keys = candidate_keys(conn, table, differing, as_of)
-    flight_buckets = {b for b in differing if (ks := [k for k in keys if k["bucket"] == b])
-                      and all(k["in_flight"] for k in ks)}
+    # A bucket holding a key changed after as_of differs for that reason alone as far as the
+    # figures can tell: the whole bucket is in flight, its other keys are not named.
+    flight_buckets = {k["bucket"] for k in keys if k["in_flight"]}
     return {"table": table.code, "pk": list(table.key), "as_of": as_of, "rows_province": rc.rows,
             "rows_local": figs.total, "buckets": {b: (theirs.get(b, (0, "0" * 16)), ours.get(b, (0, "0" * 16)))
                                                   for b in sorted(differing)},
             "in_flight_buckets": sorted(flight_buckets),
-            "differing_keys": [k for k in keys if not k["in_flight"]],
+            "differing_keys": [k for k in keys if k["bucket"] not in flight_buckets],
             "in_flight_keys": [k for k in keys if k["in_flight"]]}
 
 

@@ -72,3 +72,30 @@ def test_table_fed_by_both_channels_alerts(pg_dsn, db, day):
     n = db.execute("select count(*) from meta.alert where code = 'both_channels' and subject = %s",
                    (table.code,)).fetchone()[0]
     assert n == 1
+
+
+def test_inbox_pipeline_applies_incr_in_order_and_reconciles(pg_dsn, db, tmp_path, monkeypatch):
+    """FULL, then INCR day 2 delivered before INCR day 1 (it waits), then RECON: the inbox path
+    loads, applies both INCRs in order and reconciles."""
+    from dz_assets.province.pipeline import process_inbox
+    from dz_assets.settings import get_settings
+
+    inbox = get_settings().inbox
+    kw = dict(persons=200, seed=41, source="CDCT", tables=["YBSS_SYRKXX"], progress=None)
+    write_package(inbox, kind="FULL", **kw)
+    process_inbox(dsn=pg_dsn)
+    first = write_package(tmp_path, kind="INCR", nnnn=2, prev="CDCT-FULL-20261120-0001", **kw)
+    second = write_package(inbox, kind="INCR", date="20261122", nnnn=1, prev=first.batch_id, **kw)
+    out = {r["batch_id"]: r["status"] for r in process_inbox(dsn=pg_dsn)}
+    assert out[second.batch_id] == "waiting"
+    for p in (first.zip_path, first.marker_path):
+        p.rename(inbox / p.name)
+    out = {r["batch_id"]: r for r in process_inbox(dsn=pg_dsn)}
+    assert out[first.batch_id]["status"] == "applied" and out[first.batch_id]["released"] == [second.batch_id]
+    status = dict(db.execute("select batch_id, status from meta.batch where source = 'CDCT'").fetchall())
+    assert status[second.batch_id] == "applied"
+    recon = write_package(inbox, kind="RECON", nnnn=3, **kw)
+    res = {r["batch_id"]: r for r in process_inbox(dsn=pg_dsn)}[recon.batch_id]
+    assert res["status"] == "applied"
+    # everything that differs from the FULL day's figures was changed after as_of: in flight
+    assert res["recon"]["differing_keys"] == 0 and res["recon"]["in_flight_keys"] > 0
