@@ -43,8 +43,9 @@ TABLE = "ZHXQ_ZHXQRYJCJLXX"
 ID = "51170219900101123X"
 
 
-def changes(n: int, keys: int, seed: int, seq0: int = 1, mess: bool = True):
-    """Change bodies (dicts) in publish order, with duplicates and local reordering."""
+def changes(n: int, keys: int, seed: int, seq0: int = 1, mess: bool = True) -> list[bytes]:
+    """Change bodies (compact JSON, ~260 bytes: 1M hold ~300 MB) in publish order, with
+    duplicates and local reordering."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -58,9 +59,9 @@ def changes(n: int, keys: int, seed: int, seq0: int = 1, mess: bool = True):
         if op != "D":
             body["data"] = {"JLBH": jl, "XQBM": f"XQ{k % 5000:06d}", "GMSFHM": ID,
                             "CRSJ": f"20261121{8 + i % 12:02d}{i % 60:02d}00", "CRFXDM": "1" if i % 2 else "2"}
-        out.append(body)
+        out.append(json.dumps(body, separators=(",", ":")).encode())
         if mess and rng.random() < 0.05:
-            out.append(body)  # a duplicate: the same message again
+            out.append(out[-1])  # a duplicate: the same message again
     for i in range(0, len(out) - 500 if mess else 0):
         if rng.random() < 0.05:
             j = i + rng.randrange(1, 500)
@@ -68,10 +69,10 @@ def changes(n: int, keys: int, seed: int, seq0: int = 1, mess: bool = True):
     return out
 
 
-def payloads(bodies: list[dict], per_message: int) -> list[bytes]:
+def payloads(bodies: list[bytes], per_message: int) -> list[bytes]:
     if per_message == 1:
-        return [json.dumps(b).encode() for b in bodies]
-    return [json.dumps(bodies[i:i + per_message]).encode() for i in range(0, len(bodies), per_message)]
+        return bodies
+    return [b"[" + b",".join(bodies[i:i + per_message]) + b"]" for i in range(0, len(bodies), per_message)]
 
 
 def publish(url: str, exchange: str, messages: list[bytes]) -> float:
@@ -131,30 +132,31 @@ def run_consumer(dsn: str, settings, drain: bool = True, stop: threading.Event |
 
 def latency(url: str, dsn: str, settings, exchange: str, seconds: float, rate: int, seq0: int) -> dict:
     n = int(seconds * rate)
-    bodies = [json.dumps(b).encode() for b in changes(n, 1_000_000, 99, seq0, mess=False)]
+    bodies = changes(n, 1_000_000, 99, seq0, mess=False)
     seqs = [json.loads(b)["seq"] for b in bodies]
-    published: dict[int, float] = {}
+    published: list[tuple[int, float]] = []  # (seq, publish time), in seq order (appended by the publisher)
+    seen: list[float] = []  # visible time of published[i], filled in order (the watermark only grows)
     stop = threading.Event()
     result: dict = {}
     consumer = threading.Thread(target=lambda: result.update(run_consumer(dsn, settings, drain=False, stop=stop)))
     consumer.start()
     time.sleep(1.0)
-    seen: dict[int, float] = {}
+    done_publishing = threading.Event()
 
     def poll() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            while not stop.is_set() or len(seen) < len(published):
+            while True:
                 w = conn.execute("select watermark_seq from meta.cdc_table_state where table_code = %s",
                                  (TABLE,)).fetchone()
                 now = time.monotonic()
-                if w and w[0]:
-                    for s in [s for s in published if s <= w[0] and s not in seen]:
-                        seen[s] = now
-                if stop.is_set() and time.monotonic() - stop_t[0] > 15:
-                    break
+                end = len(published)  # a snapshot: appends after it are seen next round
+                while len(seen) < end and w and w[0] is not None and published[len(seen)][0] <= w[0]:
+                    seen.append(now)
+                if done_publishing.is_set() and (len(seen) == len(published) or now > deadline[0]):
+                    return
                 time.sleep(0.01)
 
-    stop_t = [0.0]
+    deadline = [float("inf")]
     poller = threading.Thread(target=poll)
     poller.start()
     conn = pika.BlockingConnection(pika.URLParameters(url))
@@ -169,19 +171,16 @@ def latency(url: str, dsn: str, settings, exchange: str, seconds: float, rate: i
             time.sleep(d)
         for b, s in zip(bodies[i:i + per_tick], seqs[i:i + per_tick], strict=True):
             ch.basic_publish(exchange, TABLE, b, props)
-            published.setdefault(s, time.monotonic())
+            published.append((s, time.monotonic()))
         conn.process_data_events(0)
     achieved = n / (time.monotonic() - t0)
     conn.close()
-    # the watermark only grows: wait until the last seq is visible (or 15 s)
-    end = time.monotonic() + 15
-    while len(seen) < len(published) and time.monotonic() < end:
-        time.sleep(0.05)
-    stop_t[0] = time.monotonic()
-    stop.set()
+    deadline[0] = time.monotonic() + 15  # the last changes get 15 s to become visible
+    done_publishing.set()
     poller.join()
+    stop.set()
     consumer.join()
-    lat = sorted(seen[s] - published[s] for s in published if s in seen)
+    lat = sorted(v - published[i][1] for i, v in enumerate(seen))
 
     def pct(p: float) -> float:
         return round(lat[min(len(lat) - 1, int(p * len(lat)))], 3) if lat else float("nan")
@@ -232,7 +231,6 @@ def main() -> None:
         t = publish(url, topo.exchange, msgs)
         wait_depth(url, topo.queue, len(msgs))
         out["dz_publish_msgs_per_s"] = round(len(msgs) / t)
-        del msgs
         r = run_consumer(dsn, settings)
         out["single"] = {k: r[k] for k in ("messages", "changes", "stored", "duplicates", "applied", "deleted",
                                            "ignored", "batches", "seconds", "changes_per_s")}

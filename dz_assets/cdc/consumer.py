@@ -113,16 +113,21 @@ class Consumer:
             writer.channel = ch
             writer.start()
             batch: list[_Pending] = []
-            n_batch = 0
+            n_batch, batch_t0 = 0, 0.0
             for method, props, body in ch.consume(self.topo.queue, inactivity_timeout=s.cdc_flush_s):
                 writer.raise_failure()
                 if method is not None:
+                    if not batch:
+                        batch_t0 = time.monotonic()
                     parsed = parse_body(body, self.cat)
                     batch.append(_Pending(method.delivery_tag, method.routing_key, props.headers, body, parsed))
                     n_batch += len(parsed.changes) + len(parsed.poison)
                     summary.messages += 1
                     summary.received += len(parsed.changes)
-                if batch and (method is None or n_batch >= s.cdc_batch_size):
+                # Full, quiet, or as old as the flush interval: under a steady trickle the queue
+                # is never quiet, and a change must not wait for 2 000 others to be queryable.
+                if batch and (method is None or n_batch >= s.cdc_batch_size
+                              or time.monotonic() - batch_t0 >= s.cdc_flush_s):
                     writer.put(batch)
                     batch, n_batch = [], 0
                 if self._stop.is_set():
