@@ -11,6 +11,8 @@ import os
 
 import click
 
+from dz_assets.settings import env
+
 # No network here, and none wanted: dbt and Dagster must not phone home.
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
@@ -26,7 +28,7 @@ class DzGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
-            if os.environ.get("DZ_DEBUG") in ("1", "true", "yes"):
+            if env("DZ_DEBUG", "0") in ("1", "true", "yes"):
                 raise
             what = type(exc).__name__
             click.echo(f"dzhub: error: {what}: {exc}".rstrip(), err=True)
