@@ -9,15 +9,13 @@ persons as (
 ),
 
 diffs as (
-    select r.zcbh, r.gmsfhm, 'xm' as field, p.xm as province_value, r.xm as local_value, r.xqbm,
+    -- one join, then one row per differing field
+    select r.zcbh, r.gmsfhm, d.field, d.province_value, d.local_value, r.xqbm,
            r._batch_id, r._file, r._line, r._msg_id, r._seq, r._loaded_at
-    from registrations r join persons p using (gmsfhm)
-    where r.xm is not null and p.xm is not null and r.xm <> p.xm
-    union all
-    select r.zcbh, r.gmsfhm, 'jz_dzbm', p.jz_dzbm, r.zzdz_dzbm, r.xqbm,
-           r._batch_id, r._file, r._line, r._msg_id, r._seq, r._loaded_at
-    from registrations r join persons p using (gmsfhm)
-    where r.zzdz_dzbm is not null and p.jz_dzbm is not null and r.zzdz_dzbm <> p.jz_dzbm
+    from registrations r
+    join persons p using (gmsfhm)
+    cross join lateral (values ('xm', p.xm, r.xm), ('jz_dzbm', p.jz_dzbm, r.zzdz_dzbm)) d(field, province_value, local_value)
+    where d.province_value is not null and d.local_value is not null and d.province_value <> d.local_value
 ),
 
 final as (
