@@ -13,13 +13,17 @@ where log_id > coalesce((select applied_log_id from meta.cdc_table_state where t
 -- Local reconciliation: for every key the log holds above the FULL base, the newest change must
 -- be what the ODS row shows (same seq and msg_id, deleted exactly when it is a D), or the row
 -- must be newer still (a later FULL has no _seq and is counted as 'rebased').
+-- Rows logged before the last re-base count only when they are messages above its seq (those
+-- were applied again on top); older INCR rows were superseded by the FULL.
 with st as (
-    select coalesce(max(applied_log_id), 0) as pos, max(base_seq) as base
+    select coalesce(max(applied_log_id), 0) as pos, max(base_seq) as base, max(rebased_at) as rebased_at
     from meta.cdc_table_state where table_code = %(table)s
 ), w as (
     select distinct on ({key}) {key}, seq, msg_id, op
     from {log}, st
-    where log_id <= st.pos and (source <> 'mq' or st.base is null or seq > st.base)
+    where log_id <= st.pos
+      and (source <> 'mq' or st.base is null or seq > st.base)
+      and (source = 'mq' or st.rebased_at is null or received_at > st.rebased_at)
     order by {key}, seq desc, msg_id desc
 )
 select count(*) as keys,
