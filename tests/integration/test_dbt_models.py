@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from dz_assets.idcard import check_digit
 from dz_assets.synth import write_package
-from dz_assets.synth.idcard import check_digit
 from dz_assets.transform import run_dbt
 
 PERSONS = 3000  # the brief's test city; the whole module (write, load, two dbt builds) ~1 minute on 2 cores
