@@ -1,3 +1,5 @@
+{{ config(meta={"dagster": {"ref": {"name": "elem_anomaly"}}}) }}
+
 -- Every address with several owners (comparison table) has its houses flagged by rule FW01.
 select c.dzbm, h.fwbh
 from {{ ref('core_cmp__house_owners') }} c

@@ -1,3 +1,5 @@
+{{ config(meta={"dagster": {"ref": {"name": "topic_syrk__by_division"}}}) }}
+
 -- Indicator tables add up to the entities they count (no person lost or counted twice by the
 -- division/station grouping).
 with totals as (
