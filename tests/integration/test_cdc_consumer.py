@@ -115,3 +115,19 @@ def test_killed_mid_batch_loses_nothing_and_applies_nothing_twice(topo, amqp_url
                         "select count(*) from raw.hz_swzxhkxx__changes) x").fetchone()[0]
     assert logged == sent["changes"]
     assert all(r["ok"] for r in local_recon_all(db))
+
+
+def test_cli_drain_and_status_print_one_json_object(topo, amqp_url, db):
+    import json
+
+    _reset(db)
+    sent = publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange, count=30)
+    dzhub = str(Path(sys.executable).with_name("dzhub"))
+    out = subprocess.run([dzhub, "cdc", "consume", "--drain", "--json"], capture_output=True, text=True, check=True)
+    summary = json.loads(out.stdout)
+    assert summary["changes"] == summary["stored"] == sent["changes"] and summary["stopped_by"] == "drained"
+    out = subprocess.run([dzhub, "cdc", "status", "--json"], capture_output=True, text=True, check=True)
+    st = json.loads(out.stdout)
+    assert st["pending"] == 0 and st["lag_ok"] and st["broker"]["ready"] == 0
+    out = subprocess.run([dzhub, "cdc", "local-recon", "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["ok"]
