@@ -131,3 +131,21 @@ def test_cli_drain_and_status_print_one_json_object(topo, amqp_url, db):
     assert st["pending"] == 0 and st["lag_ok"] and st["broker"]["ready"] == 0
     out = subprocess.run([dzhub, "cdc", "local-recon", "--json"], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["ok"]
+
+
+def test_sigterm_stops_cleanly_after_committing(topo, amqp_url, db):
+    import json
+
+    _reset(db)
+    dzhub = str(Path(sys.executable).with_name("dzhub"))
+    proc = subprocess.Popen([dzhub, "cdc", "consume", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    sent = publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange)
+    deadline = time.monotonic() + 30
+    while _settled(db) < sent["changes"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["stopped_by"] == "signal" and summary["stored"] == sent["changes"]
