@@ -167,7 +167,12 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
                         quarantine_path=str(target))
 
     if name.kind != "FULL":
-        return _park(conn, reg, s, zip_path, name, delivery, order, package)
+        result = _park(conn, reg, s, zip_path, name, delivery, order, package)
+        if result["status"] == "pending_apply":  # issue 5: INCR applied, RECON reconciled
+            from dz_assets.province.incr_load import apply_parked
+
+            result = apply_parked(conn, reg, dsn, name, delivery, package, result)
+        return result
     return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
 
 
@@ -196,6 +201,10 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
             result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id)
         refs = [(t.table, k, f, m) for t in result.tables.values() for k, f, m in t.file_refs]
         objects = store_objects(conn, zip_path, batch_id=batch_id, store=s.object_store, refs=refs)
+        from dz_assets.cdc.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
+
+        for ds in package.index.datasets:
+            rebase_after_full(conn, ds.table, package.index.seq, batch_id)
     except Exception as exc:
         reg.finish(delivery, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
         raise_alert(conn, severity="error", source="province", code="load_failed", subject=batch_id,
