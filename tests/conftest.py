@@ -40,8 +40,44 @@ def pg_server_dsn() -> str:
     return with_database(base, "postgres")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def broker_names():
+    """This session's own change-stream exchange and queue (DZ_CDC_EXCHANGE / DZ_CDC_QUEUE), so
+    tests never publish into, or leave messages in, the real ``dz.cdc`` / ``dzhub.cdc`` that a
+    demo or deployment on the same broker consumes. Deleted at the end of the session."""
+    suffix = f"test_{os.getpid()}_{secrets.token_hex(3)}"
+    names = {"exchange": f"dz.cdc.{suffix}", "queue": f"dzhub.cdc.{suffix}"}
+    saved = {k: os.environ.get(k) for k in ("DZ_CDC_EXCHANGE", "DZ_CDC_QUEUE")}
+    os.environ["DZ_CDC_EXCHANGE"], os.environ["DZ_CDC_QUEUE"] = names["exchange"], names["queue"]
+    yield names
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    _delete_broker_objects(names)
+
+
+def _delete_broker_objects(names: dict) -> None:
+    try:
+        import pika
+
+        conn = pika.BlockingConnection(pika.URLParameters(env("DZ_AMQP_URL", DEFAULT_AMQP_URL)))
+    except Exception:  # no broker: nothing was declared
+        return
+    try:
+        ch = conn.channel()
+        q = names["queue"]
+        for queue in (q, f"{q}.dead"):
+            ch.queue_delete(queue)
+        for exchange in (names["exchange"], f"{q}.dlx"):
+            ch.exchange_delete(exchange)
+    finally:
+        conn.close()
+
+
 @pytest.fixture(scope="session")
-def pg_dsn(pg_server_dsn: str, tmp_path_factory: pytest.TempPathFactory):
+def pg_dsn(pg_server_dsn: str, tmp_path_factory: pytest.TempPathFactory, broker_names):
     """A fresh, initialised dz-hub database for this test session; dropped afterwards.
 
     ``DZ_PG_DSN`` and the state folders point at it and at a temporary state folder, so that

@@ -43,6 +43,7 @@ class DemoReport:
     checks_failed: list[str] = field(default_factory=list)
     rows_per_layer: dict[str, int] = field(default_factory=dict)
     broker: str = ""
+    changes_published: int = 0
     ecode: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -93,7 +94,7 @@ def _record(report: DemoReport, label: str, result, seconds: float) -> None:
                 notice(f"    {event.message}")
 
 
-def materialize_all(instance, report: DemoReport) -> None:
+def materialize_all(instance, report: DemoReport, publish_changes=None) -> None:
     """Materialize every asset of the definitions, upstream first, through ``instance``."""
     import dagster as dg
 
@@ -108,7 +109,8 @@ def materialize_all(instance, report: DemoReport) -> None:
     upstream_of_batches = {k for k in materializable - partitioned
                            if any(graph.get(p).partitions_def is not None
                                   for p in graph.get(k).child_keys) or graph.get(k).group_name == "meta"}
-    downstream = materializable - partitioned - upstream_of_batches
+    stream = {k for k in materializable - partitioned - upstream_of_batches if graph.get(k).group_name == "cdc"}
+    downstream = materializable - partitioned - upstream_of_batches - stream
 
     def run(label: str, keys: set, **kw) -> None:
         if not keys:
@@ -137,6 +139,10 @@ def materialize_all(instance, report: DemoReport) -> None:
                 run(f"batch {rr.partition_key}", keys, partition_key=rr.partition_key, tags=rr.tags)
         if not requested:
             break
+    # The change stream on top of the loaded state (only where RabbitMQ answers), then dbt.
+    if publish_changes is not None:
+        publish_changes()
+        run("change stream", stream)
     run("downstream", downstream)
 
 
@@ -240,9 +246,17 @@ def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
     report.packages.append(info.batch_id)
     notice(f"  {info.batch_id}: {sum(info.tables.values()):,} rows in {len(info.tables)} tables")
 
+    def publish_changes() -> None:
+        from dz_assets.synth import publish_messages
+
+        summary = publish_messages(settings.amqp_url, persons=persons, seed=seed, exchange=settings.cdc_exchange)
+        report.changes_published = summary["changes"]
+        notice(f"published a day of the city's changes: {summary['changes']:,} in {summary['messages']:,} "
+               f"messages to {settings.cdc_exchange}")
+
     notice("materializing every asset through Dagster …")
     with dg.DagsterInstance.get() as instance:
-        materialize_all(instance, report)
+        materialize_all(instance, report, publish_changes if report.broker == "reachable" else None)
     report.rows_per_layer = layer_rows(r.dsn)
     report.ecode = try_ecode_redirect(r.dsn)
     report.seconds = round(time.monotonic() - started, 1)
@@ -270,7 +284,9 @@ def command(persons: int, seed: int, as_json: bool) -> None:
         notice(f"  checks: {report.checks_passed} passed, {len(report.checks_failed)} failed")
         for name in report.checks_failed:
             notice(f"    failed: {name}")
-        notice(f"  RabbitMQ: {report.broker}")
+        notice(f"  RabbitMQ: {report.broker}"
+               + (f"; {report.changes_published:,} changes streamed and applied" if report.changes_published else
+                  "; change stream skipped"))
         notice(f"  e-code redirect: {'ok' if report.ecode.get('ok') else 'FAILED'} ({report.ecode.get('dzbm', '-')})")
         notice("Open the Dagster UI with:  .venv/bin/dzhub ui   (then http://127.0.0.1:3000)")
     if not report.ok:

@@ -47,15 +47,17 @@ def contract_problem(element) -> str | None:
     return None
 
 
-def test_publish_and_consume_validates_against_the_contract(amqp_url):
+def test_publish_and_consume_validates_against_the_contract(amqp_url, broker_names):
+    exchange = broker_names["exchange"]  # the session's own: the real dz.cdc stays clean
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     ch = conn.channel()
-    ch.exchange_declare("dz.cdc", "topic", durable=True)
+    ch.exchange_declare(exchange, "topic", durable=True)
     q = ch.queue_declare("", exclusive=True).method.queue
-    ch.queue_bind(q, "dz.cdc", "#")
+    ch.queue_bind(q, exchange, "#")
     try:
-        summary = publish_messages(amqp_url, persons=1500, seed=9, count=50, batch_size=1, poison=POISON_KINDS)
-        summary2 = publish_messages(amqp_url, persons=1500, seed=9, count=30, batch_size=7)
+        summary = publish_messages(amqp_url, persons=1500, seed=9, count=50, batch_size=1, poison=POISON_KINDS,
+                                   exchange=exchange)
+        summary2 = publish_messages(amqp_url, persons=1500, seed=9, count=30, batch_size=7, exchange=exchange)
         expected = summary["messages"] + summary2["messages"]
         got = []
         for method, props, body in ch.consume(q, inactivity_timeout=5):
