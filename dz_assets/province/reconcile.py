@@ -29,6 +29,18 @@ def ods_live_rows(conn: psycopg.Connection, table_code: str, batch_id: str | Non
     return conn.execute(q + sql.SQL(" and _batch_id = %s"), (batch_id,)).fetchone()[0]
 
 
+def rebase_lineage(conn: psycopg.Connection, table_code: str, batch_id: str) -> tuple[int, int, int]:
+    """(live rows, live rows from ``batch_id``, rows of any state whose lineage is elsewhere) of an
+    ODS table just re-based by ``batch_id``: changes applied again on top of a FULL move rows onto
+    their own lineage (updated, inserted or deleted), so the batch's own rows plus those cover
+    every key it delivered."""
+    q = sql.SQL("select count(*) filter (where not _deleted), "
+                "count(*) filter (where not _deleted and _batch_id = %(b)s), "
+                "count(*) filter (where _batch_id is distinct from %(b)s) from ods.{}").format(
+        sql.Identifier(table_code.lower()))
+    return conn.execute(q, {"b": batch_id}).fetchone()
+
+
 def batch_figures(conn: psycopg.Connection, delivery_id: int) -> dict[str, Any]:
     """Per-file and per-table figures of a delivery, with what does not reconcile."""
     files = []

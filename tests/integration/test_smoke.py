@@ -45,6 +45,7 @@ def test_demo_materializes_every_asset_on_a_tiny_city(pg_dsn, clean_dagster_db):
 
     # Running the main job again delivers the next batch (a re-base), and everything still passes.
     again = run_demo(persons=1200, seed=7)
-    assert again.ok and again.checks_failed == []
+    assert again.ok, (again.runs, again.ecode)
+    assert again.checks_failed == []
     assert again.packages == ["SCGA-FULL-20261120-0002"]
     assert again.rows_per_layer["ods"] == report.rows_per_layer["ods"]
