@@ -48,7 +48,9 @@ def contract_problem(element) -> str | None:
 
 
 def test_publish_and_consume_validates_against_the_contract(amqp_url, broker_names):
-    exchange = broker_names["exchange"]  # the session's own: the real dz.cdc stays clean
+    # An exchange of this test's own: neither the real dz.cdc nor the session's (whose queue the
+    # consumer tests and the demo drain) sees these messages and their poison.
+    exchange = broker_names["exchange"] + ".synth"
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     ch = conn.channel()
     ch.exchange_declare(exchange, "topic", durable=True)
@@ -69,6 +71,7 @@ def test_publish_and_consume_validates_against_the_contract(amqp_url, broker_nam
                 break
         ch.cancel()
     finally:
+        ch.exchange_delete(exchange)
         conn.close()
     assert len(got) == expected
     assert summary["poison"] == dict.fromkeys(POISON_KINDS, 1) and summary["changes"] == 50
