@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dz_assets.idcard import check_digit
 from dz_assets.province.bcp import iter_line_chunks, prove_chunk
 from dz_assets.province.index import Dataset, IndexField
 from dz_assets.province.types import check_value, suspect_expr
-from dz_assets.idcard import check_digit
 
 FIELDS = (
     IndexField("RYBH", "string", length=12, required=True),

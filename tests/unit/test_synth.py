@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from dz_assets.catalog import load_catalogue
+from dz_assets.idcard import is_valid_id
 from dz_assets.synth import iter_rows, write_package, write_packages
 from dz_assets.synth.geography import COUNTIES
-from dz_assets.idcard import is_valid_id
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from synth_reader import read_package  # noqa: E402
