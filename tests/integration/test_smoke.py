@@ -3,25 +3,34 @@ synthetic city, through a PostgreSQL-backed Dagster instance, with every check p
 
 from __future__ import annotations
 
+import os
+import secrets
+
 import psycopg
 import pytest
 
 
 @pytest.fixture
-def clean_dagster_db(pg_dsn, pg_server_dsn, monkeypatch):
-    from dz_assets.db import database_name
+def own_warehouse(pg_server_dsn, tmp_path, monkeypatch):
+    """A database and state folder of this test's own: the main job must pass on a fresh
+    warehouse, whatever other tests of the session planted in theirs (RECON differences …)."""
+    from dz_assets.db import database_name, with_database
     from dz_assets.instance import dagster_database_url
 
+    dsn = with_database(pg_server_dsn, f"dzhub_smoke_{os.getpid()}_{secrets.token_hex(3)}")
+    monkeypatch.setenv("DZ_PG_DSN", dsn)
+    monkeypatch.setenv("DZ_STATE_DIR", str(tmp_path / "state"))
     for var in ("DAGSTER_HOME", "DZ_DAGSTER_PG_URL", "DZ_DAGSTER_COMPUTE_LOGS"):
         monkeypatch.delenv(var, raising=False)
-    yield
+    yield dsn
     for var in ("DAGSTER_HOME", "DZ_DAGSTER_PG_URL", "DZ_DAGSTER_COMPUTE_LOGS"):
         monkeypatch.delenv(var, raising=False)
     with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{database_name(dagster_database_url(pg_dsn))}" with (force)')
+        for name in (database_name(dsn), database_name(dagster_database_url(dsn))):
+            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
-def test_demo_materializes_every_asset_on_a_tiny_city(pg_dsn, clean_dagster_db):
+def test_demo_materializes_every_asset_on_a_tiny_city(own_warehouse):
     from dz_assets.cli.demo import run_demo
     from dz_assets.definitions import defs
 
