@@ -12,3 +12,14 @@
 {% macro normalize_dzbm(col) -%}
     nullif(upper(regexp_replace({{ col }}, '\s', '', 'g')), '')
 {%- endmacro %}
+
+{#- The cleaning of a standard-address row, the same at every level (街路巷, 门楼, 层户): code
+    normalised, name trimmed and normalised for matching, empty police station as NULL. -#}
+{% macro standard_address_columns() -%}
+    {{ normalize_dzbm('dzbm') }} as dzbm,
+    trim(dzmc) as dzmc,
+    {{ normalize_address('dzmc') }} as dzmc_norm,
+    xzqhdm,
+    nullif(trim(gajgjgdm), '') as gajgjgdm,
+    dzztdm
+{%- endmacro %}

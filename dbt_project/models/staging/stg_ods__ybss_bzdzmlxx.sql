@@ -4,12 +4,7 @@ with source as (
 
 renamed as (
     select
-        {{ normalize_dzbm('dzbm') }} as dzbm,
-        trim(dzmc)        as dzmc,
-        {{ normalize_address('dzmc') }} as dzmc_norm,
-        xzqhdm,
-        nullif(trim(gajgjgdm), '') as gajgjgdm,
-        dzztdm,
+        {{ standard_address_columns() }},
         {{ normalize_dzbm('sjdzbm') }} as sjdzbm,
         mlph,
         zbx,
@@ -18,12 +13,7 @@ renamed as (
         gxsj,
         _deleted,
         _deleted_at,
-        _batch_id,
-        _file,
-        _line,
-        _msg_id,
-        _seq,
-        _loaded_at
+        {{ lineage_columns() }}
     from source
 )
 
