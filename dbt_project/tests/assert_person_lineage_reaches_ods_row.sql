@@ -1,3 +1,5 @@
+{{ config(meta={"dagster": {"ref": {"name": "core_person"}}}) }}
+
 -- Lineage to the row: every person's (batch, file, line) or (msg_id, seq) names the ODS row
 -- it came from (the hukou row when there is one, else the actual-population row).
 select p.gmsfhm, p._batch_id, p._file, p._line, p._msg_id, p._seq
