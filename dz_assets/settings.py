@@ -8,7 +8,7 @@ An environment variable set to the empty string counts as unset.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,6 @@ class Settings:
     cdc_flush_s: float = 0.25  # a partial micro-batch is applied after this idle time
     cdc_max_lag_s: float = 60.0  # oldest unapplied change / queue lag above this alerts
     cdc_throttle_s: float = 0.0  # pause inside each micro-batch before commit: crash tests only
-    extras: dict[str, str] = field(default_factory=dict)
 
     @property
     def dagster_home(self) -> Path:

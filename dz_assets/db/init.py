@@ -27,10 +27,6 @@ class InitReport:
         }
 
 
-# Later stages hook their own idempotent set-up in here (broker topology, dagster database …).
-INIT_HOOKS: list = []
-
-
 def init_database(dsn: str) -> InitReport:
     created = ensure_database(dsn)
     with connect(dsn) as conn:
@@ -39,8 +35,6 @@ def init_database(dsn: str) -> InitReport:
         ods = ensure_ods_tables(conn)
         conn.commit()
     report = InitReport(created, applied, synced, ods)
-    for hook in INIT_HOOKS:
-        report.extra.update(hook(dsn) or {})
     from dz_assets.cdc.topology import declare_for_init  # broker topology; never fails the init
 
     report.extra.update(declare_for_init())
