@@ -55,23 +55,23 @@ def broker_names():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
-    _delete_broker_objects(names)
+    from dz_assets.cdc.topology import Topology
+
+    delete_topology(Topology(names["exchange"], names["queue"]))
 
 
-def _delete_broker_objects(names: dict) -> None:
+def delete_topology(topo) -> None:
+    """Delete a change-stream topology a test declared (no broker: nothing was declared)."""
+    import pika
+
+    from dz_assets.cdc.topology import delete
+
     try:
-        import pika
-
         conn = pika.BlockingConnection(pika.URLParameters(env("DZ_AMQP_URL", DEFAULT_AMQP_URL)))
-    except Exception:  # no broker: nothing was declared
+    except pika.exceptions.AMQPConnectionError:
         return
     try:
-        ch = conn.channel()
-        q = names["queue"]
-        for queue in (q, f"{q}.dead"):
-            ch.queue_delete(queue)
-        for exchange in (names["exchange"], f"{q}.dlx"):
-            ch.exchange_delete(exchange)
+        delete(conn.channel(), topo)
     finally:
         conn.close()
 

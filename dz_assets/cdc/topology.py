@@ -41,6 +41,15 @@ def declare(channel, topo: Topology) -> int:
     return ok.method.message_count
 
 
+def delete(channel, topo: Topology) -> None:
+    """Remove everything :func:`declare` made (queues with their messages): for tests and
+    retired topologies, never for the live one."""
+    for queue in (topo.queue, topo.dead_letter_queue):
+        channel.queue_delete(queue)
+    for exchange in (topo.exchange, topo.dead_letter_exchange):
+        channel.exchange_delete(exchange)
+
+
 def queue_depth(channel, topo: Topology) -> tuple[int, int]:
     """(messages ready, messages dead-lettered) of dz-hub's queues (passive declare)."""
     q = channel.queue_declare(topo.queue, passive=True).method.message_count

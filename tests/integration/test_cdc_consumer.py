@@ -10,38 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
-
-import pika
-import pytest
 
 from dz_assets.cdc.consumer import consume
 from dz_assets.cdc.status import local_recon_all, status
-from dz_assets.cdc.topology import Topology, declare
 from dz_assets.synth.messages import POISON_KINDS, publish_messages
 
 PERSONS, SEED = 400, 7  # one day of this city: 134 changes over 5 tables
-
-
-@pytest.fixture
-def topo(amqp_url, pg_dsn, monkeypatch):
-    tag = uuid.uuid4().hex[:10]
-    t = Topology(f"dz.cdc.test.{tag}", f"dzhub.cdc.test.{tag}")
-    monkeypatch.setenv("DZ_CDC_EXCHANGE", t.exchange)
-    monkeypatch.setenv("DZ_CDC_QUEUE", t.queue)
-    monkeypatch.setenv("DZ_CDC_FLUSH_S", "0.1")
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    declare(conn.channel(), t)  # as db init does: published before the first consume, kept
-    conn.close()
-    yield t
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    ch = conn.channel()
-    for q in (t.queue, t.dead_letter_queue):
-        ch.queue_delete(q)
-    for x in (t.exchange, t.dead_letter_exchange):
-        ch.exchange_delete(x)
-    conn.close()
 
 
 def _reset(db):

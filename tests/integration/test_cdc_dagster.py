@@ -3,36 +3,11 @@ tables it changed; the cdc_stream asset's lag and local-reconciliation checks pa
 
 from __future__ import annotations
 
-import uuid
-
 import dagster as dg
-import pika
-import pytest
 
-from dz_assets.cdc.topology import Topology, declare
 from dz_assets.defs.cdc.assets import cdc_sensor, cdc_stream, recon_run
 from dz_assets.defs.resources import BrokerResource, WarehouseResource
 from dz_assets.synth.messages import publish_messages
-
-
-@pytest.fixture
-def topo(amqp_url, pg_dsn, monkeypatch):
-    tag = uuid.uuid4().hex[:10]
-    t = Topology(f"dz.cdc.test.{tag}", f"dzhub.cdc.test.{tag}")
-    monkeypatch.setenv("DZ_CDC_EXCHANGE", t.exchange)
-    monkeypatch.setenv("DZ_CDC_QUEUE", t.queue)
-    monkeypatch.setenv("DZ_CDC_FLUSH_S", "0.1")
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    declare(conn.channel(), t)
-    conn.close()
-    yield t
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    ch = conn.channel()
-    for q in (t.queue, t.dead_letter_queue):
-        ch.queue_delete(q)
-    for x in (t.exchange, t.dead_letter_exchange):
-        ch.exchange_delete(x)
-    conn.close()
 
 
 def test_sensor_reports_ods_materializations_and_checks_pass(topo, amqp_url, pg_dsn):

@@ -7,22 +7,11 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from province_builder import Dataset, address_rows, build_package, person_rows  # noqa: E402
 
 BATCH = dg.AssetKey(["meta", "province_batch"])
-
-
-@pytest.fixture
-def dirs(pg_dsn, tmp_path, monkeypatch):
-    out = {}
-    for var, name in (("DZ_INBOX", "inbox"), ("DZ_BACKUP_DIR", "backup"), ("DZ_QUARANTINE_DIR", "quarantine"),
-                      ("DZ_REJECT_DIR", "reject"), ("DZ_OBJECT_STORE", "objects")):
-        out[name] = tmp_path / name
-        monkeypatch.setenv(var, str(out[name]))
-    return out
 
 
 def _checks(instance, key, name, partition=None):

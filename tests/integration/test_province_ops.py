@@ -25,17 +25,6 @@ def _package_defects() -> tuple[str, ...]:
 SYNTH_PACKAGE_DEFECTS = _package_defects()
 
 
-@pytest.fixture
-def dirs(pg_dsn, tmp_path, monkeypatch):
-    """Inbox, backup, quarantine, reject and object folders of this test alone."""
-    out = {}
-    for var, name in (("DZ_INBOX", "inbox"), ("DZ_BACKUP_DIR", "backup"), ("DZ_QUARANTINE_DIR", "quarantine"),
-                      ("DZ_REJECT_DIR", "reject"), ("DZ_OBJECT_STORE", "objects")):
-        out[name] = tmp_path / name
-        monkeypatch.setenv(var, str(out[name]))
-    return out
-
-
 def _one(db, q, *args):
     row = db.execute(q, args).fetchone()
     db.commit()
