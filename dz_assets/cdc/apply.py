@@ -83,7 +83,7 @@ def _refill(table: Table, rebase: bool) -> sql.Composed:
 
     return query("apply", "refill_deleted", log=log_rel(table), ods=_ods(table), key=key_ident(table),
                  pkey=sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(k.lower())) for k in table.key),
-                 ppending=_pending("p", rebase), ljoin=join("l", "c"),
+                 ppending=_pending("p", rebase), ljoin=join("l", "c"), pjoin=join("o", "p"),
                  sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = true"), join=join("o", "w"))
 
 
