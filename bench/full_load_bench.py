@@ -8,8 +8,9 @@ N/10) rows, then in one run measures:
 
 (a) raw COPY: psql ``\\copy`` of the same BCP files into plain text tables without indexes
     (the physical limit: no checks, no types, no key);
-(b) dz-hub: ``open_package`` (every package check) + ``load_full`` (prove, COPY, key, swap), in a
-    subprocess so that its peak RSS is its own;
+(b) dz-hub: ``open_package`` + ``load_full`` as the pipeline runs them for a FULL (every package
+    check: the data files' SHA-256 and line counts in the load's own pass; prove, COPY, key,
+    swap), in a subprocess so that its peak RSS is its own;
 (c) pandas ``read_csv`` + ``to_sql`` on an M-row slice of the person table,
 
 and prints rows/s for each, dz-hub's ratio to raw COPY and to pandas, and dz-hub's peak RSS.
@@ -197,7 +198,7 @@ def peak_rss_mib():
 from dz_assets.province.package import open_package
 from dz_assets.province.full_load import load_full
 t0 = time.perf_counter()
-pkg = open_package(sys.argv[2])
+pkg = open_package(sys.argv[2], deep=False)  # as the pipeline opens a FULL
 assert pkg.valid, pkg.problems
 t1 = time.perf_counter()
 r = load_full(sys.argv[1], pkg, delivery_id=None, batch_id=pkg.batch_id)

@@ -48,6 +48,7 @@ class ProvenChunk:
     frame: pl.DataFrame  # good lines: a String column per field of ``row_fields`` (null = empty), _line
     rejects: list[Reject]
     total: int  # lines read in this chunk
+    escaped: bool = True  # some value may hold a BCP escape (the chunk has a backslash)
 
 
 def row_fields(ds: Dataset, kind: str) -> tuple[IndexField, ...]:
@@ -198,7 +199,7 @@ def prove_chunk(data: bytes, first: int, ds: Dataset, file: str, *, kind: str = 
     if bad_lines:
         frame = frame.filter(~pl.col(LINE).is_in(bad_lines))
     rejects.sort(key=lambda r: r.line)
-    return ProvenChunk(frame=frame.select([*names, LINE]), rejects=rejects, total=total)
+    return ProvenChunk(frame=frame.select([*names, LINE]), rejects=rejects, total=total, escaped=b"\\" in data)
 
 
 def prove_stream(stream: IO[bytes], ds: Dataset, file: str, *, kind: str = "FULL",

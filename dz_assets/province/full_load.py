@@ -1,16 +1,17 @@
 """FULL load: a valid package's tables proven, COPYed into fresh typed tables and swapped in.
 
-Per DATASET (largest first, two at a time: PostgreSQL ingests on one core while Python proves
-on the other):
-
-1. ``ods.<table>__load`` is created without its key (an index built once after the load is ~2×
-   faster than one maintained per row), with the batch's lineage as column defaults;
-2. each FILE, in index order, is proven chunk by chunk (``bcp.prove_stream``) in a producer
-   thread while the proven lines stream into ``COPY … FROM STDIN`` (text format);
-3. the primary key is added; only when that fails (a key delivered twice) the duplicates are
-   deleted, the last occurrence (FILE order, then line) kept, and counted per file;
-4. COPY's row count is checked against the rows sent, and the per-file balance declared =
-   loaded + rejected + duplicate; then the build is committed.
+1. per DATASET, ``ods.<table>__load`` is created (and committed) without its key (an index
+   built once after the load is ~2× faster than one maintained per row), with the batch's
+   lineage as column defaults;
+2. two workers (the machine's two cores) take the (table, file) units, largest table first:
+   each proves its file chunk by chunk (``bcp.prove_stream``) in a producer thread while the
+   proven rows stream into one ``COPY … FROM STDIN`` (binary from Arrow, see ``copy_payload``).
+   The same pass checks the file's SHA-256 and line count against the index (``MemberCheck``:
+   the package was opened with ``deep=False``); a mismatch aborts the load;
+3. the worker that finishes a table's last file adds the primary key; only when that fails (a
+   key delivered twice) the duplicates are deleted, the last occurrence (FILE order, then line)
+   kept, and counted per file; COPY's row counts are checked against the rows sent, and the
+   per-file balance declared = loaded + rejected + duplicate.
 
 Then one transaction swaps every table in (drop the old, rename the new, re-create comments and
 dependent views) and writes ``meta.batch_file``, ``meta.reject`` and ``meta.batch_flag`` of the
@@ -21,29 +22,34 @@ drops the leftover ``__load`` tables and converges. ``meta.batch`` status is the
 from __future__ import annotations
 
 import contextlib
-import io
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
 import psycopg
+import pyarrow as pa
+from pgpq.encoders import LargeStringEncoderBuilder, StringEncoderBuilder, StringViewEncoderBuilder
 from psycopg import sql
 
-from dz_assets.catalog import Catalogue, Table, load_catalogue
+from dz_assets.catalog import Table, load_catalogue
 from dz_assets.db.ods import column_defs, comment_sql
-from dz_assets.province.bcp import CHUNK_BYTES, LINE, Reject, prove_stream
+from dz_assets.province.bcp import CHUNK_BYTES, Reject, prove_stream
+from dz_assets.province.copy_payload import FileCopy, Payload
 from dz_assets.province.index import Dataset
-from dz_assets.province.package import Package
+from dz_assets.province.package import MemberCheck, MemberCheckFailed, Package
 from dz_assets.province.quality import FlagCounts, count_flags, flag_rules
 from dz_assets.province.sql import query
 from dz_assets.settings import get_settings
 
 LOAD_SUFFIX = "__load"
-PARALLEL_TABLES = 2  # the machine has 2 cores: one prover + one PostgreSQL backend per table
+_JSON_ENCODER = {pa.large_string(): LargeStringEncoderBuilder, pa.string(): StringEncoderBuilder,
+                 pa.string_view(): StringViewEncoderBuilder}
+# The machine has 2 cores: two workers, each a prover thread and a PostgreSQL backend, keep
+# both busy (one worker leaves PostgreSQL's single-threaded COPY as the long pole).
+PARALLEL_FILES = 2
 SWAP_LOCK_TIMEOUT_S = 120  # dbt models read ODS tables for seconds to minutes, not longer
 
 
@@ -97,81 +103,50 @@ class FullLoadResult:
 
 
 @dataclass
+class _FileResult:
+    """What proving and COPYing one file produced (merged into its table in FILE order)."""
+
+    fl: FileLoad
+    rejects: list[Reject] = field(default_factory=list)
+    flags: FlagCounts = field(default_factory=lambda: FlagCounts({}))
+    refs: dict[tuple[str, str], str] = field(default_factory=dict)
+    sent: int = 0  # proven rows sent to COPY
+    copied: int = 0  # rows COPY took (the server's count)
+
+
+@dataclass
 class _Build:
     """One table's load in progress (phase 1), before the swap."""
 
     ds: Dataset
     table: Table
     load: TableLoad
+    payload: Payload
+    rules: list
+    results: dict[str, _FileResult] = field(default_factory=dict)
+    started: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
     rejects: list[Reject] = field(default_factory=list)
     flags: FlagCounts = field(default_factory=lambda: FlagCounts({}))
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
-    sent: dict[str, int] = field(default_factory=dict)  # proven rows sent to COPY, per file
+
+    @property
+    def name(self) -> str:
+        return self.table.ods_name + LOAD_SUFFIX
 
 
 def _rel(name: str) -> sql.Composed:
     return sql.SQL("ods.{}").format(sql.Identifier(name))
 
 
-def _columns(ds: Dataset, table: Table) -> tuple[list[str], list[str]]:
-    """Declared fields that go to their own column, and those kept in ``_extra``.
-
-    A field the catalogue does not know, or declares with another type, is kept in ``_extra``
-    so that a drifted delivery still loads (nothing dropped, no cast that could fail).
-    """
-    own, extra = [], []
-    for f in ds.fields:
-        if table.has_field(f.code) and (table.field(f.code).type == f.type or table.field(f.code).pg_type == "text"):
-            own.append(f.code)
-        else:
-            extra.append(f.code)
-    return own, extra
-
-
-def _unescaped(col: str) -> pl.Expr:
-    # NUL never survives proving, so it can stand in for an escaped backslash meanwhile.
-    c = pl.col(col).str.replace_all("\\\\", "\x00", literal=True)
-    for esc, ch in (("\\t", "\t"), ("\\n", "\n"), ("\\r", "\r")):
-        c = c.str.replace_all(esc, ch, literal=True)
-    return c.str.replace_all("\x00", "\\", literal=True)
-
-
-def copy_exprs(ds: Dataset, table: Table) -> tuple[list[str], list[pl.Expr]]:
-    """COPY column list and the expressions turning proven BCP text into COPY text."""
-    own, extra = _columns(ds, table)
-    cols, exprs = [], []
-    for code in own:
-        c = pl.col(code)
-        if table.field(code).type == "datetime":
-            # YYYYMMDDHHMMSS does not cast, YYYYMMDDTHHMMSS+08 (ISO 8601 basic, Beijing) does:
-            # two slices cost 0.01 s per 300 k rows, a regex rewrite 0.09 s.
-            c = pl.concat_str([c.str.slice(0, 8), pl.lit("T"), c.str.slice(8, 6), pl.lit("+08")])
-        cols.append(table.field(code).column)
-        exprs.append(c.alias(code))
-    if extra:
-        obj = pl.struct([_unescaped(c).alias(c) for c in extra])
-        cols.append("_extra")
-        exprs.append(obj.struct.json_encode().str.replace_all("\\", "\\\\", literal=True).alias("_extra"))
-    cols.append("_line")
-    exprs.append(pl.col(LINE))
-    return cols, exprs
-
-
-def _copy_text(frame: pl.DataFrame, exprs: list[pl.Expr]) -> bytes:
-    buf = io.BytesIO()
-    frame.select(exprs).write_csv(buf, include_header=False, separator="\t", quote_style="never",
-                                  null_value="\\N")
-    return buf.getvalue()
-
-
-def _refs(frame: pl.DataFrame, ds: Dataset, table: Table, b: _Build) -> None:
+def _refs(frame: pl.DataFrame, ds: Dataset, table: Table, refs: dict[tuple[str, str], str]) -> None:
     file_fields = [f.code for f in ds.fields if f.type == "file"]
     if not file_fields:
         return
     key = pl.concat_str([pl.col(k) for k in table.key], separator="|")
     for code in file_fields:
         for row_key, member in frame.filter(pl.col(code).is_not_null()).select(key, pl.col(code)).iter_rows():
-            b.refs[(row_key, code)] = member  # a later occurrence of the key wins, as in the table
+            refs[(row_key, code)] = member  # a later occurrence of the key wins, as in the table
 
 
 class _Stopped(Exception):
@@ -188,27 +163,26 @@ def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
     raise _Stopped
 
 
-def _produce(pkg: Package, b: _Build, exprs, rules, out: queue.Queue, chunk_bytes: int,
+def _produce(pkg: Package, b: _Build, res: _FileResult, fc: FileCopy, out: queue.Queue, chunk_bytes: int,
              stop: threading.Event) -> None:
-    """Prove every file of the table, in FILE order, into one stream of COPY text."""
+    """Prove one file into a stream of COPY data; then the package checks of the file (SHA-256,
+    records) on the bytes just read, before its COPY may end."""
     try:
-        for f in b.ds.files:
-            tf = time.monotonic()
-            fl = FileLoad(b.ds.table, f.name, f.records, pkg.member_size(f.name))
-            b.load.files.append(fl)
-            file_exprs = [*exprs, pl.lit(f.name).alias("_file")]
-            with pkg.open_member(f.name) as fh:
-                for chunk in prove_stream(fh, b.ds, f.name, kind="FULL", objects=frozenset(pkg.objects),
-                                          chunk_bytes=chunk_bytes):
-                    fl.rejected += len(chunk.rejects)
-                    b.rejects += chunk.rejects
-                    flags = count_flags(chunk.frame, rules, f.name)
-                    fl.flagged += flags.rows_flagged
-                    b.flags.add(flags)
-                    _refs(chunk.frame, b.ds, b.table, b)
-                    b.sent[f.name] = b.sent.get(f.name, 0) + len(chunk.frame)
-                    _put(out, _copy_text(chunk.frame, file_exprs), stop)
-            fl.duration_s = round(time.monotonic() - tf, 3)  # proving time: COPY overlaps it
+        name = res.fl.file
+        _put(out, fc.header(), stop)
+        with pkg.open_member(name, crc=False) as fh:
+            member = MemberCheck(fh)
+            for chunk in prove_stream(member, b.ds, name, kind="FULL", objects=frozenset(pkg.objects),
+                                      chunk_bytes=chunk_bytes):
+                res.rejects += chunk.rejects
+                res.flags.add(count_flags(chunk.frame, b.rules, name))
+                _refs(chunk.frame, b.ds, b.table, res.refs)
+                res.sent += len(chunk.frame)
+                if len(chunk.frame):
+                    _put(out, fc.encode(chunk.frame, chunk.escaped), stop)
+        if problems := member.problems(name, b.ds.files[[f.name for f in b.ds.files].index(name)]):
+            raise MemberCheckFailed(problems)
+        _put(out, fc.trailer(), stop)
         _put(out, None, stop)
     except _Stopped:
         pass
@@ -217,62 +191,108 @@ def _produce(pkg: Package, b: _Build, exprs, rules, out: queue.Queue, chunk_byte
             _put(out, exc, stop)
 
 
-def _chunks(out: queue.Queue) -> Iterator[bytes]:
-    while (item := out.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
-def _build_table(dsn: str, pkg: Package, b: _Build, batch_id: str, cat: Catalogue, chunk_bytes: int) -> None:
+def _load_file(conn: psycopg.Connection, pkg: Package, b: _Build, res: _FileResult, chunk_bytes: int,
+               throttle: float) -> None:
+    """Prove one file in a producer thread while its data streams into one COPY; committed."""
     t0 = time.monotonic()
-    throttle = get_settings().load_throttle_s
-    name = b.table.ods_name + LOAD_SUFFIX
-    rel = _rel(name)
-    cols, exprs = copy_exprs(b.ds, b.table)
-    rules = flag_rules(b.ds, cat, pkg.index.created)
-    with psycopg.connect(dsn) as conn:
-        conn.execute("set client_encoding to 'UTF8'")
-        conn.execute(sql.SQL("drop table if exists {}").format(rel))
-        conn.execute(sql.SQL("create table {} ({})").format(rel, sql.SQL(", ").join(column_defs(b.table))))
-        conn.execute(sql.SQL("alter table {} alter column _batch_id set default {}, "
-                             "alter column _valid_from set default {}").format(
-            rel, sql.Literal(batch_id), sql.Literal(pkg.index.created)))
-        # One COPY for all the table's files (each row names its file): the prover and PostgreSQL
-        # stay busy side by side instead of draining and refilling the pipe at every file.
-        # FREEZE (the table is new in this transaction): rows are written frozen, so the count
-        # below and the first readers do not rewrite every page to set hint bits.
-        copy = sql.SQL("copy {} ({}) from stdin with (freeze)").format(
-            rel, sql.SQL(", ").join(map(sql.Identifier, [*cols, "_file"])))
-        out: queue.Queue = queue.Queue(maxsize=3)  # three chunks in flight bound the memory
-        stop = threading.Event()
-        producer = threading.Thread(target=_produce, args=(pkg, b, exprs, rules, out, chunk_bytes, stop),
-                                    name=f"prove-{b.ds.table}", daemon=True)
-        producer.start()
+    cols = sql.SQL(", ").join(map(sql.Identifier, b.payload.columns))
+    out: queue.Queue = queue.Queue(maxsize=3)  # three chunks in flight bound the memory
+    stop = threading.Event()
+    producer = threading.Thread(target=_produce, args=(pkg, b, res, b.payload.file_copy(res.fl.file), out,
+                                                       chunk_bytes, stop), name=f"prove-{res.fl.file}", daemon=True)
+    producer.start()
+    try:
+        with conn.cursor() as cur:
+            with cur.copy(sql.SQL("copy {} ({}) from stdin with ({})").format(
+                    _rel(b.name), cols, sql.SQL(b.payload.options))) as cp:
+                while (item := out.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    cp.write(item)
+                    if throttle:
+                        time.sleep(throttle)
+            res.copied = cur.rowcount
+        conn.commit()  # a crash from here on leaves a __load table that no one reads; a re-run drops it
+    finally:
+        stop.set()  # a failed COPY must not leave the producer blocked on a full queue
+        producer.join()
+    res.fl.rejected = len(res.rejects)
+    res.fl.flagged = res.flags.rows_flagged
+    res.fl.duration_s = round(time.monotonic() - t0, 3)
+
+
+def _finish_table(conn: psycopg.Connection, b: _Build) -> None:
+    """Every file of the table is in: merge what they found (FILE order), add the key (dropping
+    duplicates), check the balance per file, and commit the build."""
+    rel = _rel(b.name)
+    for f in b.ds.files:
+        res = b.results[f.name]
+        b.rejects += res.rejects
+        b.flags.add(res.flags)
+        b.refs.update(res.refs)  # a later file's occurrence of a key wins, as in the table
+        if res.copied != res.sent:
+            raise LoadCheckFailed(f"{f.name}: COPY took {res.copied} rows, {res.sent} were sent")
+    _key_and_dedupe(conn, rel, b.name, b)
+    conn.execute(sql.SQL("alter table {} alter column _batch_id drop default, "
+                         "alter column _valid_from drop default").format(rel))
+    for fl in b.load.files:
+        fl.loaded = b.results[fl.file].sent - fl.duplicate
+        if fl.declared != fl.loaded + fl.rejected + fl.duplicate:
+            raise LoadCheckFailed(f"{fl.file}: declared {fl.declared} != loaded {fl.loaded} + rejected "
+                                  f"{fl.rejected} + duplicate {fl.duplicate}")
+    conn.commit()
+    _summarise(b, time.monotonic() - (b.started or time.monotonic()))
+
+
+def _create_build(conn: psycopg.Connection, b: _Build, batch_id: str, created) -> None:
+    """A fresh ``__load`` table (committed, so that both workers can fill it), the batch's
+    lineage as column defaults, and no key yet: an index built once after the load is ~2×
+    faster than one maintained per row."""
+    rel = _rel(b.name)
+    conn.execute(sql.SQL("drop table if exists {}").format(rel))
+    conn.execute(sql.SQL("create table {} ({})").format(rel, sql.SQL(", ").join(column_defs(b.table))))
+    conn.execute(sql.SQL("alter table {} alter column _batch_id set default {}, "
+                         "alter column _valid_from set default {}").format(
+        rel, sql.Literal(batch_id), sql.Literal(created)))
+    conn.commit()
+
+
+class _Workers:
+    """``workers`` connections take (table, file) units, largest table first, so both cores work
+    on the long table; the worker that finishes a table's last file adds its key meanwhile."""
+
+    def __init__(self, dsn: str, pkg: Package, builds: list[_Build], chunk_bytes: int) -> None:
+        self.dsn, self.pkg, self.chunk_bytes = dsn, pkg, chunk_bytes
+        self.units = [(b, f) for b in builds for f in b.ds.files]
+        self.left = {id(b): len(b.ds.files) for b in builds}
+        self.lock = threading.Lock()
+        self.failed = threading.Event()
+        self.throttle = get_settings().load_throttle_s
+
+    def _next(self):
+        with self.lock:
+            return None if self.failed.is_set() or not self.units else self.units.pop(0)
+
+    def run_one(self) -> None:
         try:
-            with conn.cursor() as cur:
-                with cur.copy(copy) as cp:
-                    for data in _chunks(out):
-                        cp.write(data)
-                        if throttle:
-                            time.sleep(throttle)
-                copied = cur.rowcount
-        finally:
-            stop.set()  # a failed COPY must not leave the producer blocked on a full queue
-            producer.join()
-        # The server's own count of the COPY, not a scan of the table (0.2 s per million rows).
-        if copied != sum(b.sent.values()):
-            raise LoadCheckFailed(f"{b.ds.table}: COPY took {copied} rows, {sum(b.sent.values())} were sent")
-        _key_and_dedupe(conn, rel, name, b)
-        conn.execute(sql.SQL("alter table {} alter column _batch_id drop default, "
-                             "alter column _valid_from drop default").format(rel))
-        for fl in b.load.files:
-            fl.loaded = b.sent.get(fl.file, 0) - fl.duplicate
-            if fl.declared != fl.loaded + fl.rejected + fl.duplicate:
-                raise LoadCheckFailed(f"{fl.file}: declared {fl.declared} != loaded {fl.loaded} + rejected "
-                                      f"{fl.rejected} + duplicate {fl.duplicate}")
-        conn.commit()
-    _summarise(b, time.monotonic() - t0)
+            with psycopg.connect(self.dsn) as conn:
+                conn.execute("set client_encoding to 'UTF8'")
+                while (unit := self._next()) is not None:
+                    b, f = unit
+                    res = _FileResult(FileLoad(b.ds.table, f.name, f.records, self.pkg.member_size(f.name)))
+                    with b.lock:
+                        b.started = b.started or time.monotonic()
+                        b.results[f.name] = res
+                    _load_file(conn, self.pkg, b, res, self.chunk_bytes, self.throttle)
+                    with self.lock:
+                        self.left[id(b)] -= 1
+                        last = self.left[id(b)] == 0
+                    if last:
+                        b.load.files = [b.results[x.name].fl for x in b.ds.files]
+                        _finish_table(conn, b)
+        except BaseException:
+            self.failed.set()  # the other worker stops after its file
+            raise
 
 
 def _key_and_dedupe(conn: psycopg.Connection, rel: sql.Composed, name: str, b: _Build) -> None:
@@ -354,7 +374,7 @@ def _record(conn: psycopg.Connection, b: _Build, delivery_id: int, batch_id: str
 
 
 def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: str,
-              chunk_bytes: int = CHUNK_BYTES, parallel: int = PARALLEL_TABLES) -> FullLoadResult:
+              chunk_bytes: int = CHUNK_BYTES, parallel: int = PARALLEL_FILES) -> FullLoadResult:
     """Load every DATASET of a valid FULL package; see the module docstring for the steps."""
     if not package.valid or package.index is None:
         raise ValueError(f"{batch_id}: package is not valid: {[p.code for p in package.problems]}")
@@ -362,11 +382,19 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
         raise ValueError(f"{batch_id}: load_full takes FULL packages, not {package.index.kind}")
     t0 = time.monotonic()
     cat = load_catalogue()
-    builds = [_Build(ds, cat.table(ds.table), TableLoad(ds.table)) for ds in package.index.datasets]
-    # Largest first, so that the long table starts at once and the small ones fill the other core.
+    builds = [_Build(ds, cat.table(ds.table), TableLoad(ds.table), Payload(ds, cat.table(ds.table)),
+                     flag_rules(ds, cat, package.index.created)) for ds in package.index.datasets]
+    # Largest first: both workers start on the long table, the small ones fill in at the end.
     builds.sort(key=lambda b: -sum(f.records for f in b.ds.files))
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(builds)))) as pool:
-        for fut in [pool.submit(_build_table, dsn, package, b, batch_id, cat, chunk_bytes) for b in builds]:
+    with psycopg.connect(dsn) as conn:
+        for b in builds:
+            _create_build(conn, b, batch_id, package.index.created)
+            if not b.ds.files:
+                _finish_table(conn, b)
+    workers = _Workers(dsn, package, builds, chunk_bytes)
+    n = max(1, min(parallel, len(workers.units)))
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="load") as pool:
+        for fut in [pool.submit(workers.run_one) for _ in range(n)]:
             fut.result()
     with psycopg.connect(dsn) as conn, conn.transaction():
         # A long reader must not stall the batch forever: after this, the swap fails (the builds

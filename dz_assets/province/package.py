@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from isal import isal_zlib
+
 from dz_assets.catalog import Catalogue, load_catalogue
-from dz_assets.province.index import INDEX_NAME, Dataset, PackageIndex, Problem, parse_index
+from dz_assets.province.index import INDEX_NAME, Dataset, IndexFile, PackageIndex, Problem, parse_index
 
 MARKER_SUFFIX = ".ok"
 OBJECTS_DIR = "files/"
@@ -41,6 +43,9 @@ class Package:
     problems: list[Problem] = field(default_factory=list)
     drift: list[dict] = field(default_factory=list)
     objects: dict[str, ObjectEntry] = field(default_factory=dict)
+    # False when opened with deep=False: the data files' SHA-256 and line counts are then checked
+    # by whoever reads them next (the FULL loader, in its one pass), not yet.
+    members_checked: bool = True
 
     @property
     def valid(self) -> bool:
@@ -58,10 +63,16 @@ class Package:
     def datasets(self) -> tuple[Dataset, ...]:
         return self.index.datasets if self.index else ()
 
-    def open_member(self, name: str) -> IO[bytes]:
-        """A zip member as a binary stream (the caller closes it)."""
+    def open_member(self, name: str, *, crc: bool = True) -> IO[bytes]:
+        """A zip member as a binary stream (the caller closes it), inflated by ISA-L (0.4 → 0.2 s
+        per million person rows). ``crc=False`` skips the CRC-32 for a reader that checks the
+        member's SHA-256 itself (``MemberCheck``)."""
         zf = zipfile.ZipFile(self.path)
         fh = zf.open(name)
+        if fh._compress_type == zipfile.ZIP_DEFLATED:  # same interface as zlib's raw inflater
+            fh._decompressor = isal_zlib.decompressobj(-15)
+        if not crc:
+            fh._expected_crc = None
         close = fh.close
 
         def _close() -> None:  # close the archive with its member
@@ -89,18 +100,59 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def scan_member(path: Path, name: str) -> tuple[str, int, int]:
-    """SHA-256, data lines (a last line without LF counts) and bytes of a member."""
-    h = hashlib.sha256()
-    lines = size = 0
-    last = b"\n"
-    with zipfile.ZipFile(path) as zf, zf.open(name) as fh:
-        while block := fh.read(READ_BLOCK):
-            h.update(block)
-            lines += block.count(b"\n")
-            size += len(block)
-            last = block[-1:]
-    return h.hexdigest(), lines + (last != b"\n"), size
+class MemberCheck:
+    """A member stream that hashes and counts what is read through it: the package checks of a
+    data file (SHA-256, records = data lines, a last line without LF counting), made in the
+    pass that reads it anyway."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self._hash = hashlib.sha256()
+        self._lines = self.size = 0
+        self._last = b"\n"
+
+    def read(self, n: int = -1) -> bytes:
+        block = self.stream.read(n)
+        if block:
+            self._hash.update(block)
+            self._lines += block.count(b"\n")
+            self.size += len(block)
+            self._last = block[-1:]
+        return block
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    @property
+    def lines(self) -> int:
+        return self._lines + (self._last != b"\n")
+
+    def problems(self, name: str, f: IndexFile) -> list[Problem]:
+        """The spec's ``file_checksum`` / ``file_records`` verdicts, once the stream is read out."""
+        out = []
+        if self.sha256 != f.sha256:
+            out.append(Problem("file_checksum", f"{name}: SHA-256 is {self.sha256}, the index says {f.sha256}", name))
+        if self.lines != f.records:
+            out.append(Problem("file_records", f"{name}: {self.lines} data lines, the index says "
+                               f"records={f.records}", name))
+        return out
+
+
+class MemberCheckFailed(Exception):
+    """A data file read by the loader is not what the index declares (a deferred package check)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+def scan_member(pkg: Package, name: str, f: IndexFile) -> list[Problem]:
+    with pkg.open_member(name, crc=False) as fh:
+        check = MemberCheck(fh)
+        while check.read(READ_BLOCK):
+            pass
+    return check.problems(name, f)
 
 
 def drift_of(ds: Dataset, cat: Catalogue) -> dict | None:
@@ -129,7 +181,7 @@ def _check_marker(path: Path, marker: Path, sha: str) -> list[Problem]:
     return []
 
 
-def _check_datasets(pkg: Package, zf: zipfile.ZipFile, cat: Catalogue) -> None:
+def _check_datasets(pkg: Package, zf: zipfile.ZipFile, cat: Catalogue, deep: bool) -> None:
     idx = pkg.index
     assert idx is not None
     members = {n for n in zf.namelist() if not n.endswith("/")}
@@ -156,21 +208,15 @@ def _check_datasets(pkg: Package, zf: zipfile.ZipFile, cat: Catalogue) -> None:
             pkg.problems.append(Problem("unknown_table", f"RECON table={rc.table!r} is not in the catalogue",
                                         INDEX_NAME))
     listed = idx.files
-    present = [n for n in listed if n in members]
+    present = [n for n in listed if n in members] if deep else []
     # Inflating and hashing release the GIL: two threads use both cores (10 M rows: 6 s -> 3 s).
     with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
-        scans = dict(zip(present, pool.map(lambda n: scan_member(pkg.path, n), present), strict=True))
-    for name, (_ds, f) in listed.items():
+        scans = dict(zip(present, pool.map(lambda n: scan_member(pkg, n, listed[n][1]), present), strict=True))
+    for name in listed:
         if name not in members:
             pkg.problems.append(Problem("file_missing", f"{name} is listed in the index but not in the zip", name))
-            continue
-        sha, lines, _size = scans[name]
-        if sha != f.sha256:
-            pkg.problems.append(Problem("file_checksum", f"{name}: SHA-256 is {sha}, the index says {f.sha256}",
-                                        name))
-        if lines != f.records:
-            pkg.problems.append(Problem("file_records", f"{name}: {lines} data lines, the index says "
-                                        f"records={f.records}", name))
+        else:
+            pkg.problems += scans.get(name, [])
     objects = sorted(n for n in members if n.startswith(OBJECTS_DIR))
     for name in sorted(members - set(listed) - {INDEX_NAME, OBJECTS_LIST} - set(objects)):
         pkg.problems.append(Problem("file_unlisted", f"{name} is in the zip but not listed in the index", name))
@@ -209,12 +255,19 @@ def _check_objects(pkg: Package, zf: zipfile.ZipFile, members: set[str], objects
 
 
 def open_package(zip_path: str | Path, marker_path: str | Path | None = None, *,
-                 catalogue: Catalogue | None = None) -> Package:
-    """Open ``zip_path`` and run every package-level check (reads every member once)."""
+                 catalogue: Catalogue | None = None, deep: bool = True, sha256: str | None = None) -> Package:
+    """Open ``zip_path`` and run every package-level check (reads every member once).
+
+    ``deep=False`` leaves the data files' SHA-256 and line counts to the one pass that reads them
+    (``MemberCheck``; the FULL loader raises ``MemberCheckFailed``, and nothing is swapped in):
+    for 10 M rows that saves inflating 1.6 GB a second time. ``sha256``: the zip's, when the
+    caller has just hashed it.
+    """
     path = Path(zip_path)
     marker = Path(marker_path) if marker_path else path.with_name(path.name + MARKER_SUFFIX)
-    sha = file_sha256(path)
-    pkg = Package(path=path, batch_id=batch_id_of(path), sha256=sha, size=path.stat().st_size)
+    sha = sha256 or file_sha256(path)
+    pkg = Package(path=path, batch_id=batch_id_of(path), sha256=sha, size=path.stat().st_size,
+                  members_checked=deep)
     pkg.problems += _check_marker(path, marker, sha)
     if not zipfile.is_zipfile(path):
         pkg.problems.append(Problem("not_zip", f"{path.name} is not a zip archive", path.name))
@@ -227,7 +280,7 @@ def open_package(zip_path: str | Path, marker_path: str | Path | None = None, *,
             pkg.index, problems = parse_index(zf.read(INDEX_NAME), expected_batch_id=pkg.batch_id)
             pkg.problems += problems
             if pkg.index is not None:
-                _check_datasets(pkg, zf, catalogue or load_catalogue())
+                _check_datasets(pkg, zf, catalogue or load_catalogue(), deep)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:  # a damaged archive that is_zipfile let through
         pkg.problems.append(Problem("not_zip", f"{path.name} cannot be read as a zip: {exc}", path.name))
     return pkg

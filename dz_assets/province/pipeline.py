@@ -139,20 +139,15 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
                             errors[0]["message"], "warning")
         return _verdict(batch_id, errors, **base, status="duplicate", quarantine_path=str(target))
 
-    package = open_package(zip_path, inbox.marker_of(zip_path))
+    # A FULL's data files are hashed and counted in the load's own pass (deep=False): the same
+    # checks, but 1.6 GB of a 10 M-row package are inflated once instead of twice.
+    package = open_package(zip_path, inbox.marker_of(zip_path), deep=name.kind != "FULL", sha256=sha)
     index = package.index
     if index is not None:
         reg.update(delivery, created=index.created, seq=index.seq, prev=index.prev or None,
                    drift=package.drift)
     if not package.valid:
-        verdict = _package_verdict(package)
-        reasons = "; ".join(f"{e['code']}: {e['message']}" for e in verdict["errors"])
-        target = _set_aside(conn, reg, s, zip_path, delivery, batch_id, "quarantined",
-                            verdict["errors"], reasons, "error")
-        rows = verdict["rows"]  # what the package held, for the monitoring pages (nothing loaded)
-        reg.update(delivery, rows_total=rows["total"], rows_rejected=rows["rejected"],
-                   rows_flagged=rows["flagged"])
-        return {**verdict, **base, "status": "quarantined", "quarantine_path": str(target)}
+        return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
 
     order = reg.order_verdict(name, index.prev)
     if order.status == "stale":
@@ -176,6 +171,23 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
     return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
 
 
+def _quarantine_invalid(conn, reg, s, zip_path: Path, delivery: int, package) -> dict[str, Any]:
+    """An invalid package: quarantined with its verdict (every check: a package whose data files
+    were left to the loader is judged again in full), alerted, nothing loaded."""
+    from dz_assets.province.package import open_package
+
+    if not package.members_checked:
+        package = open_package(zip_path, inbox.marker_of(zip_path), sha256=package.sha256)
+    verdict = _package_verdict(package)
+    reasons = "; ".join(f"{e['code']}: {e['message']}" for e in verdict["errors"])
+    target = _set_aside(conn, reg, s, zip_path, delivery, package.batch_id, "quarantined",
+                        verdict["errors"], reasons, "error")
+    rows = verdict["rows"]  # what the package held, for the monitoring pages (nothing loaded)
+    reg.update(delivery, rows_total=rows["total"], rows_rejected=rows["rejected"],
+               rows_flagged=rows["flagged"])
+    return {**verdict, "delivery_id": delivery, "status": "quarantined", "quarantine_path": str(target)}
+
+
 def _park(conn, reg, s, zip_path, name, delivery, order, package) -> dict[str, Any]:
     """INCR/RECON: proven and recorded, kept in backup for the apply step (next issue)."""
     verdict = _package_verdict(package)
@@ -191,6 +203,7 @@ def _park(conn, reg, s, zip_path, name, delivery, order, package) -> dict[str, A
 
 def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str, Any]:
     from dz_assets.province.full_load import load_full
+    from dz_assets.province.package import MemberCheckFailed
 
     batch_id = name.batch_id
     superseded = reg.start_loading(delivery, batch_id)
@@ -198,7 +211,10 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
         # One FULL load at a time: each already keeps both cores busy (a prover thread and a
         # PostgreSQL backend per table), and two re-bases of one table must not interleave.
         with _full_load_slot(conn):
-            result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id)
+            try:
+                result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id)
+            except MemberCheckFailed:  # a data file is not what the index says: nothing swapped in
+                return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
         refs = [(t.table, k, f, m) for t in result.tables.values() for k, f, m in t.file_refs]
         objects = store_objects(conn, zip_path, batch_id=batch_id, store=s.object_store, refs=refs)
         from dz_assets.cdc.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
