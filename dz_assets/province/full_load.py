@@ -257,6 +257,13 @@ def _create_build(conn: psycopg.Connection, b: _Build, batch_id: str, created) -
     conn.commit()
 
 
+def _drop_builds(dsn: str, builds: list[_Build]) -> None:
+    with contextlib.suppress(psycopg.Error), psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("set lock_timeout = '10s'")
+        for b in builds:
+            conn.execute(sql.SQL("drop table if exists {}").format(_rel(b.name)))
+
+
 class _Workers:
     """``workers`` connections take (table, file) units, largest table first, so both cores work
     on the long table; the worker that finishes a table's last file adds its key meanwhile."""
@@ -386,16 +393,20 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
                      flag_rules(ds, cat, package.index.created)) for ds in package.index.datasets]
     # Largest first: both workers start on the long table, the small ones fill in at the end.
     builds.sort(key=lambda b: -sum(f.records for f in b.ds.files))
-    with psycopg.connect(dsn) as conn:
-        for b in builds:
-            _create_build(conn, b, batch_id, package.index.created)
-            if not b.ds.files:
-                _finish_table(conn, b)
-    workers = _Workers(dsn, package, builds, chunk_bytes)
-    n = max(1, min(parallel, len(workers.units)))
-    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="load") as pool:
-        for fut in [pool.submit(workers.run_one) for _ in range(n)]:
-            fut.result()
+    try:
+        with psycopg.connect(dsn) as conn:
+            for b in builds:
+                _create_build(conn, b, batch_id, package.index.created)
+                if not b.ds.files:
+                    _finish_table(conn, b)
+        workers = _Workers(dsn, package, builds, chunk_bytes)
+        n = max(1, min(parallel, len(workers.units)))
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="load") as pool:
+            for fut in [pool.submit(workers.run_one) for _ in range(n)]:
+                fut.result()
+    except BaseException:
+        _drop_builds(dsn, builds)  # a failed load leaves no half-built tables beside the ODS ones
+        raise
     with psycopg.connect(dsn) as conn, conn.transaction():
         # A long reader must not stall the batch forever: after this, the swap fails (the builds
         # stay committed as __load tables) and the run's retry starts the load again.

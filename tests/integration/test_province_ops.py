@@ -245,3 +245,24 @@ def test_crash_between_commit_and_backup_is_finished_not_called_duplicate(dirs, 
     assert [r[0] for r in _batch(db, b.batch_id)] == ["loaded", "duplicate"]
     assert _one(db, "select backup_path from meta.batch where batch_id = %s and status = 'loaded'",
                 b.batch_id) == (v["backup_path"],)
+
+
+@pytest.mark.parametrize("defect", ["file_checksum", "file_records"])
+def test_data_file_checked_in_the_load_pass_quarantines_with_the_check_verdict(dirs, db, defect):
+    """A FULL's data files are hashed and counted while they load (the package is opened without
+    the deep scan): a mismatch swaps nothing in, leaves no half-built table, and quarantines
+    with exactly the verdict ``dzhub package check`` gives."""
+    from dz_assets.province.pipeline import process_inbox
+    from dz_assets.province.verdict import check_verdict
+
+    b = build_package(dirs["inbox"], f"TDEF{len(defect)}-FULL-20261120-0001",
+                      [Dataset("HZ_HJRKJBXX", person_rows(30), files=3), Dataset("YBSS_BZDZMLXX", address_rows(4))],
+                      defect=defect)
+    expected = check_verdict(b.zip_path)
+    [v] = process_inbox()
+    assert v["status"] == "quarantined" and v["errors"] == expected["errors"]
+    assert {e["code"] for e in v["errors"]} == {defect}
+    assert _one(db, "select count(*) from ods.hz_hjrkjbxx where _batch_id = %s", b.batch_id) == (0,)
+    assert _one(db, "select count(*) from pg_tables where schemaname = 'ods' and tablename like '%%\\_\\_load'") == (0,)
+    [(status, *_)] = _batch(db, b.batch_id)
+    assert status == "quarantined"

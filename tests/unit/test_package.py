@@ -100,3 +100,22 @@ def test_recon_index_is_accepted():
            b'<FILE name="HZ_HJRKJBXX.recon.tsv" records="3" sha256="' + b"b" * 64 + b'"/></RECON></MESSAGE>')
     idx, problems = parse_index(xml)
     assert problems == [] and idx.recons[0].rows == 5 and "HZ_HJRKJBXX.recon.tsv" in idx.files
+
+
+def test_copy_form_is_binary_unless_a_column_is_numeric():
+    """Binary COPY wherever every column has an exact binary form; numeric keeps the text form."""
+    from dz_assets.catalog import load_catalogue
+    from dz_assets.province.copy_payload import Payload
+    from dz_assets.province.index import Dataset, IndexField
+
+    cat = load_catalogue()
+
+    def payload(code: str) -> Payload:
+        t = cat.table(code)
+        fields = tuple(IndexField(code=f.code, type=f.type, length=f.length) for f in t.fields)
+        return Payload(Dataset(table=code, pk=t.key, fields=fields, files=()), t)
+
+    person, address = payload("HZ_HJRKJBXX"), payload("YBSS_BZDZMLXX")
+    assert person.binary and person.options == "format binary"
+    assert person.columns[-2:] == ["_line", "_file"]
+    assert not address.binary and any(t == "numeric" for _c, _col, t in address.own)
