@@ -74,7 +74,7 @@ def _copy_text(v: str) -> str:
     return v.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(v) else v
 
 
-def _copy_block(table: Table, changes: Iterable[Change]) -> tuple[str, int]:
+def copy_block(table: Table, changes: Iterable[Change]) -> tuple[str, int]:
     """The rows of ``changes`` as one COPY text block (column order of :func:`store_changes`).
 
     Built in one pass with orjson instead of ``write_row`` per row: per change this was the
@@ -105,6 +105,12 @@ def lock_table(conn: psycopg.Connection, table: Table) -> None:
 def store_changes(conn: psycopg.Connection, table: Table, changes: Iterable[Change]) -> int:
     """Log the changes (in the caller's transaction, which applies them before it commits:
     ``applied_at`` is that transaction's time); returns how many were new."""
+    return store_block(conn, table, *copy_block(table, changes))
+
+
+def store_block(conn: psycopg.Connection, table: Table, block: str, n: int) -> int:
+    """:func:`store_changes` for rows already in COPY text form (:func:`copy_block`): the consumer
+    builds the block while the previous micro-batch is still in the database."""
     ensure_log(conn, table)
     lock_table(conn, table)
     rel = log_rel(table)
@@ -114,7 +120,6 @@ def store_changes(conn: psycopg.Connection, table: Table, changes: Iterable[Chan
     tmp = sql.Identifier(f"_cdc_in_{table.ods_name}")
     conn.execute(sql.SQL("create temp table if not exists {tmp} on commit delete rows as select {cols} from {rel} "
                          "with no data").format(tmp=tmp, cols=cols, rel=rel))
-    block, n = _copy_block(table, changes)
     if not n:
         return 0
     with conn.cursor() as cur, cur.copy(sql.SQL("copy {} ({}) from stdin").format(tmp, cols)) as cp:

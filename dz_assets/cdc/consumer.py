@@ -1,22 +1,34 @@
 """The change-message consumer: RabbitMQ → change log → ODS, acknowledged only after commit.
 
-Messages are parsed as they arrive and gathered into a micro-batch (``DZ_CDC_BATCH_SIZE``
-changes, or whatever came within ``DZ_CDC_FLUSH_S`` of quiet). A micro-batch is one database
-transaction: log the changes (COPY + ``ON CONFLICT DO NOTHING``), apply them, keep the poison;
-only after the commit are the good messages acknowledged (``basic_ack(multiple=True)``) and the
-poison ones rejected without requeue, so the broker dead-letters them. A crash before the ack
-redelivers the batch, and the unique ``msg_id`` makes the second storing a no-op. Prefetch
-(``DZ_CDC_PREFETCH``) bounds what is in flight: the broker holds the rest (backpressure).
+Messages are gathered into a micro-batch (``DZ_CDC_BATCH_SIZE`` changes, or whatever came within
+``DZ_CDC_FLUSH_S`` of quiet). A micro-batch is one database transaction: log the changes (COPY +
+``ON CONFLICT DO NOTHING``), apply them, keep the poison; only after the commit are the good
+messages acknowledged (``basic_ack(multiple=True)``) and the poison ones rejected without
+requeue, so the broker dead-letters them. A crash before the ack redelivers the batch, and the
+unique ``msg_id`` makes the second storing a no-op. Prefetch (``DZ_CDC_PREFETCH``) bounds what is
+in flight: the broker holds the rest (backpressure).
+
+Three things run at once: this process only receives (pika) and acknowledges; a writer
+*process* parses and judges the bodies of the next micro-batch in one thread while its other
+thread logs, applies and commits the previous one. pika's per-message cost and the per-change
+parse no longer share one GIL (with threads they did, and the writer waited for the GIL after
+every database round trip). The writer hands the committed delivery tags back; only this
+process touches the channel. It dies with the consumer (a SIGKILLed consumer leaves no writer
+committing batches nobody acknowledges).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import psycopg
@@ -24,10 +36,10 @@ import psycopg
 from dz_assets.alerts import raise_alert
 from dz_assets.catalog import load_catalogue
 from dz_assets.cdc.apply import apply_changes
-from dz_assets.cdc.changelog import store_changes
-from dz_assets.cdc.message import Change, Parsed, parse_body
+from dz_assets.cdc.changelog import copy_block, store_block
+from dz_assets.cdc.message import parse_body
 from dz_assets.cdc.topology import Topology, declare
-from dz_assets.db import connect, pg_dsn
+from dz_assets.db import pg_dsn
 from dz_assets.settings import Settings, get_settings
 
 
@@ -60,20 +72,47 @@ class Summary:
                 "changes_per_s": round(self.changes / self.seconds) if self.seconds else None,
                 "stopped_by": self.stopped_by}
 
+    _ADDED = ("changes", "stored", "duplicates", "applied", "deleted", "ignored", "ignored_base", "batches")
+
+    def delta(self) -> dict[str, Any]:
+        """What a committed micro-batch adds (picklable: it crosses from the writer process)."""
+        return {**{k: getattr(self, k) for k in self._ADDED}, "poison": dict(self.poison),
+                "tables": {k: dict(v) for k, v in self.tables.items()}, "max_lag_s": self.max_lag_s}
+
+    def add(self, d: dict[str, Any]) -> None:
+        for k in self._ADDED:
+            setattr(self, k, getattr(self, k) + d[k])
+        self.poison.update(d["poison"])
+        for code, t in d["tables"].items():
+            self.tables[code].update(t)
+        self.max_lag_s = max(self.max_lag_s, d["max_lag_s"])
+
+
+# A delivery as the writer gets it: (delivery tag, routing key, headers, body).
+Delivery = tuple[int, str, "dict | None", bytes]
+
+
+def _poison_row(queue: str, exchange: str, d: Delivery, poison) -> tuple:
+    headers = json.dumps(d[2], default=str) if d[2] else None
+    return (queue, exchange, d[1], headers, d[3], poison.element, poison.msg_id, poison.table,
+            poison.code, poison.reason)
+
+
+def _size(body: bytes) -> int:
+    """Changes in a body, for sizing micro-batches before it is parsed (the writer parses): one
+    per ``"msg_id"`` key, at least one."""
+    return body.count(b'"msg_id"') or 1
+
 
 @dataclass
-class _Pending:
-    tag: int
-    routing_key: str
-    headers: dict | None
-    body: bytes
-    parsed: Parsed
+class _Prepared:
+    """A micro-batch parsed and judged, its rows in COPY form: all that is left is the database."""
 
-
-def _poison_row(queue: str, exchange: str, p: _Pending, poison) -> tuple:
-    headers = json.dumps(p.headers, default=str) if p.headers else None
-    return (queue, exchange, p.routing_key, headers, p.body, poison.element, poison.msg_id, poison.table,
-            poison.code, poison.reason)
+    blocks: dict[str, tuple[str, int]]  # table code -> (COPY text, rows)
+    poison_rows: list[tuple]
+    poison_tags: list[int]
+    good_tags: list[int]
+    latest_ts: float | None  # newest source commit time (epoch seconds) among the changes
 
 
 class Consumer:
@@ -93,10 +132,8 @@ class Consumer:
             max_seconds: float | None = None) -> Summary:
         """Consume until stopped; ``drain``: until the queue is empty. Bounds end it earlier.
 
-        The pika thread receives and parses while a writer thread logs, applies and commits the
-        previous micro-batch (PostgreSQL works on the other core meanwhile: 11 k → ~20 k changes/s
-        here); the writer hands the acks back to the pika thread, which alone may touch the
-        channel.
+        This thread only receives and acknowledges; the writer process parses, logs, applies and
+        commits (see the module's docstring) and hands the acks back.
         """
         import pika
 
@@ -112,18 +149,18 @@ class Consumer:
             ch.basic_qos(prefetch_count=s.cdc_prefetch)
             writer.channel = ch
             writer.start()
-            batch: list[_Pending] = []
+            batch: list[Delivery] = []
             n_batch, batch_t0 = 0, 0.0
             for method, props, body in ch.consume(self.topo.queue, inactivity_timeout=s.cdc_flush_s):
                 writer.raise_failure()
                 if method is not None:
                     if not batch:
                         batch_t0 = time.monotonic()
-                    parsed = parse_body(body, self.cat)
-                    batch.append(_Pending(method.delivery_tag, method.routing_key, props.headers, body, parsed))
-                    n_batch += len(parsed.changes) + len(parsed.poison)
+                    batch.append((method.delivery_tag, method.routing_key, props.headers, body))
+                    n = _size(body)
+                    n_batch += n
                     summary.messages += 1
-                    summary.received += len(parsed.changes)
+                    summary.received += n
                 # Full, quiet, or as old as the flush interval: under a steady trickle the queue
                 # is never quiet, and a change must not wait for 2 000 others to be queryable.
                 if batch and (method is None or n_batch >= s.cdc_batch_size
@@ -153,122 +190,171 @@ class Consumer:
         summary.seconds = time.monotonic() - t0
         return summary
 
-    def _flush(self, db: psycopg.Connection, batch: list[_Pending], summary: Summary) -> tuple[list, list]:
-        by_table: dict[str, list[Change]] = defaultdict(list)
+    def _prepare(self, batch: list[Delivery]) -> _Prepared:
+        by_table: dict[str, list] = defaultdict(list)
         poison_rows, poison_tags, good_tags = [], [], []
-        for p in batch:
-            for c in p.parsed.changes:
+        latest = None
+        for d in batch:
+            parsed = parse_body(d[3], self.cat)
+            for c in parsed.changes:
                 by_table[c.table].append(c)
-            for x in p.parsed.poison:
-                poison_rows.append(_poison_row(self.topo.queue, self.topo.exchange, p, x))
-                summary.poison[x.code] += 1
-            (poison_tags if p.parsed.poison else good_tags).append(p.tag)
+                if latest is None or c.ts > latest:
+                    latest = c.ts
+            for x in parsed.poison:
+                poison_rows.append(_poison_row(self.topo.queue, self.topo.exchange, d, x))
+            (poison_tags if parsed.poison else good_tags).append(d[0])
+        blocks = {code: copy_block(self.cat.tables[code], cs) for code, cs in by_table.items()}
+        return _Prepared(blocks, poison_rows, poison_tags, good_tags,
+                         latest.timestamp() if latest is not None else None)
+
+    def _commit(self, db: psycopg.Connection, p: _Prepared, summary: Summary) -> None:
+        for row in p.poison_rows:
+            summary.poison[row[8]] += 1
         with db.transaction():
-            for code in sorted(by_table):  # one lock order for every consumer
-                changes = by_table[code]
-                new = store_changes(db, self.cat.tables[code], changes)
-                summary.changes += len(changes)
+            for code in sorted(p.blocks):  # one lock order for every consumer
+                block, n = p.blocks[code]
+                new = store_block(db, self.cat.tables[code], block, n)
+                summary.changes += n
                 summary.stored += new
-                summary.duplicates += len(changes) - new
+                summary.duplicates += n - new
             if self.s.cdc_throttle_s:  # crash tests: a window in which the batch is logged, not committed
                 time.sleep(self.s.cdc_throttle_s)
-            for code in sorted(by_table):
+            for code in sorted(p.blocks):
                 r = apply_changes(db, self.cat.tables[code])
                 t = summary.tables[code]
                 for k in ("applied", "deleted", "ignored", "ignored_base"):
                     t[k] += getattr(r, k)
                     setattr(summary, k, getattr(summary, k) + getattr(r, k))
-                t["changes"] += len(by_table[code])
-            if poison_rows:
+                t["changes"] += p.blocks[code][1]
+            if p.poison_rows:
                 with db.cursor() as cur, cur.copy(
                         "copy meta.cdc_poison (queue, exchange, routing_key, headers, body, element, msg_id, "
                         "table_code, reason_code, reason) from stdin") as cp:
-                    for row in poison_rows:
+                    for row in p.poison_rows:
                         cp.write_row(row)
-                kinds = Counter(r[8] for r in poison_rows)
+                kinds = Counter(r[8] for r in p.poison_rows)
                 # One alert per micro-batch, not per message: a poisoned publisher must not flood.
                 raise_alert(db, severity="warning", source="cdc", code="poison_messages",
-                            subject=self.topo.queue, message=f"{len(poison_rows)} poison change(s) kept in "
+                            subject=self.topo.queue, message=f"{len(p.poison_rows)} poison change(s) kept in "
                             f"meta.cdc_poison and dead-lettered: " + ", ".join(f"{k} {n}" for k, n in kinds.items()),
                             details={"by_reason": dict(kinds), "queue": self.topo.queue})
-        latest = max((c.ts for cs in by_table.values() for c in cs), default=None)
-        if latest is not None:
-            summary.max_lag_s = max(summary.max_lag_s, time.time() - latest.timestamp())
+        if p.latest_ts is not None:
+            summary.max_lag_s = max(summary.max_lag_s, time.time() - p.latest_ts)
         summary.batches += 1
-        return poison_tags, good_tags
 
 
-class _Writer(threading.Thread):
-    """Commits micro-batches in order, then acknowledges them through the pika thread."""
+class _Writer:
+    """The consumer's side of the writer process (``python -m dz_assets.cdc.writer``): hands
+    micro-batches over, at most three in flight (one committing, one being parsed, one waiting),
+    and acknowledges what the writer committed.
+
+    A plain child process on two pipes, not ``multiprocessing``: spawn would re-import the
+    caller's main module (a script without a main guard would run again) and fork is unsafe in
+    a threaded caller (Dagster, the bench)."""
+
+    MAX_IN_FLIGHT = 3
 
     def __init__(self, consumer: Consumer, amqp, summary: Summary) -> None:
-        super().__init__(name="cdc-writer", daemon=True)
-        # Two batches queued at most: with one committing, prefetch (2.5 batches) keeps the
-        # broker busy without holding more than ~3 batches of messages in memory.
-        self.q: queue.Queue = queue.Queue(maxsize=2)
         self.consumer, self.amqp, self.summary = consumer, amqp, summary
         self.channel = None
+        self.proc: subprocess.Popen | None = None
+        self.in_flight = 0  # handed over and not yet acknowledged (only the pika thread counts)
         self.failure: BaseException | None = None
-        self.busy = threading.Event()
+        self.ended = threading.Event()  # the writer finished, failed or died
+        self.outbox: queue.Queue = queue.Queue()  # batches for the sender thread (never blocks pika)
         self._finished = False
 
-    def put(self, batch: list[_Pending]) -> None:
-        self.busy.set()
-        while True:
-            try:
-                self.q.put(batch, timeout=0.1)
-                return
-            except queue.Full:
-                self.raise_failure()
-                self.amqp.process_data_events(0)  # deliver the acks of committed batches meanwhile
+    def start(self) -> None:
+        jobs_r, jobs_w = os.pipe()
+        results_r, results_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dz_assets.cdc.writer", str(jobs_r), str(results_w), str(os.getpid())],
+                pass_fds=(jobs_r, results_w), stdin=subprocess.DEVNULL)
+        finally:
+            os.close(jobs_r)
+            os.close(results_w)
+        self.jobs, self.results = Connection(jobs_w, readable=False), Connection(results_r, writable=False)
+        self.outbox.put((self.consumer.dsn, self.consumer.s))
+        threading.Thread(target=self._send, name="cdc-send", daemon=True).start()
+        threading.Thread(target=self._read, name="cdc-acks", daemon=True).start()
+
+    def put(self, batch: list[Delivery]) -> None:
+        while self.in_flight >= self.MAX_IN_FLIGHT:
+            self.raise_failure()
+            self.amqp.process_data_events(0.05)  # runs the acks of committed batches meanwhile
+        self.in_flight += 1
+        self.outbox.put(batch)
 
     def idle(self) -> bool:
-        return self.q.empty() and not self.busy.is_set()
+        return self.in_flight == 0
 
     def raise_failure(self) -> None:
         if self.failure is not None:
             raise RuntimeError("change writer failed; unacknowledged messages will be redelivered") \
                 from self.failure
 
-    def run(self) -> None:
-        try:
-            with connect(self.consumer.dsn) as db:
-                while (batch := self.q.get()) is not None:
-                    poison, good = self.consumer._flush(db, batch, self.summary)
-                    self.amqp.add_callback_threadsafe(lambda p=poison, g=good: self._ack(p, g))
-                    if self.q.empty():
-                        self.busy.clear()
-        except BaseException as exc:  # handed to the pika thread, which raises it
-            self.failure = exc
-            self.busy.clear()
+    def _send(self) -> None:
+        while True:
+            item = self.outbox.get()
+            try:
+                self.jobs.send(item)
+            except OSError:  # the writer is gone: _read reports why
+                return
+            if item is None:
+                return
 
-    def _ack(self, poison_tags: list[int], good_tags: list[int]) -> None:
+    def _read(self) -> None:
+        """Results of the writer, turned into acks on the pika thread (which alone may touch the
+        channel)."""
+        while True:
+            try:
+                msg = self.results.recv()
+            except (EOFError, OSError):
+                msg = ("failed", f"the writer process ended (exit code {self.proc.wait()})")
+            if msg[0] == "done":
+                try:
+                    self.amqp.add_callback_threadsafe(lambda m=msg: self._ack(m[1], m[2], m[3]))
+                except Exception as exc:  # connection gone: the batch is committed, its acks are lost
+                    self.failure = self.failure or exc  # (redelivered, and stored as duplicates)
+                    self.ended.set()
+                    return
+                continue
+            if msg[0] == "failed":
+                self.failure = RuntimeError(msg[1])
+            self.ended.set()
+            return
+
+    def _ack(self, poison_tags: list[int], good_tags: list[int], delta: dict[str, Any]) -> None:
         # Committed: now the broker may forget them. Poison first (each on its own: dead-lettered),
         # then the good ones in one multiple-ack up to the highest good tag.
         for tag in poison_tags:
             self.channel.basic_nack(tag, requeue=False)
         if good_tags:
             self.channel.basic_ack(max(good_tags), multiple=True)
+        self.summary.add(delta)
+        self.in_flight -= 1
 
     def finish(self) -> None:
-        if self._finished:
+        """Every batch handed over committed and acknowledged, then the writer ends."""
+        if self._finished or self.proc is None:
             return
         self._finished = True
-        if self.is_alive():
-            while True:
-                try:
-                    self.q.put(None, timeout=0.1)
-                    break
-                except queue.Full:
-                    if not self.is_alive():
-                        break
-                    self.amqp.process_data_events(0)
-            while self.is_alive():
-                self.join(0.05)
-                if self.amqp.is_open:
-                    self.amqp.process_data_events(0)
+        self.outbox.put(None)
+        while not (self.ended.is_set() and (self.in_flight == 0 or self.failure or not self.amqp.is_open)):
+            if self.amqp.is_open:
+                self.amqp.process_data_events(0.05)
+            else:
+                self.ended.wait(0.05)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         if self.amqp.is_open:
             self.amqp.process_data_events(0)  # the last acks
+        self.jobs.close()
+        self.results.close()
 
 
 def consume(*, drain: bool = False, max_changes: int | None = None, max_seconds: float | None = None,
