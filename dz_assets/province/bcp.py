@@ -184,7 +184,10 @@ def prove_chunk(data: bytes, first: int, ds: Dataset, file: str, *, kind: str = 
     n = len(fields)
     # Lines with a wrong field count, or a value the vectorised checks suspect: the common chunk
     # has none, and the few it has are judged one by one.
-    suspect = pl.any_horizontal([pl.col("_n") != n, *(suspect_expr(f, f.code, objects=objects) for f in fields)])
+    # In UTF-8 a 0x5C or 0x0D byte is always that character; in GB18030 0x5C may trail a character.
+    escapes = ds.codec != "utf-8" or b"\\" in data or b"\r" in data
+    suspect = pl.any_horizontal([pl.col("_n") != n, *(suspect_expr(f, f.code, objects=objects, escapes=escapes)
+                                                       for f in fields)])
     bad_lines = []
     for row in frame.filter(suspect).select([*names, LINE, "_text", "_n"]).iter_rows():
         values, (line, text, count) = [v or "" for v in row[:n]], row[n:]
@@ -199,7 +202,7 @@ def prove_chunk(data: bytes, first: int, ds: Dataset, file: str, *, kind: str = 
     if bad_lines:
         frame = frame.filter(~pl.col(LINE).is_in(bad_lines))
     rejects.sort(key=lambda r: r.line)
-    return ProvenChunk(frame=frame.select([*names, LINE]), rejects=rejects, total=total, escaped=b"\\" in data)
+    return ProvenChunk(frame=frame.select([*names, LINE]), rejects=rejects, total=total, escaped=escapes)
 
 
 def prove_stream(stream: IO[bytes], ds: Dataset, file: str, *, kind: str = "FULL",
