@@ -22,7 +22,10 @@
     {%- set cleaned -%}
         upper(regexp_replace(translate({{ col }}, '０１２３４５６７８９ｘＸ', '0123456789XX'), '\s', '', 'g'))
     {%- endset -%}
+    {#- fast path: an 18-character number already in canonical form (almost every row) is
+        returned as is, without the translate/regexp_replace of the cleaning below -#}
     (case
+        when {{ col }} ~ '^[0-9]{17}[0-9X]$' then {{ col }}
         when {{ cleaned }} ~ '^[0-9]{15}$'
             then substr({{ cleaned }}, 1, 6) || '19' || substr({{ cleaned }}, 7, 9)
                  || {{ idcard_check_char("(substr(" ~ cleaned ~ ", 1, 6) || '19' || substr(" ~ cleaned ~ ", 7, 9))") }}

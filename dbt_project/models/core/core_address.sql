@@ -1,3 +1,5 @@
+{{ config(indexes=[{'columns': ['dzbm'], 'unique': true}, {'columns': ['dzmc_norm']}]) }}
+
 -- The standard address hierarchy 街路巷 (level 1) → 门楼 (2) → 层户 (3): one row per address
 -- code in force (not deleted), with its parents, division, town and police jurisdiction. A
 -- 门楼/层户 without its own police station inherits its parent's (the province leaves ~1 in 50

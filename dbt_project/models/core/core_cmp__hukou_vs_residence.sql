@@ -1,8 +1,19 @@
+{{ config(
+    materialized='incremental',
+    unique_key='gmsfhm',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    indexes=[{'columns': ['gmsfhm'], 'unique': true}],
+    pre_hook="{{ dz_follow_pre(ref('core_person'), 'gmsfhm') }}",
+) }}
+{#- Incremental: a daily run replaces the rows of the persons core_person recomputed (its change
+    log, macros/incremental.sql). -#}
+
 -- 数据比对: persons whose hukou address (户籍地) and residence (居住地, actual population) differ,
 -- classed by how far apart they are. Persons with only one of the two are not compared.
 with persons as (
     select * from {{ ref('core_person') }}
-    where is_hukou and is_actual and hj_xzqhdm is not null and jz_xzqhdm is not null
+    where {{ dz_keys_filter('gmsfhm') }} and is_hukou and is_actual and hj_xzqhdm is not null and jz_xzqhdm is not null
 ),
 
 compared as (
@@ -25,7 +36,8 @@ final as (
         hj_dzbm, hj_link, hj_xzqhdm,
         jz_dzbm, jz_link, jz_xzqhdm,
         _batch_id, _file, _line, _msg_id, _seq, _loaded_at,
-        sy_batch_id, sy_file, sy_line, sy_msg_id, sy_seq
+        sy_batch_id, sy_file, sy_line, sy_msg_id, sy_seq,
+        now() as _built_at
     from compared
     where cmp_type is not null
 )

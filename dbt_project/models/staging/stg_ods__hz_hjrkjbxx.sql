@@ -2,14 +2,19 @@
 -- normal status (RYZT 1) first, then the latest registration time, then the latest change
 -- sequence / load; the losers stay visible (is_survivor = false) for the duplicate anomaly rule.
 with source as (
-    select * from {{ source('ods', 'hz_hjrkjbxx') }} where not _deleted
+    -- the normalised ID number is computed once per row (OFFSET 0 keeps the planner from
+    -- pasting the expression into each of the ~30 places the GB 11643 check reads it)
+    select o.*, n.gmsfhm_norm
+    from {{ source('ods', 'hz_hjrkjbxx') }} o
+    cross join lateral (select {{ normalize_idcard('o.gmsfhm') }} as gmsfhm_norm offset 0) n
+    where not o._deleted
 ),
 
 renamed as (
     select
         trim(rybh)                                  as rybh,
         gmsfhm                                      as gmsfhm_raw,
-        {{ normalize_idcard('gmsfhm') }}            as gmsfhm,
+        gmsfhm_norm                                 as gmsfhm,
         nullif(regexp_replace(xm, '\s', '', 'g'), '') as xm,
         xbdm,
         mzdm,

@@ -1,14 +1,19 @@
 -- Actual population registrations, cleaned. Survivorship per ID number: not cancelled
 -- (ZXBS 0) first, then the latest registration day, then the latest change / load.
 with source as (
-    select * from {{ source('ods', 'ybss_syrkxx') }} where not _deleted
+    -- the normalised ID number is computed once per row (OFFSET 0 keeps the planner from
+    -- pasting the expression into each of the ~30 places the GB 11643 check reads it)
+    select o.*, n.gmsfhm_norm
+    from {{ source('ods', 'ybss_syrkxx') }} o
+    cross join lateral (select {{ normalize_idcard('o.gmsfhm') }} as gmsfhm_norm offset 0) n
+    where not o._deleted
 ),
 
 renamed as (
     select
         trim(syrkbh)                                as syrkbh,
         gmsfhm                                      as gmsfhm_raw,
-        {{ normalize_idcard('gmsfhm') }}            as gmsfhm,
+        gmsfhm_norm                                 as gmsfhm,
         nullif(regexp_replace(xm, '\s', '', 'g'), '') as xm,
         rylbdm,
         {{ normalize_dzbm('jzdz_dzbm') }}           as jzdz_dzbm,

@@ -5,9 +5,11 @@ Asset keys name the real relation, ``[schema, relation]`` (e.g. ``staging/stg_od
 the ODS assets' keys (``ods/<table>``, from the sources' ``meta.dagster.asset_key``), so the graph
 runs unbroken from the inbox to the topic libraries. dbt tests surface as asset checks.
 
-The daily schedule (``schedules.py``) runs a plain ``dbt build``: the incremental models (person
-tracks, element anomalies) then read only what was loaded since their last run; the weekly one
-passes ``full_refresh`` to rebuild them from scratch (withdrawing rows whose ODS rows were deleted).
+The daily schedule (``schedules.py``) runs a plain ``dbt build``: the incremental models read only
+what changed since their last run (person tracks and element anomalies by load time; core_person
+and the person-grain topic/comparison tables by changed ID number, see
+``dbt_project/macros/incremental.sql``); the weekly one passes ``full_refresh`` to rebuild them from
+scratch (withdrawing track rows whose ODS rows were deleted).
 """
 
 

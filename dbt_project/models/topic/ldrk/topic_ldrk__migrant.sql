@@ -1,8 +1,19 @@
+{{ config(
+    materialized='incremental',
+    unique_key='gmsfhm',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    indexes=[{'columns': ['gmsfhm'], 'unique': true}],
+    pre_hook="{{ dz_follow_pre(ref('core_person'), 'gmsfhm') }}",
+) }}
+{#- Incremental: a daily run replaces the rows of the persons core_person recomputed (its change
+    log, macros/incremental.sql). -#}
+
 -- 流动人口 detail: one row per person living in Dazhou (actual population) who is registered
 -- as 流动人口 (RYLB 2) or whose hukou is outside Dazhou.
 with persons as (
     select * from {{ ref('core_person') }}
-    where is_actual and (rylbdm = '2' or (hj_xzqhdm is not null and not hj_in_dazhou))
+    where {{ dz_keys_filter('gmsfhm') }} and is_actual and (rylbdm = '2' or (hj_xzqhdm is not null and not hj_in_dazhou))
 ),
 
 final as (
@@ -14,7 +25,8 @@ final as (
         jz_dzbm, jz_xzqhdm, jz_gajgjgdm, fwbh,
         id_valid,
         sy_batch_id as _batch_id, sy_file as _file, sy_line as _line, sy_msg_id as _msg_id, sy_seq as _seq,
-        _loaded_at
+        _loaded_at,
+        now() as _built_at
     from persons
 )
 

@@ -1,0 +1,56 @@
+{#- The ID numbers core_person recomputes in an incremental run (see the model's head). -#}
+{% macro core_person_changed_ids() -%}
+{%- if not is_incremental() -%}{{ return('') }}{%- endif -%}
+{%- set since = dz_changed_since(this) -%}
+{%- set hukou_src = source('ods', 'hz_hjrkjbxx') -%}
+{%- set actual_src = source('ods', 'ybss_syrkxx') -%}
+{%- set address_srcs = [source('ods', 'ybss_bzdzjlxxx'), source('ods', 'ybss_bzdzmlxx'), source('ods', 'ybss_bzdzchxx')] -%}
+{%- set house_src = source('ods', 'ybss_syfwxx') -%}
+
+    {%- if dz_full_load_since(this) %}
+    select gmsfhm as key from {{ ref('stg_ods__hz_hjrkjbxx') }} where gmsfhm is not null
+    union select gmsfhm from {{ ref('stg_ods__ybss_syrkxx') }} where gmsfhm is not null
+    union select gmsfhm from {{ this }}
+    {%- else %}
+    select {{ normalize_idcard('gmsfhm') }} as key from {{ hukou_src }} where _loaded_at > {{ since }} and gmsfhm is not null
+    union select {{ normalize_idcard('gmsfhm') }} from {{ actual_src }} where _loaded_at > {{ since }} and gmsfhm is not null
+    union select t.gmsfhm from {{ this }} t join {{ hukou_src }} o on t.rybh = trim(o.rybh) where o._loaded_at > {{ since }}
+    union select t.gmsfhm from {{ this }} t join {{ actual_src }} o on t.syrkbh = trim(o.syrkbh) where o._loaded_at > {{ since }}
+    {%- if dz_any_changed(address_srcs, since) %}
+    union (
+        with changed as (
+            {%- for src in address_srcs %}
+            select {{ normalize_dzbm('dzbm') }} as dzbm, {{ normalize_address('dzmc') }} as dzmc_norm
+            from {{ src }} where _loaded_at > {{ since }}
+            {% if not loop.last %}union all{% endif %}
+            {%- endfor %}
+        ),
+        codes as (  -- the changed addresses and those below them (police station inherited)
+            select a.dzbm from {{ ref('core_address') }} a
+            where a.dzbm in (select dzbm from changed) or a.ml_dzbm in (select dzbm from changed)
+               or a.jlx_dzbm in (select dzbm from changed)
+            union select dzbm from changed where dzbm is not null
+            union select h.dzbm from {{ ref('core_house') }} h where h.dz_link = 'name'
+        )
+        select t.gmsfhm from {{ this }} t
+        where t.hj_dzbm in (select dzbm from codes) or t.jz_dzbm in (select dzbm from codes)
+           or t.hj_dzbm_src in (select dzbm from codes) or t.jz_dzbm_src in (select dzbm from codes)
+           or (t.hj_link is distinct from 'code'
+               and {{ normalize_address('t.hj_dzmc_src') }} in (select dzmc_norm from changed))
+    )
+    {%- endif %}
+    {%- if dz_any_changed([house_src], since) %}
+    union (
+        with changed as (
+            select trim(fwbh) as fwbh, {{ normalize_dzbm('dzbm') }} as dzbm from {{ house_src }}
+            where _loaded_at > {{ since }}
+        )
+        select t.gmsfhm from {{ this }} t
+        where t.fwbh in (select fwbh from changed)
+           or t.jz_dzbm in (select dzbm from changed union select dzbm from {{ ref('core_house') }}
+                            where fwbh in (select fwbh from changed))
+    )
+    {%- endif %}
+    {%- endif %}
+
+{%- endmacro %}
