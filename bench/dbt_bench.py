@@ -92,11 +92,23 @@ def _load(zip_path: Path, dsn: str) -> float:
     return time.monotonic() - t
 
 
-def _dbt(args: list[str], dsn: str) -> float:
+TARGET = OUT / "dbt_target"  # a target folder of its own: tests running meanwhile don't clobber run_results
+
+
+def _dbt(args: list[str], dsn: str, label: str) -> float:
     t = time.monotonic()
-    if run_dbt([*args, "--quiet"], dsn, check=False).returncode != 0:
+    if run_dbt([*args, "--quiet", "--target-path", str(TARGET)], dsn, check=False).returncode != 0:
         raise SystemExit(f"dbt {' '.join(args)} failed")
-    return time.monotonic() - t
+    elapsed = time.monotonic() - t
+    (OUT / f"run_results_{label}.json").write_bytes((TARGET / "run_results.json").read_bytes())
+    return elapsed
+
+
+def _top(label: str, n: int = 12) -> list[tuple[str, float]]:
+    """The slowest nodes of a dbt run (models, tests), from its saved run_results.json."""
+    results = json.loads((OUT / f"run_results_{label}.json").read_text())["results"]
+    timed = [(r["unique_id"].split(".", 2)[-1], r["execution_time"]) for r in results]
+    return sorted(timed, key=lambda x: -x[1])[:n]
 
 
 def _counts(dsn: str) -> dict[str, int]:
@@ -133,22 +145,31 @@ def main() -> None:
     load_full = _load(full_zip, dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("vacuum analyze")  # the loader leaves fresh tables; dbt's plans want statistics
+    load_before = os.getloadavg()[0]
     base_s, base_rows = _baseline(dsn)
 
-    full_s = _dbt(["build", "--full-refresh"], dsn)
+    full_s = _dbt(["build", "--full-refresh"], dsn, "full")
     after_full = _counts(dsn)
     apply_s, changes = _apply_day(a.persons, a.seed, dsn)
-    daily_s = _dbt(["build"], dsn)
+    daily_s = _dbt(["build"], dsn, "daily")
     after_daily = _counts(dsn)
+    with psycopg.connect(dsn) as conn:
+        recomputed = conn.execute("select count(*) from core.core_person__changes where key is not null").fetchone()[0]
 
     print(f"dbt benchmark, {a.persons:,} persons (seed {a.seed}); ODS input rows {base_rows:,}")
+    print(f"  machine load (1-min average) before the dbt runs {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
     print(f"  load FULL {load_full:7.1f}s   apply one day's {changes:,} changes {apply_s:7.1f}s   (not dbt)")
     print(f"  baseline scan+write of the inputs   {base_s:7.1f}s")
     print(f"  full dbt build (all layers, tests)  {full_s:7.1f}s   = {full_s / base_s:5.1f}x baseline")
-    print(f"  daily incremental dbt build         {daily_s:7.1f}s   = {daily_s / base_s:5.1f}x baseline")
+    print(f"  daily incremental dbt build         {daily_s:7.1f}s   = {daily_s / base_s:5.1f}x baseline"
+          f"   ({recomputed:,} persons recomputed)")
     print(f"  {'relation':40} {'after full':>12} {'after daily':>12}")
     for rel in COUNTED:
         print(f"  {rel:40} {after_full[rel]:12,} {after_daily[rel]:12,}")
+    for label in ("full", "daily"):
+        print(f"  slowest nodes of the {label} build (s):")
+        for name, secs in _top(label):
+            print(f"    {secs:7.1f}  {name}")
     if not a.keep:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute("drop database if exists dzhub_dbt_bench with (force)")
