@@ -103,6 +103,22 @@ def test_full_base_ignores_older_and_reapplies_newer(db):
     assert r.ignored_base == 1 and {r[0]: r[1] for r in state(db)}["R0000000000000000001"] == "全量"
 
 
+def test_values_needing_copy_escapes_are_logged_and_applied_unchanged(db):
+    # The change log is written as one COPY text block; a tab, line end, backslash or JSON escape
+    # in any value (or in the message id) must arrive in the log and in ODS exactly as sent.
+    reset(db)
+    odd = "a\tb\nc\\d\re \"q\" \\N 张"
+    plain = change(1, 1, "I", 1, "甲")
+    tricky = Change("m\t2\\x", TABLE, "U", 2, T0, (plain.key[0],), {**plain.data, "XM": odd, "X_NEW": odd})
+    run(db, [[plain, change(3, 2, "D", 3, "")], [tricky, change(4, 3, "I", 4, "乙")]])
+    logged = db.execute("select msg_id, data ->> 'XM', data ->> 'X_NEW' from raw.hz_hjrkjbxx__changes "
+                        "where seq = 2").fetchone()
+    assert logged == ("m\t2\\x", odd, odd)
+    rows = {r[0]: (r[1], r[4], r[9]) for r in state(db)}
+    assert rows[plain.key[0]] == (odd, False, {"X_NEW": odd})
+    assert db.execute("select count(*) from raw.hz_hjrkjbxx__changes").fetchone()[0] == 4
+
+
 @pytest.fixture(autouse=True)
 def _clean(db):
     yield
