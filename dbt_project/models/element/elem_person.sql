@@ -1,45 +1,29 @@
+{{ config(
+    materialized='incremental',
+    unique_key='gmsfhm',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['_changed_at']}],
+    pre_hook="{{ elem_person_changes_pre() }}",
+) }}
+{#- Incremental (macros/elem_person_changes.sql): a daily run replaces the persons core_person
+    recomputed, those seen since, and those whose labels, GABF status, units, houses, disputes,
+    cases or age in years changed. -#}
+
 -- 人员要素: one row per person (core_person) with the elements analysts and the rule models
 -- look up: identity, hukou and residence, house, units represented, active labels and GABF
 -- status, disputes, cases and the last sighting. _changed_at = newest load among them.
 with persons as (
-    select * from {{ ref('core_person') }}
+    select * from {{ ref('core_person') }} where {{ dz_keys_filter('gmsfhm') }}
 ),
 
-labels as (
-    select gmsfhm, array_agg(distinct bqdm order by bqdm) as bq_codes, max(_loaded_at) as _loaded_at
-    from {{ ref('stg_ods__zdr_zazdrbqryxx') }}
-    where zxbs = '0' and (yxqzrq is null or yxqzrq >= current_date) and gmsfhm is not null
-    group by gmsfhm
-),
-
-gabf as (
-    select gmsfhm, max(_loaded_at) as _loaded_at from {{ ref('stg_ods__zdr_tddxjbxx') }}
-    where zxbs = '0' and gmsfhm is not null group by gmsfhm
-),
-
-units as (
-    select fddbrgmsfhm as gmsfhm, count(*) as unit_count from {{ ref('core_unit') }}
-    where is_active and fddbrgmsfhm is not null group by 1
-),
-
-owned as (
-    select fzgmsfhm as gmsfhm, count(*) as house_count from {{ ref('core_house') }}
-    where is_active and fzgmsfhm is not null group by 1
-),
-
-disputes as (
-    select gmsfhm, count(distinct jfbh) as dispute_count, max(_loaded_at) as _loaded_at
-    from {{ ref('stg_ods__ezc_mdjffxyhdsrxx') }} where gmsfhm is not null group by 1
-),
-
-cases as (
-    select sarygmsfhm as gmsfhm, count(*) as case_count, max(_loaded_at) as _loaded_at
-    from {{ ref('stg_ods__ybss_ajxx') }} where sarygmsfhm is not null group by 1
+facts as (
+    {{ elem_person_facts() | indent(4) }}
 ),
 
 seen as (
     select gmsfhm, max(trk_time) as last_seen_at, count(*) as track_count
-    from {{ ref('elem_person_track') }} group by 1
+    from {{ ref('elem_person_track') }} where {{ dz_keys_filter('gmsfhm') }} group by 1
 ),
 
 final as (
@@ -66,23 +50,19 @@ final as (
         p.jz_xzqhdm,
         p.jz_gajgjgdm,
         p.fwbh,
-        coalesce(o.house_count, 0)                          as owned_house_count,
-        coalesce(u.unit_count, 0)                           as represented_unit_count,
-        coalesce(l.bq_codes, '{}')                          as bq_codes,
-        g.gmsfhm is not null                                as is_gabf,
-        coalesce(d.dispute_count, 0)                        as dispute_count,
-        coalesce(c.case_count, 0)                           as case_count,
+        coalesce(f.owned_house_count, 0)                    as owned_house_count,
+        coalesce(f.represented_unit_count, 0)               as represented_unit_count,
+        coalesce(f.bq_codes, '{}')                          as bq_codes,
+        coalesce(f.is_gabf, false)                          as is_gabf,
+        coalesce(f.dispute_count, 0)                        as dispute_count,
+        coalesce(f.case_count, 0)                           as case_count,
         s.last_seen_at,
         coalesce(s.track_count, 0)                          as track_count,
         p._batch_id, p._file, p._line, p._msg_id, p._seq, p._loaded_at,
-        greatest(p._changed_at, l._loaded_at, g._loaded_at, d._loaded_at, c._loaded_at) as _changed_at
+        greatest(p._changed_at, f._loaded_at)              as _changed_at,
+        now()                                               as _built_at
     from persons p
-    left join labels l on l.gmsfhm = p.gmsfhm
-    left join gabf g on g.gmsfhm = p.gmsfhm
-    left join units u on u.gmsfhm = p.gmsfhm
-    left join owned o on o.gmsfhm = p.gmsfhm
-    left join disputes d on d.gmsfhm = p.gmsfhm
-    left join cases c on c.gmsfhm = p.gmsfhm
+    left join facts f on f.gmsfhm = p.gmsfhm
     left join seen s on s.gmsfhm = p.gmsfhm
 )
 

@@ -1,0 +1,85 @@
+{#- elem_person, incremental (macros/incremental.sql): the person facts drawn from the small
+    inputs (labels, GABF register, units represented, houses owned, disputes, cases), one row per
+    ID number that has any; both the model and its change detection read them. -#}
+{% macro elem_person_facts() -%}
+    with labels as (
+        select gmsfhm, array_agg(distinct bqdm order by bqdm) as bq_codes, max(_loaded_at) as _loaded_at
+        from {{ ref('stg_ods__zdr_zazdrbqryxx') }}
+        where zxbs = '0' and (yxqzrq is null or yxqzrq >= current_date) and gmsfhm is not null
+        group by gmsfhm
+    ),
+    gabf as (
+        select gmsfhm, max(_loaded_at) as _loaded_at from {{ ref('stg_ods__zdr_tddxjbxx') }}
+        where zxbs = '0' and gmsfhm is not null group by gmsfhm
+    ),
+    units as (
+        select fddbrgmsfhm as gmsfhm, count(*) as unit_count from {{ ref('core_unit') }}
+        where is_active and fddbrgmsfhm is not null group by 1
+    ),
+    owned as (
+        select fzgmsfhm as gmsfhm, count(*) as house_count from {{ ref('core_house') }}
+        where is_active and fzgmsfhm is not null group by 1
+    ),
+    disputes as (
+        select gmsfhm, count(distinct jfbh) as dispute_count, max(_loaded_at) as _loaded_at
+        from {{ ref('stg_ods__ezc_mdjffxyhdsrxx') }} where gmsfhm is not null group by 1
+    ),
+    cases as (
+        select sarygmsfhm as gmsfhm, count(*) as case_count, max(_loaded_at) as _loaded_at
+        from {{ ref('stg_ods__ybss_ajxx') }} where sarygmsfhm is not null group by 1
+    ),
+    ids as (
+        select gmsfhm from labels union select gmsfhm from gabf union select gmsfhm from units
+        union select gmsfhm from owned union select gmsfhm from disputes union select gmsfhm from cases
+    )
+    select
+        i.gmsfhm,
+        coalesce(o.house_count, 0)                     as owned_house_count,
+        coalesce(u.unit_count, 0)                      as represented_unit_count,
+        coalesce(l.bq_codes, '{}')                     as bq_codes,
+        g.gmsfhm is not null                           as is_gabf,
+        coalesce(d.dispute_count, 0)                   as dispute_count,
+        coalesce(c.case_count, 0)                      as case_count,
+        greatest(l._loaded_at, g._loaded_at, d._loaded_at, c._loaded_at) as _loaded_at
+    from ids i
+    left join labels l on l.gmsfhm = i.gmsfhm
+    left join gabf g on g.gmsfhm = i.gmsfhm
+    left join units u on u.gmsfhm = i.gmsfhm
+    left join owned o on o.gmsfhm = i.gmsfhm
+    left join disputes d on d.gmsfhm = i.gmsfhm
+    left join cases c on c.gmsfhm = i.gmsfhm
+{%- endmacro %}
+
+{#- Pre-hook: the persons to recompute — those core_person recomputed, those with new tracks,
+    those whose facts differ from what is stored here (a label expired or moved to another ID,
+    a unit's representative changed, …), and those whose age in years changed since — go into a
+    temporary table; their rows here are deleted. -#}
+{% macro elem_person_changes_pre() -%}
+    {%- if is_incremental() %}
+    create temporary table {{ this.identifier }}__changed on commit drop as
+    with logged as ({{ dz_entity_changes(ref('core_person')) }}),
+    fresh as ({{ elem_person_facts() }}),
+    stored as (
+        select gmsfhm, owned_house_count, represented_unit_count, bq_codes, is_gabf, dispute_count, case_count,
+               _changed_at, age, csrq
+        from {{ this }}
+        where owned_house_count > 0 or represented_unit_count > 0 or bq_codes <> '{}' or is_gabf
+           or dispute_count > 0 or case_count > 0
+           or age is distinct from date_part('year', age(current_date, csrq))::int
+    )
+    select key from logged
+    union
+    select gmsfhm from {{ ref('elem_person_track') }} where _loaded_at > {{ dz_changed_since(this) }}
+    union
+    select coalesce(f.gmsfhm, s.gmsfhm)
+    from fresh f
+    full join stored s on s.gmsfhm = f.gmsfhm
+    where (f.owned_house_count, f.represented_unit_count, f.bq_codes, f.is_gabf, f.dispute_count, f.case_count)
+              is distinct from (s.owned_house_count, s.represented_unit_count, s.bq_codes, s.is_gabf,
+                                s.dispute_count, s.case_count)
+       or f._loaded_at > s._changed_at
+       or s.age is distinct from date_part('year', age(current_date, s.csrq))::int;
+    delete from {{ this }} where gmsfhm in (select key from {{ this.identifier }}__changed)
+        or exists (select 1 from {{ this.identifier }}__changed where key is null);
+    {%- endif %}
+{%- endmacro %}
