@@ -63,10 +63,9 @@ def row_fields(ds: Dataset, kind: str) -> tuple[IndexField, ...]:
     return (OP_FIELD, TS_FIELD, *fields) if kind == "INCR" else fields
 
 
-def iter_line_chunks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
-    """(first line number, bytes of whole lines) for the stream; the last line may lack its LF."""
+def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """Blocks of whole lines (about ``chunk_bytes`` each); the last line may lack its LF."""
     carry = b""
-    line_no = 1
     while True:
         block = stream.read(chunk_bytes)
         if not block:
@@ -76,11 +75,18 @@ def iter_line_chunks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> Itera
         if cut < 0:
             carry = data
             continue
-        chunk, carry = data[: cut + 1], data[cut + 1:]
+        yield data[: cut + 1]
+        carry = data[cut + 1:]
+    if carry:
+        yield carry
+
+
+def iter_line_chunks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """(first line number, bytes of whole lines) for the stream; the last line may lack its LF."""
+    line_no = 1
+    for chunk in iter_line_blocks(stream, chunk_bytes):
         yield line_no, chunk
         line_no += chunk.count(b"\n")
-    if carry:
-        yield line_no, carry
 
 
 def _read(data: bytes, schema: dict, separator: str, **kw) -> pl.DataFrame:
@@ -207,7 +213,10 @@ def prove_chunk(data: bytes, first: int, ds: Dataset, file: str, *, kind: str = 
 
 def prove_stream(stream: IO[bytes], ds: Dataset, file: str, *, kind: str = "FULL",
                  objects: frozenset[str] = frozenset(), chunk_bytes: int = CHUNK_BYTES) -> Iterator[ProvenChunk]:
-    for first, data in iter_line_chunks(stream, chunk_bytes):
+    first = 1
+    for data in iter_line_blocks(stream, chunk_bytes):
         if first == 1 and ds.codec == "utf-8" and data.startswith(UTF8_BOM):
             data = data[len(UTF8_BOM):]  # Windows exporters write one; it is not part of the first key
-        yield prove_chunk(data, first, ds, file, kind=kind, objects=objects)
+        chunk = prove_chunk(data, first, ds, file, kind=kind, objects=objects)
+        first += chunk.total  # every line of the block, good or rejected: no second count of its LFs
+        yield chunk

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dz_assets.idcard import check_digit
-from dz_assets.province.bcp import iter_line_chunks, prove_chunk
+from dz_assets.province.bcp import iter_line_chunks, prove_chunk, prove_stream
 from dz_assets.province.index import Dataset, IndexField
 from dz_assets.province.types import check_value, suspect_expr
 
@@ -117,6 +117,12 @@ def test_chunks_cut_at_line_ends_and_keep_numbering():
     outs = [prove_chunk(d, first, DS, "f.bcp", objects=OBJECTS) for first, d in chunks]
     assert sum(o.total for o in outs) == 51
     assert [r.line for o in outs for r in o.rejects] == [51]
+    # prove_stream numbers each block after the lines the previous ones held (a bad line early)
+    rows[7] = line(with_value(3, "bad"))
+    stream = io.BytesIO(("\n".join(rows)).encode())
+    outs = list(prove_stream(stream, DS, "f.bcp", objects=OBJECTS, chunk_bytes=300))
+    assert len(outs) > 5 and [r.line for o in outs for r in o.rejects] == [8, 51]
+    assert max(n for o in outs for n in o.frame["_line"]) == 50
 
 
 TYPES = [IndexField("S", "string", length=3, required=True), IndexField("I", "int"), IndexField("D", "decimal"),
