@@ -59,7 +59,7 @@ class Summary:
     tables: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(Counter))
     seconds: float = 0.0
     max_lag_s: float = 0.0  # source commit ts → applied, over the changes applied
-    received: int = 0  # changes parsed so far (``changes`` counts the committed ones)
+    received: int = 0  # changes received so far, counted before parsing (``changes``: the committed ones)
     stopped_by: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -270,7 +270,8 @@ class _Writer:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "dz_assets.cdc.writer", str(jobs_r), str(results_w), str(os.getpid())],
-                pass_fds=(jobs_r, results_w), stdin=subprocess.DEVNULL)
+                pass_fds=(jobs_r, results_w), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL)  # stdout is the CLI's JSON summary
         finally:
             os.close(jobs_r)
             os.close(results_w)
