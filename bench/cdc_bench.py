@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import random
 import sys
 import threading
@@ -213,7 +214,7 @@ def main() -> None:
     ch.queue_bind(raw_q, raw_x, "#")
     conn.close()
     out: dict = {"changes": a.changes, "keys": a.keys, "prefetch": settings.cdc_prefetch,
-                 "batch_size": settings.cdc_batch_size}
+                 "batch_size": settings.cdc_batch_size, "load_avg_1m": {"start": os.getloadavg()[0]}}
     try:
         bodies = changes(a.changes, a.keys, 1)
         msgs = payloads(bodies, 1)
@@ -225,6 +226,7 @@ def main() -> None:
         out["raw_publish_msgs_per_s"] = round(len(msgs) / t)
         t = raw_consume(url, raw_q, len(msgs), settings.cdc_prefetch)
         out["raw_consume_msgs_per_s"] = round(len(msgs) / t)
+        out["raw_load_avg_1m"] = os.getloadavg()[0]
         print(f"raw: publish {out['raw_publish_msgs_per_s']}/s, consume {out['raw_consume_msgs_per_s']}/s",
               file=sys.stderr)
         # (b) dz-hub, one change per message
@@ -234,6 +236,7 @@ def main() -> None:
         r = run_consumer(dsn, settings)
         out["single"] = {k: r[k] for k in ("messages", "changes", "stored", "duplicates", "applied", "deleted",
                                            "ignored", "batches", "seconds", "changes_per_s")}
+        out["single"]["load_avg_1m"] = os.getloadavg()[0]
         out["single_vs_raw_consume"] = round(r["changes"] / r["seconds"] / out["raw_consume_msgs_per_s"], 3)
         print(f"dz-hub 1/msg: {r['changes_per_s']} changes/s", file=sys.stderr)
         # (c) dz-hub, 100 changes per message
@@ -244,10 +247,12 @@ def main() -> None:
         r = run_consumer(dsn, settings)
         out["batched_100"] = {k: r[k] for k in ("messages", "changes", "stored", "applied", "batches", "seconds",
                                                 "changes_per_s")}
+        out["batched_100"]["load_avg_1m"] = os.getloadavg()[0]
         print(f"dz-hub 100/msg: {r['changes_per_s']} changes/s", file=sys.stderr)
         del msgs, bodies
         # (d) publish → queryable at a steady rate
         out["latency"] = latency(url, dsn, settings, topo.exchange, a.latency_seconds, a.rate, 10**12)
+        out["load_avg_1m"]["end"] = os.getloadavg()[0]  # a shared machine: read the figures with it
         out["goals"] = {"single_ge_50pct_raw_consume": out["single_vs_raw_consume"] >= 0.5,
                         "batched_ge_20k": out["batched_100"]["changes_per_s"] >= 20_000,
                         "p99_le_5s": out["latency"]["p99_s"] <= 5}
