@@ -336,13 +336,15 @@ def _summarise(b: _Build, duration: float) -> None:
 
 
 def _swap(conn: psycopg.Connection, b: _Build) -> None:
-    """Replace ods.<table> by its ``__load`` build, keeping comments and dependent views."""
+    """Replace ods.<table> by its ``__load`` build, keeping comments, grants and dependent views."""
     table = b.table
     old, new = _rel(table.ods_name), _rel(table.ods_name + LOAD_SUFFIX)
     exists = conn.execute("select to_regclass(%s)", (f"ods.{table.ods_name}",)).fetchone()[0]
-    views = []
+    views, grants = [], []
     if exists:
         views = conn.execute(query("full_load", "dependent_views"), {"rel": f"ods.{table.ods_name}"}).fetchall()
+        for rel in [f"ods.{table.ods_name}", *(v[0] for v in views)]:
+            grants += [g for (g,) in conn.execute(query("full_load", "grants"), {"rel": rel})]
         conn.execute(sql.SQL("lock table {} in access exclusive mode").format(old))
         conn.execute(sql.SQL("drop table {} cascade").format(old))
     conn.execute(sql.SQL("alter table {} rename to {}").format(new, sql.Identifier(table.ods_name)))
@@ -356,6 +358,8 @@ def _swap(conn: psycopg.Connection, b: _Build) -> None:
         conn.execute(f"create {what} {name} as {body}")
         if comment:
             conn.execute(sql.SQL(f"comment on {what} {name} is {{}}").format(sql.Literal(comment)))
+    for grant in grants:  # the table's first, then its views' (they exist again by now)
+        conn.execute(grant)
 
 
 def _record(conn: psycopg.Connection, b: _Build, delivery_id: int, batch_id: str) -> None:

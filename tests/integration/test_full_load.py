@@ -162,3 +162,26 @@ def test_a_whole_synthetic_city_loads_and_reconciles(pg_dsn, tmp_path):
         assert sorted(flags) == sorted((v[0], 1) for v in FLAG_DEFECTS.values())
         assert conn.execute("select count(*) from meta.reject where delivery_id = %s", (d,)).fetchone()[0] == len(
             ROW_DEFECTS)
+
+
+def test_full_keeps_the_grants_of_the_table_and_its_views(pg_dsn, tmp_path):
+    """Analysts' access survives a re-base: the swap re-creates table and views with their grants."""
+    role = "dz_test_analyst"
+    first = build_package(tmp_path / "a", "SCGA-FULL-20261120-0401", [Dataset("HZ_HJRKJBXX", person_rows(5))])
+    _load(pg_dsn, first)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
+            conn.execute(f"create role {role}")
+        conn.execute("create or replace view public.v_grant_names as select rybh, xm from ods.hz_hjrkjbxx")
+        conn.execute(f"grant select on ods.hz_hjrkjbxx to {role}")
+        conn.execute(f"grant select, insert on public.v_grant_names to {role} with grant option")
+    _load(pg_dsn, build_package(tmp_path / "b", "SCGA-FULL-20261121-0401", [Dataset("HZ_HJRKJBXX", person_rows(3))]))
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        def priv(rel: str, what: str) -> bool:
+            return conn.execute("select has_table_privilege(%s, %s, %s)", (role, rel, what)).fetchone()[0]
+
+        assert priv("ods.hz_hjrkjbxx", "select") and not priv("ods.hz_hjrkjbxx", "insert")
+        assert priv("public.v_grant_names", "select") and priv("public.v_grant_names", "insert")
+        assert priv("public.v_grant_names", "select with grant option")
+        conn.execute("drop view public.v_grant_names")
+        conn.execute(f"revoke all on ods.hz_hjrkjbxx from {role}")

@@ -38,3 +38,15 @@ join pg_class c on c.oid = deps.oid
 join pg_namespace n on n.oid = c.relnamespace
 group by 1, 2, 3, 4
 order by depth, name;
+
+-- name: grants
+-- The privileges granted on a relation (not its owner's own) as GRANT statements: a swap
+-- re-creates the table and its dependent views, and their readers must keep their access.
+select format('grant %%s on %%s to %%s%%s', a.privilege_type, %(rel)s::regclass,
+              case when a.grantee = 0 then 'public' else quote_ident(r.rolname) end,
+              case when a.is_grantable then ' with grant option' else '' end)
+from pg_class c
+cross join lateral aclexplode(c.relacl) a
+left join pg_roles r on r.oid = a.grantee
+where c.oid = %(rel)s::regclass and a.grantee <> c.relowner
+order by 1;
