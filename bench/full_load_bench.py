@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -203,7 +204,10 @@ assert pkg.valid, pkg.problems
 t1 = time.perf_counter()
 r = load_full(sys.argv[1], pkg, delivery_id=None, batch_id=pkg.batch_id)
 t2 = time.perf_counter()
+import resource
+ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"check_s": t1 - t0, "load_s": t2 - t1, "total_s": t2 - t0, "totals": r.totals(),
+                  "python_cpu_s": ru.ru_utime + ru.ru_stime,
                   "tables": {k: [v.loaded, v.duration_s] for k, v in r.tables.items()},
                   "peak_rss_mib": peak_rss_mib()}))
 """
@@ -242,6 +246,7 @@ def main() -> None:
     from dz_assets.db import pg_dsn, with_database
     from dz_assets.db.init import init_database
 
+    load_before = os.getloadavg()[0]
     dsn = a.dsn or with_database(pg_dsn(), "dzhub_bench")
     init_database(dsn)
     batch_id = f"SCGA-FULL-20261120-{a.rows // 100_000:04d}"
@@ -259,9 +264,12 @@ def main() -> None:
     raw_rate, dz_rate, pd_rate = raw_rows / raw_s, dz_rows / dz["total_s"], pd_rows / pd_s
     report = {
         "rows": dz_rows,
+        # the machine may be shared: read the figures beside its load
+        "load_avg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "raw_copy": {"rows": raw_rows, "seconds": round(raw_s, 2), "rows_per_s": round(raw_rate)},
         "dzhub": {"rows": dz_rows, "seconds": round(dz["total_s"], 2), "check_s": round(dz["check_s"], 2),
                   "load_s": round(dz["load_s"], 2), "rows_per_s": round(dz_rate),
+                  "python_cpu_s": round(dz["python_cpu_s"], 1),
                   "peak_rss_mib": round(dz["peak_rss_mib"]), "tables": dz["tables"]},
         "pandas": {"rows": pd_rows, "seconds": round(pd_s, 2), "rows_per_s": round(pd_rate)},
         "dzhub_vs_raw_copy": round(dz_rate / raw_rate, 3),
