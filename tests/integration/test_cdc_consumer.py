@@ -12,8 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from dz_assets.cdc.consumer import consume
 from dz_assets.cdc.status import local_recon_all, status
+from dz_assets.db import with_database
 from dz_assets.synth.messages import POISON_KINDS, publish_messages
 
 PERSONS, SEED = 400, 7  # one day of this city: 134 changes over 5 tables
@@ -90,6 +93,18 @@ def test_killed_mid_batch_loses_nothing_and_applies_nothing_twice(topo, amqp_url
                         "select count(*) from raw.hz_swzxhkxx__changes) x").fetchone()[0]
     assert logged == sent["changes"]
     assert all(r["ok"] for r in local_recon_all(db))
+
+
+def test_writer_failure_raises_and_acknowledges_nothing(topo, amqp_url, db, pg_dsn):
+    # The writer is a child process: its failure (here: no such database) must surface in the
+    # consumer, and none of the messages it was handed may be acknowledged.
+    _reset(db)
+    sent = publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange, count=30)
+    with pytest.raises(RuntimeError, match="change writer failed") as exc:
+        consume(drain=True, dsn=with_database(pg_dsn, "dzhub_cdc_no_such_db"))
+    assert "dzhub_cdc_no_such_db" in str(exc.value.__cause__)
+    out = consume(drain=True)
+    assert out["changes"] == out["stored"] == sent["changes"]
 
 
 def test_cli_drain_and_status_print_one_json_object(topo, amqp_url, db):
