@@ -54,3 +54,18 @@
     {%- endif %}
 
 {%- endmacro %}
+
+{#- Second pre-hook: the changed IDs' hukou and actual-population survivors, cleaned and ranked
+    by the staging SQL restricted to them, as temporary tables with statistics, so that the
+    model's joins to core_address/core_house are planned for a few hundred rows, not a million. -#}
+{% macro core_person_staged_pre() -%}
+    {%- if is_incremental() %}
+    {%- set ids = 'select key from ' ~ this.identifier ~ '__changed' %}
+    create temporary table {{ this.identifier }}__hukou on commit drop as
+    select * from ({{ stg_hukou_persons(ids) }}) stg where is_survivor and gmsfhm is not null;
+    create temporary table {{ this.identifier }}__actual on commit drop as
+    select * from ({{ stg_actual_persons(ids) }}) stg where is_survivor and gmsfhm is not null;
+    analyze {{ this.identifier }}__hukou;
+    analyze {{ this.identifier }}__actual;
+    {%- endif %}
+{%- endmacro %}

@@ -10,26 +10,35 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['rybh']}, {'columns': ['syrkbh']}],
-    pre_hook="{{ dz_changes_pre('gmsfhm', core_person_changed_ids()) }}",
+    pre_hook=["{{ dz_changes_pre('gmsfhm', core_person_changed_ids()) }}", "{{ core_person_staged_pre() }}"],
     post_hook="{{ dz_changes_post('gmsfhm') }}",
 ) }}
 -- change detection also reads (macros/core_person_changes.sql):
 -- depends_on: {{ source('ods', 'hz_hjrkjbxx') }}, {{ source('ods', 'ybss_syrkxx') }}, {{ source('ods', 'ybss_syfwxx') }}
 -- depends_on: {{ source('ods', 'ybss_bzdzjlxxx') }}, {{ source('ods', 'ybss_bzdzmlxx') }}, {{ source('ods', 'ybss_bzdzchxx') }}
+-- depends_on: {{ ref('stg_meta__code_table') }}
 
 -- 实有人口: one row per normalised citizen ID number, joining the hukou register and the actual
 -- population register (survivor rows of each, see staging), linked to the standard address
 -- (hukou and residence) and to the house at the residence. Links go by address code where the
 -- source has one that exists; a hukou address with no usable code is matched by its normalised
 -- name when exactly one address carries that name (ambiguous names are left unlinked).
+-- A daily run reads the changed IDs' rows, cleaned and ranked by the staging SQL restricted to
+-- them (core_person_staged_pre).
 with hukou as (
-    select * from {{ ref('stg_ods__hz_hjrkjbxx') }} where is_survivor and gmsfhm is not null
-    {%- if is_incremental() %} and gmsfhm in (select key from {{ this.identifier }}__changed){% endif %}
+    {%- if is_incremental() %}
+    select * from {{ this.identifier }}__hukou
+    {%- else %}
+    select * from {{ ref('stg_ods__hz_hjrkjbxx') }} stg where is_survivor and gmsfhm is not null
+    {%- endif %}
 ),
 
 actual as (
-    select * from {{ ref('stg_ods__ybss_syrkxx') }} where is_survivor and gmsfhm is not null
-    {%- if is_incremental() %} and gmsfhm in (select key from {{ this.identifier }}__changed){% endif %}
+    {%- if is_incremental() %}
+    select * from {{ this.identifier }}__actual
+    {%- else %}
+    select * from {{ ref('stg_ods__ybss_syrkxx') }} stg where is_survivor and gmsfhm is not null
+    {%- endif %}
 ),
 
 -- core_address is joined directly (not through a CTE read four times, which PostgreSQL
