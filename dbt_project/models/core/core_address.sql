@@ -1,21 +1,27 @@
-{{ config(indexes=[{'columns': ['dzbm'], 'unique': true}, {'columns': ['dzmc_norm']}]) }}
+{#- Address codes are normalised expressions PostgreSQL has no statistics for: it guesses the
+    parent joins at ~1e10 rows and picks merge joins that sort the whole union; hash joins of
+    the ~0.5M rows (1M persons) fit work_mem. -#}
+{{ config(
+    indexes=[{'columns': ['dzbm'], 'unique': true}, {'columns': ['dzmc_norm']}],
+    pre_hook="set local enable_mergejoin = off",
+) }}
 
 -- The standard address hierarchy 街路巷 (level 1) → 门楼 (2) → 层户 (3): one row per address
 -- code in force (not deleted), with its parents, division, town and police jurisdiction. A
 -- 门楼/层户 without its own police station inherits its parent's (the province leaves ~1 in 50
 -- 层户 without one; the station answers for the whole building).
-with jlx as (
+with jlx as not materialized (
     select *, '1' as dzjbdm, null::text as sjdzbm, null::text as mlph, null::int as lc, null::text as sh,
            null::numeric as zbx, null::numeric as zby
     from {{ ref('stg_ods__ybss_bzdzjlxxx') }} where not _deleted
 ),
 
-ml as (
+ml as not materialized (
     select *, '2' as dzjbdm, null::int as lc, null::text as sh
     from {{ ref('stg_ods__ybss_bzdzmlxx') }} where not _deleted
 ),
 
-ch as (
+ch as not materialized (
     select *, '3' as dzjbdm, null::text as mlph, null::numeric as zbx, null::numeric as zby
     from {{ ref('stg_ods__ybss_bzdzchxx') }} where not _deleted
 ),
@@ -29,6 +35,17 @@ unioned as (
     select {{ cols }} from ch
 ),
 
+-- parents looked up in a narrow projection of the same rows, inlined (not materialised) so the
+-- planner sees the tables' statistics: joined to the materialised union itself, PostgreSQL
+-- estimated 1e10 rows and sorted the whole union to disk three times
+parents as not materialized (
+    select dzbm, sjdzbm, gajgjgdm from jlx
+    union all
+    select dzbm, sjdzbm, gajgjgdm from ml
+    union all
+    select dzbm, sjdzbm, gajgjgdm from ch
+),
+
 linked as (
     select
         u.*,
@@ -37,8 +54,8 @@ linked as (
         (u.dzjbdm <> '1' and p.dzbm is null)                                        as parent_missing,
         coalesce(u.gajgjgdm, p.gajgjgdm, gp.gajgjgdm)                              as gajgjgdm_resolved
     from unioned u
-    left join unioned p on p.dzbm = u.sjdzbm and u.dzjbdm <> '1'
-    left join unioned gp on gp.dzbm = p.sjdzbm and u.dzjbdm = '3'
+    left join parents p on p.dzbm = u.sjdzbm and u.dzjbdm <> '1'
+    left join parents gp on gp.dzbm = p.sjdzbm and u.dzjbdm = '3'
 ),
 
 final as (
