@@ -93,9 +93,9 @@ Delivery = tuple[int, str, "dict | None", bytes]
 
 
 def _poison_row(queue: str, exchange: str, d: Delivery, poison) -> tuple:
-    headers = json.dumps(d[2], default=str) if d[2] else None
-    return (queue, exchange, d[1], headers, d[3], poison.element, poison.msg_id, poison.table,
-            poison.code, poison.reason)
+    headers = json.dumps(d[2], default=str) if d[2] else None  # (NUL escaped as \u0000)
+    return (queue, exchange, d[1].replace("\x00", "\\x00"), headers, d[3], poison.element, poison.msg_id,
+            poison.table, poison.code, poison.reason)
 
 
 def _size(body: bytes) -> int:

@@ -198,10 +198,13 @@ def _fast(obj: dict, cat: Catalogue) -> Change | None:
     return Change(msg_id, table.code, op, seq, ts, tuple(key), row)
 
 
+def _text(v: object) -> str | None:
+    """A poison's msg_id/table as storable text (a NUL would fail the poison's own COPY)."""
+    return v.replace("\x00", "\\x00") if isinstance(v, str) else None
+
+
 def _ident(obj: dict, element: int | None) -> dict:
-    msg_id, table_code = obj.get("msg_id"), obj.get("table")
-    return {"element": element, "msg_id": msg_id if isinstance(msg_id, str) else None,
-            "table": table_code if isinstance(table_code, str) else None}
+    return {"element": element, "msg_id": _text(obj.get("msg_id")), "table": _text(obj.get("table"))}
 
 
 def judge(obj: object, cat: Catalogue, element: int | None = None) -> Change | Poison:

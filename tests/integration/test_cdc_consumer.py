@@ -55,6 +55,32 @@ def test_each_poison_kind_is_kept_with_its_reason_and_the_rest_applies(topo, amq
     assert 1 <= alerts <= out["batches"]  # aggregated per micro-batch, not one per message
 
 
+def test_unstorable_text_is_poison_and_the_stream_goes_on(topo, amqp_url, db):
+    # A NUL (in a value or the msg_id) cannot be stored as text or jsonb: such a change once failed
+    # its whole micro-batch at every redelivery. Now it is poison, kept with its body, and the
+    # good change of the same array and the rest of the stream apply.
+    import json
+
+    import pika
+
+    _reset(db)
+    sent = publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange, count=20)
+    good = {"msg_id": "nul-test-good", "table": "ZHXQ_ZHXQRYJCJLXX", "op": "I", "seq": 1,
+            "ts": "2026-11-21T08:00:00+08:00", "pk": {"JLBH": "JLNUL1"}, "data": {"XQBM": "XQ1"}}
+    bad_value = {**good, "msg_id": "nul-test-1", "pk": {"JLBH": "JLNUL2"}, "data": {"XQBM": "a\x00b"}}
+    bad_id = {**good, "msg_id": "nul\x00test", "pk": {"JLBH": "JLNUL3"}}
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    conn.channel().basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", json.dumps([good, bad_value, bad_id]).encode())
+    conn.close()
+    out = consume(drain=True)
+    assert out["poison_by_reason"] == {"bad_value": 2}
+    assert out["stored"] == sent["changes"] + 1
+    rows = db.execute("select msg_id, reason_code from meta.cdc_poison where queue = %s order by poison_id",
+                      (topo.queue,)).fetchall()
+    assert rows == [("nul-test-1", "bad_value"), ("nul\\x00test", "bad_value")]
+    assert db.execute("select xqbm from ods.zhxq_zhxqryjcjlxx where jlbh = 'JLNUL1'").fetchone() == ("XQ1",)
+
+
 def test_redelivered_duplicates_change_nothing(topo, amqp_url, db):
     _reset(db)
     sent = publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange, batch_size=5)

@@ -68,6 +68,13 @@ def test_each_poison_kind_has_its_reason(b, code):
     assert poison[0].reason
 
 
+def test_poison_identity_is_storable_text():
+    _, poison = one(body(msg_id="m\x00", table="T\x00"))
+    assert [(p.code, p.msg_id, p.table) for p in poison] == [("bad_value", "m\\x00", "T\\x00")]
+    _, poison = one(body(table="T\x00"))
+    assert [(p.code, p.table) for p in poison] == [("unknown_table", "T\\x00")]
+
+
 def test_array_judged_element_by_element():
     changes, poison = one([body(msg_id="a"), body(msg_id="b", table="NOPE"), body(msg_id="c", seq=6)])
     assert [c.msg_id for c in changes] == ["a", "c"]
