@@ -9,7 +9,7 @@
     unique_key='gmsfhm',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
-    indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['rybh']}, {'columns': ['syrkbh']}],
+    indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['rybh']}, {'columns': ['syrkbh']}, {'columns': ['_built_at']}],
     pre_hook=["{{ dz_changes_pre('gmsfhm', core_person_changed_ids()) }}", "{{ core_person_staged_pre() }}"],
     post_hook="{{ dz_changes_post('gmsfhm') }}",
 ) }}

@@ -3,7 +3,7 @@
     unique_key='gmsfhm',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
-    indexes=[{'columns': ['gmsfhm'], 'unique': true}],
+    indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['_built_at']}],
     pre_hook="{{ dz_follow_pre(ref('core_person'), 'gmsfhm') }}",
 ) }}
 {#- Incremental: a daily run replaces the rows of the persons core_person recomputed (its change
