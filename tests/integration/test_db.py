@@ -30,3 +30,12 @@ def test_schemas_and_ods_tables_exist(db):
 def test_catalogue_mirrored(db):
     assert db.execute("select count(*) from meta.catalogue_table").fetchone()[0] == 143
     assert db.execute("select name from meta.code_table where dict = 'DZZT' and code = '3'").fetchone()[0] == "注销"
+
+
+def test_a_new_warehouse_sorts_text_in_code_point_order_with_the_c_collation(db):
+    """dz-hub creates its databases with LC_COLLATE C: UTF-8 byte order is code-point order."""
+    assert db.execute("select datcollate, pg_encoding_to_char(encoding) from pg_database "
+                      "where datname = current_database()").fetchone() == ("C", "UTF8")
+    words = ["王", "Z", "a", "李", "1", "張"]
+    ordered = [r[0] for r in db.execute("select w from unnest(%s::text[]) w order by w", (words,))]
+    assert ordered == sorted(words)  # Python sorts str by code point
