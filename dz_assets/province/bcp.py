@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import IO
 
+import numpy as np
 import polars as pl
 
 from dz_assets.catalog import load_catalogue
@@ -63,6 +64,11 @@ def row_fields(ds: Dataset, kind: str) -> tuple[IndexField, ...]:
     return (OP_FIELD, TS_FIELD, *fields) if kind == "INCR" else fields
 
 
+def count_byte(data: bytes, byte: bytes) -> int:
+    """Occurrences of one byte: numpy compares 8 MiB in ~2 ms, ``bytes.count`` takes ~6."""
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == byte[0]))
+
+
 def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """Blocks of whole lines (about ``chunk_bytes`` each); the last line may lack its LF."""
     carry = b""
@@ -105,13 +111,13 @@ def _fast_frames(data: bytes, codec: str, names: list[str]) -> pl.DataFrame | No
             data = data.decode(codec).encode("utf-8")
         except UnicodeDecodeError:
             return None
-    n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    n_lines = count_byte(data, b"\n") + (not data.endswith(b"\n"))
     try:
         # polars raises on a line with too many fields, so when it does not, and the chunk holds
         # exactly (fields - 1) tabs per line, no line can have too few either: the common chunk
         # is read once (~0.1 s per 45 MiB, a third of splitting lines with str.split).
         fields = _read(data, {n: pl.String for n in names}, "\t", missing_columns="insert")
-        if len(fields) == n_lines and data.count(b"\t") == n_lines * (len(names) - 1):
+        if len(fields) == n_lines and count_byte(data, b"\t") == n_lines * (len(names) - 1):
             return fields.with_columns(pl.lit(len(names)).alias("_n"), pl.lit(None, pl.String).alias("_text"))
     except pl.exceptions.PolarsError:  # a line with too many fields, or invalid UTF-8
         pass

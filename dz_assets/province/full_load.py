@@ -170,17 +170,19 @@ def _produce(pkg: Package, b: _Build, res: _FileResult, fc: FileCopy, out: queue
     try:
         name = res.fl.file
         _put(out, fc.header(), stop)
+        lines = 0
         with pkg.open_member(name, crc=False) as fh:
-            member = MemberCheck(fh)
+            member = MemberCheck(fh, count_lines=False)  # the prover counts every line it reads
             for chunk in prove_stream(member, b.ds, name, kind="FULL", objects=frozenset(pkg.objects),
                                       chunk_bytes=chunk_bytes):
+                lines += chunk.total
                 res.rejects += chunk.rejects
                 res.flags.add(count_flags(chunk.frame, b.rules, name))
                 _refs(chunk.frame, b.ds, b.table, res.refs)
                 res.sent += len(chunk.frame)
                 if len(chunk.frame):
                     _put(out, fc.encode(chunk.frame, chunk.escaped), stop)
-        if problems := member.problems(name, b.ds.files[[f.name for f in b.ds.files].index(name)]):
+        if problems := member.problems(name, b.ds.files[[f.name for f in b.ds.files].index(name)], lines=lines):
             raise MemberCheckFailed(problems)
         _put(out, fc.trailer(), stop)
         _put(out, None, stop)

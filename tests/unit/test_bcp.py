@@ -178,3 +178,29 @@ def test_a_utf8_bom_is_not_part_of_the_first_key():
     data = b"\xef\xbb\xbf" + (line(GOOD) + "\n").encode()
     (chunk,) = list(prove_stream(io.BytesIO(data), DS, "f.bcp", objects=OBJECTS))
     assert chunk.rejects == [] and chunk.frame["RYBH"].to_list() == ["R1"]
+
+
+PIECES = [b"a", b"\t", b"\n", b"\r\n", b"\r", b"\x00", b"\\", b"\xff", b"\xef\xbb\xbf", "王".encode(), b"R1",
+          b"20261120"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=120), st.sampled_from([7, 64, 1 << 20]))
+def test_prove_stream_line_totals_are_the_member_checks_data_lines(pieces, chunk_bytes):
+    """The FULL loader takes a file's record count from the prover's totals instead of counting
+    its line ends again: for any bytes they must equal the package check's count."""
+    from dz_assets.province.index import IndexFile
+    from dz_assets.province.package import MemberCheck
+
+    data = b"".join(pieces)
+    check = MemberCheck(io.BytesIO(data))
+    while check.read(1 << 20):
+        pass
+    totals = sum(c.total for c in prove_stream(io.BytesIO(data), DS, "f.bcp", objects=OBJECTS,
+                                               chunk_bytes=chunk_bytes))
+    assert totals == check.lines
+    uncounted = MemberCheck(io.BytesIO(data), count_lines=False)
+    while uncounted.read(1 << 20):
+        pass
+    f = IndexFile(name="f.bcp", records=check.lines, sha256=check.sha256)
+    assert uncounted.problems("f.bcp", f, lines=totals) == []
