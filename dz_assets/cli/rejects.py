@@ -17,27 +17,39 @@ from dz_assets.cli.output import emit_json, json_option, notice
 def command(batch_id: str, as_csv: bool, out: str | None, as_json: bool) -> None:
     """异常数据：某批次被拒收的记录 (rejected rows of a provincial batch)."""
     from dz_assets.db import connect
-    from dz_assets.province.rejects import delivery_of, read_rejects, rejects_csv
+    from dz_assets.province.rejects import delivery_of, iter_rejects, write_rejects_csv
 
-    with connect() as conn:
+    with connect() as conn:  # rows stream from the server: a batch may have rejected millions
         delivery = delivery_of(conn, batch_id)
-        rows = read_rejects(conn, batch_id)
-    if delivery is None:
-        notice(f"no batch {batch_id} is registered")
-    if as_json:
-        emit_json({"batch_id": batch_id, "delivery_id": delivery, "count": len(rows), "rejects": rows})
-        return
-    if as_csv or out:
-        text = rejects_csv(rows)
-        if out:
-            with open(out, "w", encoding="utf-8-sig", newline="") as fh:
-                fh.write(text)
-            notice(f"{len(rows)} rejected rows of {batch_id} written to {out}")
-        else:
-            sys.stdout.write(text)
-        return
-    notice(f"{len(rows)} rejected rows of {batch_id} (delivery {delivery})")
-    for r in rows:
-        click.echo(f"{r['file']}:{r['line']}\t{r['field'] or '-'}\t{r['reason']}")
+        if delivery is None:
+            notice(f"no batch {batch_id} is registered")
+        if as_json:
+            count = conn.execute("select count(*) from meta.reject where delivery_id = %s", (delivery,)).fetchone()[0]
+            emit_json({"batch_id": batch_id, "delivery_id": delivery, "count": count,
+                       "rejects": _Streamed(iter_rejects(conn, batch_id))})
+            return
+        if as_csv or out:
+            if out:
+                with open(out, "w", encoding="utf-8-sig", newline="") as fh:
+                    n = write_rejects_csv(iter_rejects(conn, batch_id), fh)
+                notice(f"{n} rejected rows of {batch_id} written to {out}")
+            else:
+                write_rejects_csv(iter_rejects(conn, batch_id), sys.stdout)
+            return
+        n = 0
+        for r in iter_rejects(conn, batch_id):
+            click.echo(f"{r['file']}:{r['line']}\t{r['field'] or '-'}\t{r['reason']}")
+            n += 1
+        notice(f"{n} rejected rows of {batch_id} (delivery {delivery})")
     if delivery is None:
         sys.exit(1)
+
+
+class _Streamed:
+    """A JSON array written item by item by ``emit_json``."""
+
+    def __init__(self, items) -> None:
+        self.items = items
+
+    def __json_stream__(self):
+        return self.items

@@ -36,11 +36,12 @@ from psycopg import sql
 
 from dz_assets.catalog import Table, load_catalogue
 from dz_assets.db.ods import column_defs, comment_sql
-from dz_assets.province.bcp import CHUNK_BYTES, Reject, prove_stream
+from dz_assets.province.bcp import CHUNK_BYTES, prove_stream
 from dz_assets.province.copy_payload import FileCopy, Payload
 from dz_assets.province.index import Dataset
 from dz_assets.province.package import MemberCheck, MemberCheckFailed, Package
 from dz_assets.province.quality import FlagCounts, count_flags, flag_rules
+from dz_assets.province.rejects import RejectSpool
 from dz_assets.province.sql import query
 from dz_assets.settings import get_settings
 
@@ -91,7 +92,7 @@ class FullLoadResult:
     delivery_id: int | None
     tables: dict[str, TableLoad]
     duration_s: float = 0.0
-    rejects: list[Reject] = field(default_factory=list)
+    rejects: RejectSpool = field(default_factory=RejectSpool)
 
     @property
     def flagged_rows(self) -> int:
@@ -107,7 +108,7 @@ class _FileResult:
     """What proving and COPYing one file produced (merged into its table in FILE order)."""
 
     fl: FileLoad
-    rejects: list[Reject] = field(default_factory=list)
+    rejects: RejectSpool = field(default_factory=RejectSpool)
     flags: FlagCounts = field(default_factory=lambda: FlagCounts({}))
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
     sent: int = 0  # proven rows sent to COPY
@@ -126,7 +127,7 @@ class _Build:
     results: dict[str, _FileResult] = field(default_factory=dict)
     started: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    rejects: list[Reject] = field(default_factory=list)
+    rejects: RejectSpool = field(default_factory=RejectSpool)  # its files' spools, in FILE order
     flags: FlagCounts = field(default_factory=lambda: FlagCounts({}))
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -176,7 +177,7 @@ def _produce(pkg: Package, b: _Build, res: _FileResult, fc: FileCopy, out: queue
             for chunk in prove_stream(member, b.ds, name, kind="FULL", objects=frozenset(pkg.objects),
                                       chunk_bytes=chunk_bytes):
                 lines += chunk.total
-                res.rejects += chunk.rejects
+                res.rejects.extend(chunk.rejects)
                 res.flags.add(count_flags(chunk.frame, b.rules, name))
                 _refs(chunk.frame, b.ds, b.table, res.refs)
                 res.sent += len(chunk.frame)
@@ -229,7 +230,7 @@ def _finish_table(conn: psycopg.Connection, b: _Build) -> None:
     rel = _rel(b.name)
     for f in b.ds.files:
         res = b.results[f.name]
-        b.rejects += res.rejects
+        b.rejects.adopt(res.rejects)
         b.flags.add(res.flags)
         b.refs.update(res.refs)  # a later file's occurrence of a key wins, as in the table
         if res.copied != res.sent:
@@ -412,6 +413,9 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
                 fut.result()
     except BaseException:
         _drop_builds(dsn, builds)  # a failed load leaves no half-built tables beside the ODS ones
+        for b in builds:
+            for res in b.results.values():
+                res.rejects.close()
         raise
     with psycopg.connect(dsn) as conn, conn.transaction():
         # A long reader must not stall the batch forever: after this, the swap fails (the builds
@@ -422,7 +426,9 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
             if delivery_id is not None:
                 _record(conn, b, delivery_id, batch_id)
     tables = {b.table.code: b.load for b in sorted(builds, key=lambda b: b.table.seq)}
+    rejects = RejectSpool()
+    for b in builds:
+        rejects.adopt(b.rejects)
     return FullLoadResult(batch_id=batch_id, delivery_id=delivery_id, tables=tables,
-                          duration_s=round(time.monotonic() - t0, 3),
-                          rejects=[r for b in builds for r in b.rejects])
+                          duration_s=round(time.monotonic() - t0, 3), rejects=rejects)
 

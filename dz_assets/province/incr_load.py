@@ -26,10 +26,11 @@ from dz_assets.cdc.apply import apply_changes
 from dz_assets.cdc.changelog import store_changes
 from dz_assets.cdc.message import BEIJING, Change
 from dz_assets.db import pg_dsn
-from dz_assets.province.bcp import LINE, Reject, prove_stream
+from dz_assets.province.bcp import LINE, prove_stream
 from dz_assets.province.index import BATCH_ID_RE, Dataset
 from dz_assets.province.package import Package
 from dz_assets.province.quality import count_flags, flag_rules
+from dz_assets.province.rejects import RejectSpool
 from dz_assets.province.types import parse_datetime, unescape
 
 ROWS_PER_BATCH = 10**9  # seq = (day × 10 000 + NNNN) × 10^9 + row: ~10^17 by 2100, below 2^63
@@ -70,7 +71,7 @@ def _changes(frame: pl.DataFrame, ds: Dataset, table: Table, names: dict[str, st
     return out
 
 
-def _record_rejects(conn: psycopg.Connection, rejects: list[Reject], delivery_id: int, batch_id: str) -> None:
+def _record_rejects(conn: psycopg.Connection, rejects: RejectSpool, delivery_id: int, batch_id: str) -> None:
     conn.execute("delete from meta.reject where delivery_id = %s", (delivery_id,))
     with conn.cursor() as cur, cur.copy("copy meta.reject (delivery_id, batch_id, table_code, file_name, line, "
                                         "field, reason, raw_line) from stdin") as cp:
@@ -85,7 +86,7 @@ def apply_incr_batch(dsn: str | None, package: Package, *, delivery_id: int | No
     t0 = time.monotonic()
     cat = load_catalogue()
     base = batch_seq_base(batch_id)
-    rejects: list[Reject] = []
+    rejects = RejectSpool()
     tables: dict[str, Counter] = {}
     offset = 0  # rows of the files before this one: keeps FILE order, then line order, in seq
     with psycopg.connect(dsn or pg_dsn()) as conn, conn.transaction():
@@ -97,7 +98,7 @@ def apply_incr_batch(dsn: str | None, package: Package, *, delivery_id: int | No
             for f in ds.files:
                 with package.open_member(f.name) as fh:
                     for chunk in prove_stream(fh, ds, f.name, kind="INCR", objects=frozenset(package.objects)):
-                        rejects += chunk.rejects
+                        rejects.extend(chunk.rejects)
                         t["rows"] += chunk.total
                         t["rejected"] += len(chunk.rejects)
                         t["flagged"] += count_flags(chunk.frame, rules, f.name).rows_flagged
@@ -114,7 +115,7 @@ def apply_incr_batch(dsn: str | None, package: Package, *, delivery_id: int | No
     return {"batch_id": batch_id, "tables": {k: dict(v) for k, v in tables.items()},
             "rows": {"total": totals["rows"], "rejected": totals["rejected"], "flagged": totals["flagged"]},
             "stored": totals["stored"], "applied": totals["applied"],
-            "rejects": [r.as_dict() for r in rejects], "duration_s": round(time.monotonic() - t0, 3)}
+            "rejects": rejects.dicts(), "duration_s": round(time.monotonic() - t0, 3)}
 
 
 def apply_parked(conn: psycopg.Connection, reg: Any, dsn: str, name: Any, delivery: int, package: Package,

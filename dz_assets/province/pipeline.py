@@ -246,7 +246,7 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
     return {
         **_package_verdict(package, prove_rows=False),
         "rows": {"total": totals["declared"], "rejected": totals["rejected"], "flagged": flagged},
-        "rejects": [r.as_dict() for r in result.rejects], "delivery_id": delivery, "status": "loaded",
+        "rejects": result.rejects.dicts(), "delivery_id": delivery, "status": "loaded",
         "backup_path": str(target), "superseded": superseded,
         "rejects_file": str(rejects_file) if rejects_file else None,
         "loaded": {**totals, "flagged": flagged, "objects": objects, "tables": tables,

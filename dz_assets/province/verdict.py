@@ -12,14 +12,15 @@ from dz_assets.catalog import load_catalogue
 from dz_assets.province.bcp import prove_stream
 from dz_assets.province.package import Package, open_package
 from dz_assets.province.quality import count_flags, flag_rules
+from dz_assets.province.rejects import RejectDicts, RejectSpool
 
 
 def prove_package_rows(pkg: Package) -> dict:
     """rows {total, rejected, flagged} and the rejects of every present data file."""
     rows = {"total": 0, "rejected": 0, "flagged": 0}
-    rejects: list[dict] = []
+    rejects = RejectSpool()  # bounded in memory: a package may reject millions of lines
     if pkg.index is None:
-        return {"rows": rows, "rejects": rejects}
+        return {"rows": rows, "rejects": rejects.dicts()}
     cat = load_catalogue()
     problem_files = {p.file for p in pkg.problems if p.code == "file_missing"}
     objects = frozenset(pkg.objects)
@@ -33,8 +34,8 @@ def prove_package_rows(pkg: Package) -> dict:
                     rows["total"] += chunk.total
                     rows["rejected"] += len(chunk.rejects)
                     rows["flagged"] += count_flags(chunk.frame, rules, f.name).rows_flagged
-                    rejects += [r.as_dict() for r in chunk.rejects]
-    return {"rows": rows, "rejects": rejects}
+                    rejects.extend(chunk.rejects)
+    return {"rows": rows, "rejects": rejects.dicts()}
 
 
 def verdict_of(pkg: Package, *, prove_rows: bool = True) -> dict:
@@ -48,7 +49,7 @@ def verdict_of(pkg: Package, *, prove_rows: bool = True) -> dict:
         "drift": pkg.drift,
     }
     out.update(prove_package_rows(pkg) if prove_rows else
-               {"rows": {"total": 0, "rejected": 0, "flagged": 0}, "rejects": []})
+               {"rows": {"total": 0, "rejected": 0, "flagged": 0}, "rejects": RejectDicts()})
     return out
 
 

@@ -266,3 +266,38 @@ def test_data_file_checked_in_the_load_pass_quarantines_with_the_check_verdict(d
     assert _one(db, "select count(*) from pg_tables where schemaname = 'ods' and tablename like '%%\\_\\_load'") == (0,)
     [(status, *_)] = _batch(db, b.batch_id)
     assert status == "quarantined"
+
+
+def test_rejects_past_the_memory_bound_are_spooled_and_all_kept(dirs, db, monkeypatch):
+    """A package rejecting more lines than a spool holds in memory: every reject reaches the
+    verdict, meta.reject, the rejects file and ``dzhub rejects`` in file and line order."""
+    from click.testing import CliRunner
+
+    from dz_assets.cli import main
+    from dz_assets.province import rejects as rejects_mod
+    from dz_assets.province.pipeline import process_inbox
+
+    monkeypatch.setattr(rejects_mod, "MEMORY_ROWS", 2)
+    persons, addresses = person_rows(30), address_rows(12)
+    bad_persons = [3, 4, 8, 15, 16, 22, 29]  # 1-based lines over two files of 15
+    for n in bad_persons:
+        persons[n - 1][5] = "19990231"
+    for n in (2, 5, 6, 11):
+        addresses[n - 1][7] = "x1"
+    b = build_package(dirs["inbox"], "TSPL-FULL-20261120-0001",
+                      [Dataset("HZ_HJRKJBXX", persons, files=2), Dataset("YBSS_BZDZMLXX", addresses)])
+    [v] = process_inbox()
+    expected = [("HZ_HJRKJBXX_0001.bcp", n) for n in bad_persons if n <= 15] + \
+               [("HZ_HJRKJBXX_0002.bcp", n - 15) for n in bad_persons if n > 15] + \
+               [("YBSS_BZDZMLXX_0001.bcp", n) for n in (2, 5, 6, 11)]
+    assert v["status"] == "loaded" and v["rows"]["rejected"] == len(expected) == len(v["rejects"])
+    assert sorted((r["file"], r["line"]) for r in v["rejects"]) == expected
+    assert _one(db, "select count(*) from ods.hz_hjrkjbxx")[0] == 30 - len(bad_persons)
+    stored = db.execute("select file_name, line from meta.reject where batch_id = %s order by file_name, line",
+                        (b.batch_id,)).fetchall()
+    db.commit()
+    assert stored == expected
+    csv_lines = (dirs["reject"] / f"{b.batch_id}.rejects.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert v["rejects_file"] == str(dirs["reject"] / f"{b.batch_id}.rejects.csv") and len(csv_lines) == 1 + len(expected)
+    out = json.loads(CliRunner().invoke(main, ["rejects", b.batch_id, "--json"]).stdout)
+    assert out["count"] == len(expected) and [(r["file"], r["line"]) for r in out["rejects"]] == expected
