@@ -72,7 +72,7 @@ def _upsert(table: Table, rebase: bool) -> sql.Composed:
                  sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = excluded._deleted"))
 
 
-def _refill(table: Table, rebase: bool) -> sql.Composed:
+def _refill(table: Table) -> sql.Composed:
     keys = set(table.key)
     sets = [sql.SQL("{} = {}").format(sql.Identifier(f.column), _value(f)) for f in table.fields if f.code not in keys]
 
@@ -83,7 +83,7 @@ def _refill(table: Table, rebase: bool) -> sql.Composed:
 
     return query("apply", "refill_deleted", log=log_rel(table), ods=_ods(table), key=key_ident(table),
                  pkey=sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(k.lower())) for k in table.key),
-                 ppending=_pending("p", rebase), ljoin=join("l", "c"), pjoin=join("o", "p"),
+                 ljoin=join("l", "c"), pjoin=join("o", "p"),
                  sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = true"), join=join("o", "w"))
 
 
@@ -96,10 +96,11 @@ def apply_changes(conn: psycopg.Connection, table: Table, *, rebase: bool = Fals
     pos = conn.execute(query("apply", "position"), {"table": table.code}).fetchone()
     start, base = (pos[0], pos[1]) if pos else (0, None)
     params = {"from": start, "base": base, "known": [f.code for f in table.fields]}
-    res.applied, res.deleted = conn.execute(_upsert(table, rebase), params).fetchone()
-    conn.execute(_refill(table, rebase), params)
-    below, n, last_id, watermark, last_ts, mq, incr = conn.execute(
-        query("apply", "settle", log=log_rel(table), pending=_pending(None, rebase)), params).fetchone()
+    # One statement upserts and returns the settle figures and the refill's candidates.
+    res.applied, res.deleted, below, n, last_id, watermark, last_ts, mq, incr, cand = conn.execute(
+        _upsert(table, rebase), params).fetchone()
+    if cand:  # pending I/U rows that did not become their key's row: some may refill a deleted one
+        conn.execute(_refill(table), {**params, "cand": cand})
     res.pending, res.ignored_base = n, below
     res.ignored = n - below - res.applied
     if not n:

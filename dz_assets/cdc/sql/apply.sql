@@ -8,10 +8,15 @@ select coalesce(applied_log_id, 0), base_seq from meta.cdc_table_state where tab
 -- A delete keeps the row (its values) as deleted at its ts; a delete of an unknown key inserts a
 -- tombstone so that an older insert arriving later cannot resurrect it. Messages at or below the
 -- last FULL's BATCH@seq are already in its rows (package-format.md) and take no part.
-with w as (
+-- The pending rows are read once: the same statement returns the settle figures and the log ids
+-- the refill has to look at (pending I/U rows that did not become their key's ODS row; usually
+-- none, and then the refill is not run).
+with p as materialized (
+    select * from {log} where {pending}
+), w as (
     select distinct on ({key}) *
-    from {log}
-    where {pending} and (source <> 'mq' or %(base)s::bigint is null or seq > %(base)s::bigint)
+    from p
+    where source <> 'mq' or %(base)s::bigint is null or seq > %(base)s::bigint
     order by {key}, seq desc, msg_id desc
 ), up as (
     insert into {ods} as o ({cols}, _deleted, _deleted_at, _valid_from, _batch_id, _file, _line,
@@ -27,9 +32,14 @@ with w as (
         _extra = case when excluded._deleted then o._extra else excluded._extra end,
         _loaded_at = now()
     where o._seq is null or (o._seq, o._msg_id) < (excluded._seq, excluded._msg_id)
-    returning o._deleted
+    returning o._deleted, o._msg_id
 )
-select count(*), count(*) filter (where _deleted) from up
+select (select count(*) from up), (select count(*) filter (where _deleted) from up),
+       count(*) filter (where source = 'mq' and %(base)s::bigint is not null and seq <= %(base)s::bigint),
+       count(*), max(log_id), max(seq) filter (where source = 'mq'), max(ts),
+       coalesce(bool_or(source = 'mq'), false), coalesce(bool_or(source <> 'mq'), false),
+       array_agg(log_id) filter (where op <> 'D' and msg_id not in (select _msg_id from up))
+from p
 
 -- name: refill_deleted
 -- A deleted row keeps the values of the newest I/U below its delete, as if every change had been
@@ -37,7 +47,7 @@ select count(*), count(*) filter (where _deleted) from up
 -- row's values are refilled from the log. Only keys whose row is deleted by a newer change qualify
 -- (rare), and their log rows are read through the key index. Each pending I/U looks its ODS row
 -- up by key (the lateral LIMIT keeps it a key lookup: a hash join scanned the whole ODS table per
--- micro-batch, ~0.1 s at a million rows).
+-- micro-batch, ~0.1 s at a million rows). Only the log ids the upsert named are looked at.
 with cand as (
     select distinct {pkey}
     from {log} p
@@ -46,7 +56,7 @@ with cand as (
         where {pjoin} and o._deleted and o._seq is not null and (p.seq, p.msg_id) < (o._seq, o._msg_id)
         limit 1
     ) o
-    where {ppending} and p.op <> 'D'
+    where p.log_id = any(%(cand)s::bigint[]) and p.op <> 'D'
 ), v as (
     select l.*
     from cand c
@@ -60,12 +70,6 @@ with cand as (
 update {ods} o set {sets}, _extra = nullif(w.data - %(known)s::text[], '{{}}'::jsonb)
 from v w
 where {join} and o._deleted
-
--- name: settle
-select count(*) filter (where source = 'mq' and %(base)s::bigint is not null and seq <= %(base)s::bigint),
-       count(*), max(log_id), max(seq) filter (where source = 'mq'), max(ts),
-       coalesce(bool_or(source = 'mq'), false), coalesce(bool_or(source <> 'mq'), false)
-from {log} where {pending}
 
 -- name: state_upsert
 insert into meta.cdc_table_state as s (table_code, applied_log_id, watermark_seq, last_applied_at, last_change_ts,
