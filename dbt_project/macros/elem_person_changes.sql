@@ -62,12 +62,21 @@
     stored as (
         select gmsfhm, owned_house_count, represented_unit_count, bq_codes, is_gabf, dispute_count, case_count,
                _changed_at, age, csrq
+        from {{ this }} where {{ elem_person_has_facts() }}
+        union
+        -- an age in years changes on a birthday (29 February's in March of a common year): only
+        -- the persons born on a day of the year passed since the last build are looked at
+        select gmsfhm, owned_house_count, represented_unit_count, bq_codes, is_gabf, dispute_count, case_count,
+               _changed_at, age, csrq
         from {{ this }}
-        where owned_house_count > 0 or represented_unit_count > 0 or bq_codes <> '{}' or is_gabf
-           or dispute_count > 0 or case_count > 0
-           or age is distinct from date_part('year', age(current_date, csrq))::int
+        where {{ elem_person_birthday() }} in (
+                  select date_part('month', d::date) * 100 + date_part('day', d::date)
+                  from generate_series(greatest(({{ dz_last_build(this) }})::date - 1, current_date - 366),
+                                       current_date, interval '1 day') d
+                  union select 229)
+          and age is distinct from date_part('year', age(current_date, csrq))::int
     )
-    select key from logged
+    {{ dz_all_keys('logged', ref('core_person'), 'gmsfhm') }}
     union
     select gmsfhm from {{ ref('elem_person_track') }} where _loaded_at > {{ dz_changed_since(this) }}
     union
@@ -79,7 +88,19 @@
                                 s.dispute_count, s.case_count)
        or f._loaded_at > s._changed_at
        or s.age is distinct from date_part('year', age(current_date, s.csrq))::int;
-    delete from {{ this }} where gmsfhm in (select key from {{ this.identifier }}__changed)
-        or exists (select 1 from {{ this.identifier }}__changed where key is null);
+    analyze {{ this.identifier }}__changed;
+    delete from {{ this }} where gmsfhm in (select key from {{ this.identifier }}__changed);
     {%- endif %}
+{%- endmacro %}
+
+
+{#- The rows of elem_person with facts from the small inputs, and the day of the year a person
+    was born (MMDD): both indexed, so that the daily change detection reads a few thousand rows
+    instead of every person. -#}
+{% macro elem_person_has_facts() -%}
+    (owned_house_count > 0 or represented_unit_count > 0 or bq_codes <> '{}' or is_gabf or dispute_count > 0 or case_count > 0)
+{%- endmacro %}
+
+{% macro elem_person_birthday() -%}
+    (date_part('month', csrq) * 100 + date_part('day', csrq))
 {%- endmacro %}

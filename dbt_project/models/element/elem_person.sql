@@ -3,7 +3,8 @@
     unique_key='gmsfhm',
     incremental_strategy='append',
     on_schema_change='append_new_columns',
-    indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['_changed_at']}, {'columns': ['_built_at']}],
+    indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['_changed_at']}, {'columns': ['_built_at']},
+             {'columns': [elem_person_has_facts()]}, {'columns': [elem_person_birthday()]}],
     pre_hook="{{ elem_person_changes_pre() }}",
 ) }}
 {#- Incremental (macros/elem_person_changes.sql): a daily run replaces the persons core_person

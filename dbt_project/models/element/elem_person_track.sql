@@ -3,18 +3,22 @@
     unique_key='trk_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
-    indexes=[{'columns': ['trk_id'], 'unique': true}, {'columns': ['gmsfhm', 'trk_time']}, {'columns': ['_loaded_at']}]
+    indexes=[{'columns': ['trk_id'], 'unique': true}, {'columns': ['gmsfhm', 'trk_time']}, {'columns': ['_loaded_at']}],
+    pre_hook="{{ dz_ods_loaded_at_index(source('ods', 'zhxq_zhxqryjcjlxx')) }}",
 ) }}
+-- the pre-hook indexes (macros/incremental.sql):
+-- depends_on: {{ source('ods', 'zhxq_zhxqryjcjlxx') }}
 
 -- 人员轨迹: one row per sighting of a person (smart-community gate record, e治采 household
 -- visit). Incremental: a daily run reads only the rows loaded since this table's newest load
 -- time of the same source (gate records grow ~4 per community resident per day, millions a
--- month at Dazhou's size). ODS rows deleted later are not withdrawn here; a full refresh does.
+-- month at Dazhou's size), found through an index on the ODS table's _loaded_at (pre-hook). ODS
+-- rows deleted later are not withdrawn here; a full refresh does.
 with gates as (
     select * from {{ ref('stg_ods__zhxq_zhxqryjcjlxx') }}
     where gmsfhm is not null
     {% if is_incremental() %}
-      and _loaded_at > (select coalesce(max(_loaded_at), '-infinity') from {{ this }} where trk_source = 'ZHXQ_ZHXQRYJCJLXX')
+      and _loaded_at > {{ dz_newest_load(this, "trk_source = 'ZHXQ_ZHXQRYJCJLXX'") }}
     {% endif %}
 ),
 
