@@ -69,3 +69,27 @@
     analyze {{ this.identifier }}__actual;
     {%- endif %}
 {%- endmacro %}
+
+{#- core_person's place log: the hukou and residence address codes of the persons a run
+    recomputed, as they were before it (pre-hook) and after (post-hook), so that the models
+    counting persons per address (elem_place) recompute the addresses a person left as well as
+    those they came to. A full build logs a NULL code (every address). -#}
+{% macro core_person_place_log() -%}
+    {{ ref('core_person').schema }}.core_person__places
+{%- endmacro %}
+
+{% macro core_person_places(when) -%}
+    {%- set log = this.schema ~ '.' ~ this.identifier ~ '__places' -%}
+    {%- if when == 'pre' %}
+    create table if not exists {{ log }} (dzbm text, changed_at timestamptz not null default now());
+    create index if not exists {{ this.identifier }}__places_at on {{ log }} (changed_at);
+    {%- endif %}
+    {%- if is_incremental() %}
+    insert into {{ log }} (dzbm)
+    select hj_dzbm from {{ this }} where gmsfhm in (select key from {{ this.identifier }}__changed) and hj_dzbm is not null
+    union select jz_dzbm from {{ this }} where gmsfhm in (select key from {{ this.identifier }}__changed) and jz_dzbm is not null;
+    {%- elif when == 'post' %}
+    truncate {{ log }};
+    insert into {{ log }} (dzbm) values (null);
+    {%- endif %}
+{%- endmacro %}

@@ -3,7 +3,8 @@
 On a small synthetic city loaded through the real loader (a database of its own): full build;
 then a day of the city's changes through the CDC log-and-apply step, plus changes the synthetic
 day does not make (a corrected ID number, a person whose rows are all deleted, a police station
-moved on a building, a new house at a person's address); the daily ``dbt build``; its tables are
+moved on a building, a new house at a person's address, standard addresses changed, added, moved,
+renamed and deleted, a police station inherited from the 街路巷); the daily ``dbt build``; its tables are
 copied aside, a ``--full-refresh`` build follows, and each incremental model must equal the
 rebuild both ways (EXCEPT), leaving out only the columns that stamp build time.
 """
@@ -36,8 +37,8 @@ SEED = 7
 BASE_DATE = "20261120"
 # build-time stamps differ between any two builds; everything else must match
 VOLATILE = {"_built_at", "as_of", "first_found_at", "last_checked_at"}
-COMPARED = ("core.core_person", "core.core_cmp__hukou_vs_residence", "topic.topic_hjgl__person",
-            "topic.topic_ldrk__migrant", "element.elem_person", "element.elem_person_track")
+COMPARED = ("core.core_address", "core.core_person", "core.core_cmp__hukou_vs_residence", "topic.topic_hjgl__person",
+            "topic.topic_ldrk__migrant", "element.elem_person", "element.elem_person_track", "element.elem_place")
 # the daily run treats as changed only what was loaded after its last build (no look-back: the
 # test's FULL load is seconds older than the first build)
 DAILY_VARS = json.dumps({"dz_change_lookback": "0 seconds"})
@@ -60,7 +61,58 @@ def _apply_day(dsn: str) -> int:
     return sum(map(len, by_table.values()))
 
 
-def _plant_changes(dsn: str) -> dict[str, str]:
+# persons living or registered at or under each 街路巷 and 门楼 (to plant changes that touch few)
+PEOPLE_UNDER = (
+    "with people as (select a.code, count(p.d) as n from (select sjdzbm as code, dzbm from ods.ybss_bzdzmlxx "
+    "union all select m.sjdzbm, c.dzbm from ods.ybss_bzdzchxx c join ods.ybss_bzdzmlxx m on m.dzbm = c.sjdzbm "
+    "union all select sjdzbm, dzbm from ods.ybss_bzdzchxx) a left join (select jzdz_dzbm as d from ods.ybss_syrkxx "
+    "union all select hjdz_dzbm from ods.hz_hjrkjbxx) p on p.d = a.dzbm group by a.code) ")
+
+
+def _plant_before_build(dsn: str) -> tuple[str, str]:
+    """A building (门楼) without a police station of its own, over a flat without one either: the
+    flat inherits its 街路巷's station (grandparent). Returns the building's and the 街路巷's codes."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ml, jlx = conn.execute(PEOPLE_UNDER + "select m.dzbm, m.sjdzbm from ods.ybss_bzdzmlxx m "
+                               "join ods.ybss_bzdzjlxxx s on s.dzbm = m.sjdzbm and not s._deleted "
+                               "join people j on j.code = m.sjdzbm join people b on b.code = m.dzbm where exists "
+                               "(select 1 from ods.ybss_bzdzchxx c where c.sjdzbm = m.dzbm) "
+                               "order by j.n, b.n, m.dzbm limit 1").fetchone()
+        conn.execute("update ods.ybss_bzdzmlxx set gajgjgdm = null where dzbm = %s", (ml,))
+        conn.execute("update ods.ybss_bzdzchxx set gajgjgdm = null where dzbm = (select min(dzbm) from "
+                     "ods.ybss_bzdzchxx where sjdzbm = %s)", (ml,))
+    return ml, jlx
+
+
+def _plant_address_changes(conn, jlx: str, taken: set[str]) -> dict[str, str]:
+    """Standard-address changes: the 街路巷 over a station-less building gets another station (the
+    flats under it inherit it, two levels down); a building is deleted (its flats lose their
+    parent); a flat is added without a station, another moves to a second building and a third is
+    renamed. The buildings and streets chosen are those with the fewest people (the daily run
+    recomputes everyone at or under a changed address)."""
+    conn.execute("update ods.ybss_bzdzjlxxx set gajgjgdm = '511702980000', _loaded_at = now() where dzbm = %s", (jlx,))
+    mls = [m for (m,) in conn.execute(
+        PEOPLE_UNDER + "select m.dzbm from ods.ybss_bzdzmlxx m join people b on b.code = m.dzbm "
+        "where not m._deleted and m.sjdzbm <> %s and exists (select 1 from ods.ybss_bzdzchxx c where "
+        "c.sjdzbm = m.dzbm) order by b.n, m.dzbm limit 6", (jlx,)) if m not in taken][:3]
+    deleted, target, other = mls
+    conn.execute("update ods.ybss_bzdzmlxx set _deleted = true, _deleted_at = now(), _loaded_at = now() "
+                 "where dzbm = %s", (deleted,))
+    conn.execute("insert into ods.ybss_bzdzchxx (dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm, sjdzbm, lc, sh, _batch_id, "
+                 "_file, _line) select %s, dzmc || '99层9901室', xzqhdm, null, '1', dzbm, 99, '9901', "
+                 "'SCGA-INCR-20261121-0001', 'YBSS_BZDZCHXX_planted.bcp', 1 from ods.ybss_bzdzmlxx where dzbm = %s",
+                 (target + "PL9901", target))
+    moved = conn.execute("select min(dzbm) from ods.ybss_bzdzchxx where sjdzbm = %s", (other,)).fetchone()[0]
+    conn.execute("update ods.ybss_bzdzchxx set sjdzbm = %s, _loaded_at = now() where dzbm = %s", (target, moved))
+    renamed = conn.execute("select max(dzbm) from ods.ybss_bzdzchxx where sjdzbm = %s and dzbm not in (%s, %s)",
+                           (target, target + "PL9901", moved)).fetchone()[0]
+    conn.execute("update ods.ybss_bzdzchxx set dzmc = dzmc || '（更名）', _loaded_at = now() where dzbm = %s",
+                 (renamed,))
+    return {"jlx": jlx, "deleted_ml": deleted, "added_ch": target + "PL9901", "moved_ch": moved, "to_ml": target,
+            "renamed_ch": renamed}
+
+
+def _plant_changes(dsn: str, stationless: tuple[str, str]) -> dict[str, str]:
     """Changes the synthetic day does not make, written as an apply would (``_loaded_at`` now)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         # a hukou survivor's ID number corrected: the hukou part moves to the new number, the
@@ -79,7 +131,8 @@ def _plant_changes(dsn: str) -> dict[str, str]:
                          "where gmsfhm = %s", (gone,))
         # a building (门楼) gets another police station: its flats' residents inherit it
         ml = conn.execute("select c.sjdzbm from ods.ybss_bzdzchxx c join ods.ybss_syrkxx s on s.jzdz_dzbm = c.dzbm "
-                          "where not s._deleted and c.gajgjgdm is null order by c.dzbm limit 1").fetchone()
+                          "where not s._deleted and c.gajgjgdm is null and c.sjdzbm <> %s order by c.dzbm limit 1",
+                          (stationless[0],)).fetchone()
         ml = ml[0] if ml else conn.execute("select sjdzbm from ods.ybss_bzdzchxx order by dzbm limit 1").fetchone()[0]
         conn.execute("update ods.ybss_bzdzmlxx set gajgjgdm = '511702990000', _loaded_at = now() where dzbm = %s", (ml,))
         # a house registered at an address where someone lives and no house was known
@@ -89,7 +142,8 @@ def _plant_changes(dsn: str) -> dict[str, str]:
         conn.execute("insert into ods.ybss_syfwxx (fwbh, dzbm, fwlbdm, fwytdm, fzgmsfhm, fzxm, czbs, xzqhdm, zxbs, "
                      "_batch_id, _file, _line) values ('PL-INC-H1', %s, '1', '1', %s, '房主', '0', %s, '0', "
                      "'SCGA-INCR-20261121-0001', 'YBSS_SYFWXX_planted.bcp', 1)", (at[0], new_id, at[1]))
-    return {"old_id": old_id, "new_id": new_id, "gone": gone, "ml": ml, "house_at": at[0]}
+        addresses = _plant_address_changes(conn, stationless[1], {ml, stationless[0]})
+    return {"old_id": old_id, "new_id": new_id, "gone": gone, "ml": ml, "house_at": at[0], **addresses}
 
 
 def _columns(conn, rel: str) -> list[str]:
@@ -111,18 +165,23 @@ def daily_vs_full(pg_server_dsn, tmp_path_factory):
                                 text=True, check=True, env={**os.environ, "DZ_PG_DSN": dsn,
                                                             "DZ_STATE_DIR": str(out / "state")})
         assert json.loads(loaded.stdout)["status"] == "loaded"
+        stationless = _plant_before_build(dsn)
         _build(dsn)
         changes = _apply_day(dsn)
-        planted = _plant_changes(dsn)
+        planted = _plant_changes(dsn, stationless)
         _build(dsn, "--vars", DAILY_VARS)
         with psycopg.connect(dsn, autocommit=True) as conn:
             recomputed = conn.execute("select count(*) from core.core_person__changes where key is not null").fetchone()[0]
             persons = conn.execute("select count(*) from core.core_person").fetchone()[0]
+            addresses = conn.execute("select count(*) from core.core_address").fetchone()[0]
+            readdressed = conn.execute("select count(*) from core.core_address__changes where key is not null"
+                                       ).fetchone()[0]
             conn.execute("create schema daily")
             for rel in COMPARED:
                 conn.execute(f"create table daily.{rel.split('.')[1]} as select * from {rel}")
         _build(dsn, "--full-refresh")
-        yield {"dsn": dsn, "changes": changes, "planted": planted, "recomputed": recomputed, "persons": persons}
+        yield {"dsn": dsn, "changes": changes, "planted": planted, "recomputed": recomputed, "persons": persons,
+               "addresses": addresses, "readdressed": readdressed}
     finally:
         with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{dsn.rsplit("/", 1)[1]}" with (force)')
@@ -131,6 +190,10 @@ def daily_vs_full(pg_server_dsn, tmp_path_factory):
 def test_daily_run_recomputes_only_the_changed_persons(daily_vs_full):
     assert daily_vs_full["changes"] > 0
     assert 0 < daily_vs_full["recomputed"] < daily_vs_full["persons"] / 5
+
+
+def test_daily_run_recomputes_only_the_changed_addresses(daily_vs_full):
+    assert 0 < daily_vs_full["readdressed"] < daily_vs_full["addresses"] / 5
 
 
 @pytest.mark.parametrize("rel", COMPARED)
@@ -154,3 +217,21 @@ def test_planted_changes_came_through(daily_vs_full):
                              (p["house_at"],)).fetchone()
     assert ids == {p["old_id"], p["new_id"]}
     assert house is not None
+
+
+def test_planted_address_changes_came_through(daily_vs_full):
+    p = daily_vs_full["planted"]
+    with psycopg.connect(daily_vs_full["dsn"]) as conn:
+        def row(code):
+            return conn.execute("select gajgjgdm, gajg_inherited, parent_missing, sjdzbm, jlx_dzbm, dzmc "
+                                "from daily.core_address where dzbm = %s", (code,)).fetchone()
+        inherited = conn.execute("select count(*) from daily.core_address where jlx_dzbm = %s and dzjbdm = '3' "
+                                 "and gajgjgdm = '511702980000' and gajg_inherited", (p["jlx"],)).fetchone()[0]
+        orphans = conn.execute("select count(*), count(*) filter (where parent_missing) from daily.core_address "
+                               "where sjdzbm = %s", (p["deleted_ml"],)).fetchone()
+        assert row(p["deleted_ml"]) is None
+        assert inherited >= 1
+        assert orphans[0] > 0 and orphans[0] == orphans[1]
+        assert row(p["added_ch"])[3] == p["to_ml"] and row(p["added_ch"])[1]
+        assert row(p["moved_ch"])[3] == p["to_ml"]
+        assert row(p["renamed_ch"])[5].endswith("（更名）")

@@ -1,10 +1,22 @@
 {#- Address codes are normalised expressions PostgreSQL has no statistics for: it guesses the
     parent joins at ~1e10 rows and picks merge joins that sort the whole union; hash joins of
-    the ~0.5M rows (1M persons) fit work_mem. -#}
+    the ~0.5M rows (1M persons) fit work_mem.
+    Incremental by changed address code (macros/incremental.sql, macros/core_address_changes.sql):
+    a daily run recomputes the codes whose standard-address rows were loaded or changed since
+    the last build and the codes below them; their parents come from the fresh rows where they
+    changed too, else from this table (raw police station = the stored one unless inherited). -#}
 {{ config(
-    indexes=[{'columns': ['dzbm'], 'unique': true}, {'columns': ['dzmc_norm']}],
-    pre_hook="set local enable_mergejoin = off",
+    materialized='incremental',
+    unique_key='dzbm',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    indexes=[{'columns': ['dzbm'], 'unique': true}, {'columns': ['dzmc_norm']}, {'columns': ['sjdzbm']},
+             {'columns': ['jlx_dzbm']}, {'columns': ['_built_at']}],
+    pre_hook=["set local enable_mergejoin = off", "{{ dz_changes_pre('dzbm', core_address_changed_codes()) }}"],
+    post_hook="{{ dz_changes_post('dzbm') }}",
 ) }}
+-- change detection also reads (macros/core_address_changes.sql):
+-- depends_on: {{ source('ods', 'ybss_bzdzjlxxx') }}, {{ source('ods', 'ybss_bzdzmlxx') }}, {{ source('ods', 'ybss_bzdzchxx') }}
 
 -- The standard address hierarchy 街路巷 (level 1) → 门楼 (2) → 层户 (3): one row per address
 -- code in force (not deleted), with its parents, division, town and police jurisdiction. A
@@ -14,16 +26,19 @@ with jlx as not materialized (
     select *, '1' as dzjbdm, null::text as sjdzbm, null::text as mlph, null::int as lc, null::text as sh,
            null::numeric as zbx, null::numeric as zby
     from {{ ref('stg_ods__ybss_bzdzjlxxx') }} where not _deleted
+      and {{ dz_keys_filter('dzbm') }}
 ),
 
 ml as not materialized (
     select *, '2' as dzjbdm, null::int as lc, null::text as sh
     from {{ ref('stg_ods__ybss_bzdzmlxx') }} where not _deleted
+      and {{ dz_keys_filter('dzbm') }}
 ),
 
 ch as not materialized (
     select *, '3' as dzjbdm, null::text as mlph, null::numeric as zbx, null::numeric as zby
     from {{ ref('stg_ods__ybss_bzdzchxx') }} where not _deleted
+      and {{ dz_keys_filter('dzbm') }}
 ),
 
 unioned as (
@@ -37,7 +52,24 @@ unioned as (
 
 -- parents looked up in a narrow projection of the same rows, inlined (not materialised) so the
 -- planner sees the tables' statistics: joined to the materialised union itself, PostgreSQL
--- estimated 1e10 rows and sorted the whole union to disk three times
+-- estimated 1e10 rows and sorted the whole union to disk three times. A daily run takes the
+-- parents and grandparents of the changed rows from the fresh rows, else from this table.
+{%- if is_incremental() %}
+needed as (
+    select sjdzbm as dzbm from unioned where sjdzbm is not null
+    union
+    select t.sjdzbm from {{ this }} t where t.dzbm in (select sjdzbm from unioned) and t.sjdzbm is not null
+),
+
+parents as (
+    select dzbm, sjdzbm, gajgjgdm from unioned
+    union all
+    select t.dzbm, t.sjdzbm, case when t.gajg_inherited then null else t.gajgjgdm end
+    from {{ this }} t
+    where t.dzbm in (select dzbm from needed)
+      and t.dzbm not in (select key from {{ this.identifier }}__changed)
+),
+{%- else %}
 parents as not materialized (
     select dzbm, sjdzbm, gajgjgdm from jlx
     union all
@@ -45,6 +77,7 @@ parents as not materialized (
     union all
     select dzbm, sjdzbm, gajgjgdm from ch
 ),
+{%- endif %}
 
 linked as (
     select
@@ -87,7 +120,8 @@ final as (
         l.zby,
         l.djsj,
         l.gxsj,
-        {{ lineage_columns('l') }}
+        {{ lineage_columns('l') }},
+        now()                                     as _built_at
     from linked l
     left join {{ ref('stg_meta__code_table') }} jb on jb.dict = 'DZJB' and jb.code = l.dzjbdm
     left join {{ ref('stg_meta__code_table') }} xz on xz.dict = 'GB/T 2260' and xz.code = l.xzqhdm

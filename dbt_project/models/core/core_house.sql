@@ -9,9 +9,11 @@ addresses as (
     select dzbm, dzmc_norm, ml_dzbm, xzqhdm, gajgjgdm, is_active from {{ ref('core_address') }}
 ),
 
+-- only the names houses carry are looked up (thousands of houses, millions of addresses)
 unique_names as (
     select dzmc_norm, min(dzbm) as dzbm from addresses
-    where dzmc_norm is not null group by dzmc_norm having count(*) = 1
+    where dzmc_norm in (select dzmc_norm from houses where dzmc_norm is not null)
+    group by dzmc_norm having count(*) = 1
 ),
 
 linked as (

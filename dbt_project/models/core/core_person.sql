@@ -3,15 +3,19 @@
     their ID now and the ID their row had here before), and, on a day when standard addresses
     or houses changed, the persons linked to them; everyone after a FULL load. Known gap until
     the next full refresh: a duplicate (non-survivor) hukou row whose ID number is corrected
-    leaves hukou_rows of its old ID one too high. -#}
+    leaves hukou_rows of its old ID one too high. The hukou and residence addresses of the
+    recomputed persons, before and after, go to a place log (core_person_places) for elem_place;
+    the indexes on them serve its per-address counts. -#}
 {{ config(
     materialized='incremental',
     unique_key='gmsfhm',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
-    indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['rybh']}, {'columns': ['syrkbh']}, {'columns': ['_built_at']}],
-    pre_hook=["{{ dz_changes_pre('gmsfhm', core_person_changed_ids()) }}", "{{ core_person_staged_pre() }}"],
-    post_hook="{{ dz_changes_post('gmsfhm') }}",
+    indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['rybh']}, {'columns': ['syrkbh']}, {'columns': ['_built_at']},
+             {'columns': ['jz_dzbm']}, {'columns': ['hj_dzbm']}],
+    pre_hook=["{{ dz_changes_pre('gmsfhm', core_person_changed_ids()) }}", "{{ core_person_staged_pre() }}",
+              "{{ core_person_places('pre') }}"],
+    post_hook=["{{ dz_changes_post('gmsfhm') }}", "{{ core_person_places('post') }}"],
 ) }}
 -- change detection also reads (macros/core_person_changes.sql):
 -- depends_on: {{ source('ods', 'hz_hjrkjbxx') }}, {{ source('ods', 'ybss_syrkxx') }}, {{ source('ods', 'ybss_syfwxx') }}

@@ -12,9 +12,13 @@ address_houses as (
     select dzbm, max(_loaded_at) as _loaded_at from {{ ref('core_house') }} where dzbm is not null group by 1
 ),
 
+-- counted at the houses' addresses only (thousands of houses, millions of persons; core_person
+-- is indexed on jz_dzbm)
 residents as (
     select jz_dzbm as dzbm, count(*) as resident_count, max(_loaded_at) as _loaded_at
-    from {{ ref('core_person') }} where is_actual and jz_dzbm is not null group by 1
+    from {{ ref('core_person') }}
+    where is_actual and jz_dzbm is not null and jz_dzbm in (select dzbm from address_houses)
+    group by 1
 ),
 
 final as (

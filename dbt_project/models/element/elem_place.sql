@@ -1,38 +1,38 @@
+{{ config(
+    materialized='incremental',
+    unique_key='dzbm',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    indexes=[{'columns': ['dzbm'], 'unique': true}, {'columns': ['_built_at']}, {'columns': ['_changed_at']}],
+    pre_hook="{{ elem_place_changes_pre() }}",
+) }}
+{#- Incremental (macros/elem_place_changes.sql): a daily run replaces the addresses core_address
+    recomputed, those a recomputed person left or came to (core_person's place log), and those
+    whose houses, units, disputes or cases changed. -#}
+-- change detection also reads (macros/elem_place_changes.sql):
+-- depends_on: {{ ref('core_address') }}, {{ ref('core_person') }}, {{ ref('core_house') }}, {{ ref('core_unit') }}
+
 -- 地要素: one row per standard address (core_address) with what is found there: residents,
 -- hukou registrations, houses, units, disputes and cases. _changed_at = newest load among the
 -- address and the rows counted (so an anomaly rule re-checks the place when any of them moves).
 with addresses as (
-    select * from {{ ref('core_address') }}
+    select * from {{ ref('core_address') }} where {{ dz_keys_filter('dzbm') }}
 ),
 
 residents as (
     select jz_dzbm as dzbm, count(*) as resident_count, max(_loaded_at) as _loaded_at
-    from {{ ref('core_person') }} where is_actual and jz_dzbm is not null group by 1
+    from {{ ref('core_person') }} where is_actual and jz_dzbm is not null and {{ dz_keys_filter('jz_dzbm') }}
+    group by 1
 ),
 
 hukou as (
     select hj_dzbm as dzbm, count(*) as hukou_count, max(_loaded_at) as _loaded_at
-    from {{ ref('core_person') }} where is_hukou and ryztdm = '1' and hj_dzbm is not null group by 1
+    from {{ ref('core_person') }} where is_hukou and ryztdm = '1' and hj_dzbm is not null and {{ dz_keys_filter('hj_dzbm') }}
+    group by 1
 ),
 
-houses as (
-    select dzbm, count(*) as house_count, max(_loaded_at) as _loaded_at
-    from {{ ref('core_house') }} where is_active and dzbm is not null group by 1
-),
-
-units as (
-    select zc_dzbm as dzbm, count(*) as unit_count, max(_loaded_at) as _loaded_at
-    from {{ ref('core_unit') }} where is_active and zc_dzbm is not null group by 1
-),
-
-disputes as (
-    select dzbm, count(*) as dispute_count, max(_loaded_at) as _loaded_at
-    from {{ ref('stg_ods__ezc_mdjffxyhjbxx') }} where dzbm is not null group by 1
-),
-
-cases as (
-    select fadz_dzbm as dzbm, count(*) as case_count, max(_loaded_at) as _loaded_at
-    from {{ ref('stg_ods__ybss_ajxx') }} where fadz_dzbm is not null group by 1
+small as (
+    {{ elem_place_small_facts((this.identifier ~ '__changed') if is_incremental() else none) | indent(4) }}
 ),
 
 final as (
@@ -52,19 +52,16 @@ final as (
         coalesce(r.resident_count, 0)   as resident_count,
         coalesce(h.hukou_count, 0)      as hukou_count,
         coalesce(f.house_count, 0)      as house_count,
-        coalesce(u.unit_count, 0)       as unit_count,
-        coalesce(d.dispute_count, 0)    as dispute_count,
-        coalesce(c.case_count, 0)       as case_count,
+        coalesce(f.unit_count, 0)       as unit_count,
+        coalesce(f.dispute_count, 0)    as dispute_count,
+        coalesce(f.case_count, 0)       as case_count,
         a._batch_id, a._file, a._line, a._msg_id, a._seq, a._loaded_at,
-        greatest(a._loaded_at, r._loaded_at, h._loaded_at, f._loaded_at, u._loaded_at,
-                 d._loaded_at, c._loaded_at) as _changed_at
+        greatest(a._loaded_at, r._loaded_at, h._loaded_at, f._loaded_at) as _changed_at,
+        now()                           as _built_at
     from addresses a
     left join residents r on r.dzbm = a.dzbm
     left join hukou h on h.dzbm = a.dzbm
-    left join houses f on f.dzbm = a.dzbm
-    left join units u on u.dzbm = a.dzbm
-    left join disputes d on d.dzbm = a.dzbm
-    left join cases c on c.dzbm = a.dzbm
+    left join small f on f.dzbm = a.dzbm
 )
 
 select * from final
