@@ -5,7 +5,9 @@ with houses as (
     select * from {{ ref('stg_ods__ybss_syfwxx') }}
 ),
 
-addresses as (
+-- inlined, not materialised: each use is an index lookup into core_address (materialised, it
+-- was a copy and sort of every address for a few thousand houses)
+addresses as not materialized (
     select dzbm, dzmc_norm, ml_dzbm, xzqhdm, gajgjgdm, is_active from {{ ref('core_address') }}
 ),
 
