@@ -45,8 +45,8 @@ class Settings:
     # Incremental sync (issue 5): exchange and dz-hub's own queue (tests use uuid-suffixed names).
     cdc_exchange: str = "dz.cdc"
     cdc_queue: str = "dzhub.cdc"
-    cdc_prefetch: int = 5000  # unacked messages in flight: 2.5 micro-batches, so the broker never idles
-    cdc_batch_size: int = 2000  # changes per micro-batch: one COPY + one upsert per table
+    cdc_prefetch: int = 15000  # unacked messages in flight: 3 micro-batches, so the broker never idles
+    cdc_batch_size: int = 5000  # changes per micro-batch: one COPY + one upsert per table (a trickle flushes by age)
     cdc_flush_s: float = 0.25  # a partial micro-batch is applied after this idle time
     cdc_max_lag_s: float = 60.0  # oldest unapplied change / queue lag above this alerts
     cdc_throttle_s: float = 0.0  # pause inside each micro-batch before commit: crash tests only
@@ -83,8 +83,8 @@ def get_settings() -> Settings:
         load_throttle_s=float(env("DZ_LOAD_THROTTLE_S", "0")),
         cdc_exchange=env("DZ_CDC_EXCHANGE", "dz.cdc"),
         cdc_queue=env("DZ_CDC_QUEUE", "dzhub.cdc"),
-        cdc_prefetch=int(env("DZ_CDC_PREFETCH", "5000")),
-        cdc_batch_size=int(env("DZ_CDC_BATCH_SIZE", "2000")),
+        cdc_prefetch=int(env("DZ_CDC_PREFETCH", "15000")),
+        cdc_batch_size=int(env("DZ_CDC_BATCH_SIZE", "5000")),
         cdc_flush_s=float(env("DZ_CDC_FLUSH_S", "0.25")),
         cdc_max_lag_s=float(env("DZ_CDC_MAX_LAG_S", "60")),
         cdc_throttle_s=float(env("DZ_CDC_THROTTLE_S", "0")),
