@@ -58,6 +58,10 @@ def test_valid_package_loads_with_counts_lineage_objects_and_backup(dirs, db, pg
     assert Path(backup).is_file() and Path(backup + ".ok").is_file() and not b.zip_path.exists()
     assert _one(db, "select count(*), min(_batch_id), max(_batch_id) from ods.hz_hjrkjbxx") == \
         (39, b.batch_id, b.batch_id)
+    # swapped in with planner statistics (ANALYZE before the swap), not as a never-analysed table
+    assert _one(db, "select reltuples from pg_class where oid = 'ods.hz_hjrkjbxx'::regclass") == (39,)
+    assert _one(db, "select count(*) > 0 from pg_stats where schemaname = 'ods' and tablename = 'hz_hjrkjbxx'") == \
+        (True,)
     assert _one(db, "select _file, _line, csrq, djsj from ods.hz_hjrkjbxx where rybh = 'R00000021'")[:2] == \
         ("HZ_HJRKJBXX_0002.bcp", 2)
     assert _one(db, "select count(*) from ods.ybss_bzdzmlxx where _batch_id = %s", b.batch_id) == (7,)
