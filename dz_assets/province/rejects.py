@@ -169,10 +169,6 @@ def iter_rejects(conn: psycopg.Connection, batch_id: str) -> Iterator[dict[str, 
                "reason": r, "raw_line": _text(bytes(raw)), "raw_hex": bytes(raw).hex()}
 
 
-def read_rejects(conn: psycopg.Connection, batch_id: str) -> list[dict[str, Any]]:
-    return list(iter_rejects(conn, batch_id))
-
-
 def write_rejects_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
     """The CSV of ``rows`` written as they come; returns how many."""
     w = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
@@ -182,12 +178,6 @@ def write_rejects_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
         w.writerow(row)
         n += 1
     return n
-
-
-def rejects_csv(rows: Iterable[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    write_rejects_csv(rows, buf)
-    return buf.getvalue()
 
 
 def write_rejects_file(conn: psycopg.Connection, batch_id: str, folder: Path) -> Path | None:
