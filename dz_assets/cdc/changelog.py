@@ -86,12 +86,7 @@ def copy_block(table: Table, changes: Iterable[Change]) -> tuple[str, int]:
     dt_keys = [i for i, f in enumerate(table.key_fields) if f.type == "datetime"]
     dumps, rows, nulls = orjson.dumps, [], 0
     for c in changes:
-        key = c.key
-        if dt_keys:
-            key = list(key)
-            for i in dt_keys:
-                v = key[i]
-                key[i] = f"{v[:8]}T{v[8:]}+08"
+        key = _key_text(c.key, dt_keys) if dt_keys else c.key
         if c.op == "D" and not c.data:
             data, nulls = "\\N", nulls + 1
         else:
@@ -115,16 +110,21 @@ def copy_block(table: Table, changes: Iterable[Change]) -> tuple[str, int]:
 _TAB = "\t"
 
 
+def _key_text(key: tuple[str, ...], dt_keys: list[int]) -> list[str]:
+    """The key's values as the log's columns take them: a datetime key part (YYYYMMDDHHMMSS,
+    Beijing time) in ISO 8601 with its offset."""
+    key = list(key)
+    for i in dt_keys:
+        v = key[i]
+        key[i] = f"{v[:8]}T{v[8:]}+08"
+    return key
+
+
 def _copy_block_escaped(changes: list[Change], dt_keys: list[int]) -> str:
     dumps, esc = orjson.dumps, _copy_text
     lines = []
     for c in changes:
-        key = c.key
-        if dt_keys:
-            key = list(key)
-            for i in dt_keys:
-                v = key[i]
-                key[i] = f"{v[:8]}T{v[8:]}+08"
+        key = _key_text(c.key, dt_keys) if dt_keys else c.key
         data = "\\N" if c.op == "D" and not c.data else esc(dumps(c.data).decode())
         lines.append("\t".join((esc(c.msg_id), str(c.seq), c.op, c.ts.isoformat(), *map(esc, key), data,
                                 esc(c.source), "\\N" if c.file is None else esc(c.file),
