@@ -65,3 +65,19 @@
 {% macro idcard_sex(id) -%}
     (case when {{ id }} ~ '^[0-9]{17}' then (case when substr({{ id }}, 17, 1)::int % 2 = 1 then '1' else '2' end) end)
 {%- endmacro %}
+
+{#- The live rows of a person register (hukou or actual population) with their normalised ID
+    number, computed once per row (OFFSET 0 keeps the planner from pasting the expression into
+    each of the ~30 places the GB 11643 check reads it). `id_filter` (a query of normalised ID
+    numbers) keeps only those IDs' rows; rows already in canonical form are matched as they are,
+    before normalising. -#}
+{% macro stg_person_source(relation, id_filter=none) -%}
+select o.*, n.gmsfhm_norm
+from {{ relation }} o
+cross join lateral (select {{ normalize_idcard('o.gmsfhm') }} as gmsfhm_norm offset 0) n
+where not o._deleted
+{%- if id_filter %}
+  and (o.gmsfhm in ({{ id_filter }}) or o.gmsfhm !~ '^[0-9]{17}[0-9X]$')
+  and n.gmsfhm_norm in ({{ id_filter }})
+{%- endif %}
+{%- endmacro %}

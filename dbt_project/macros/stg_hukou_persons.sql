@@ -4,17 +4,7 @@
     window, i.e. after cleaning every row). -#}
 {% macro stg_hukou_persons(id_filter=none) -%}
 with source as (
-    -- the normalised ID number is computed once per row (OFFSET 0 keeps the planner from
-    -- pasting the expression into each of the ~30 places the GB 11643 check reads it)
-    select o.*, n.gmsfhm_norm
-    from {{ source('ods', 'hz_hjrkjbxx') }} o
-    cross join lateral (select {{ normalize_idcard('o.gmsfhm') }} as gmsfhm_norm offset 0) n
-    where not o._deleted
-    {%- if id_filter %}
-      -- rows already in canonical form are matched as they are, before normalising
-      and (o.gmsfhm in ({{ id_filter }}) or o.gmsfhm !~ '^[0-9]{17}[0-9X]$')
-      and n.gmsfhm_norm in ({{ id_filter }})
-    {%- endif %}
+    {{ stg_person_source(source('ods', 'hz_hjrkjbxx'), id_filter) | indent(4) }}
 ),
 
 renamed as (
