@@ -4,7 +4,8 @@ On a small synthetic city loaded through the real loader (a database of its own)
 then a day of the city's changes through the CDC log-and-apply step, plus changes the synthetic
 day does not make (a corrected ID number, a person whose rows are all deleted, a police station
 moved on a building, a new house at a person's address, standard addresses changed, added, moved,
-renamed and deleted, a police station inherited from the 街路巷); the daily ``dbt build``; its tables are
+renamed and deleted, a police station inherited from the 街路巷); the daily ``dbt build``; a second
+daily build after one gate record is re-delivered for another person; its tables are
 copied aside, a ``--full-refresh`` build follows, and each incremental model must equal the
 rebuild both ways (EXCEPT), leaving out only the columns that stamp build time.
 """
@@ -146,6 +147,22 @@ def _plant_changes(dsn: str, stationless: tuple[str, str]) -> dict[str, str]:
     return {"old_id": old_id, "new_id": new_id, "gone": gone, "ml": ml, "house_at": at[0], **addresses}
 
 
+def _redeliver_gate_record(dsn: str) -> dict[str, str]:
+    """A gate record re-delivered corrected (another person, a later time) and nothing else: its
+    track row is replaced, and both persons' sightings must be recounted although neither is
+    seen anew nor changed otherwise."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        jlbh, seen_before = conn.execute(
+            "select g.jlbh, g.gmsfhm from ods.zhxq_zhxqryjcjlxx g join element.elem_person e using (gmsfhm) "
+            "where not g._deleted and e.track_count > 1 order by g.jlbh limit 1").fetchone()
+        seen_now = conn.execute("select g.gmsfhm from ods.zhxq_zhxqryjcjlxx g join element.elem_person e using "
+                                "(gmsfhm) where not g._deleted and g.gmsfhm <> %s order by g.jlbh desc limit 1",
+                                (seen_before,)).fetchone()[0]
+        conn.execute("update ods.zhxq_zhxqryjcjlxx set gmsfhm = %s, crsj = crsj + interval '400 days', "
+                     "_loaded_at = now() where jlbh = %s", (seen_now, jlbh))
+    return {"gate": jlbh, "seen_before": seen_before, "seen_now": seen_now}
+
+
 def _columns(conn, rel: str) -> list[str]:
     schema, name = rel.split(".")
     cols = conn.execute("select column_name from information_schema.columns where table_schema = %s "
@@ -176,6 +193,10 @@ def daily_vs_full(pg_server_dsn, tmp_path_factory):
             addresses = conn.execute("select count(*) from core.core_address").fetchone()[0]
             readdressed = conn.execute("select count(*) from core.core_address__changes where key is not null"
                                        ).fetchone()[0]
+        # a second daily run, of one re-delivered gate record
+        planted.update(_redeliver_gate_record(dsn))
+        _build(dsn, "--vars", DAILY_VARS)
+        with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("create schema daily")
             for rel in COMPARED:
                 conn.execute(f"create table daily.{rel.split('.')[1]} as select * from {rel}")
@@ -217,6 +238,18 @@ def test_planted_changes_came_through(daily_vs_full):
                              (p["house_at"],)).fetchone()
     assert ids == {p["old_id"], p["new_id"]}
     assert house is not None
+
+
+def test_redelivered_gate_record_replaced_its_track(daily_vs_full):
+    p = daily_vs_full["planted"]
+    with psycopg.connect(daily_vs_full["dsn"]) as conn:
+        tracks = conn.execute("select gmsfhm from daily.elem_person_track where trk_id = 'ZHXQ:' || %s",
+                              (p["gate"],)).fetchall()
+        last_seen = conn.execute("select last_seen_at = (select max(trk_time) from daily.elem_person_track "
+                                 "where gmsfhm = %s) from daily.elem_person where gmsfhm = %s",
+                                 (p["seen_now"], p["seen_now"])).fetchone()
+    assert tracks == [(p["seen_now"],)]
+    assert last_seen == (True,)
 
 
 def test_planted_address_changes_came_through(daily_vs_full):

@@ -8,8 +8,8 @@
     pre_hook="{{ elem_person_changes_pre() }}",
 ) }}
 {#- Incremental (macros/elem_person_changes.sql): a daily run replaces the persons core_person
-    recomputed, those seen since, and those whose labels, GABF status, units, houses, disputes,
-    cases or age in years changed. -#}
+    recomputed, those seen since (their track figures by increment), and those whose labels,
+    GABF status, units, houses, disputes, cases or age in years changed. -#}
 
 -- 人员要素: one row per person (core_person) with the elements analysts and the rule models
 -- look up: identity, hukou and residence, house, units represented, active labels and GABF
@@ -23,8 +23,12 @@ facts as (
 ),
 
 seen as (
+    {%- if is_incremental() %}
+    {{ elem_person_seen_daily() | indent(4) }}
+    {%- else %}
     select gmsfhm, max(trk_time) as last_seen_at, count(*) as track_count
-    from {{ ref('elem_person_track') }} where {{ dz_keys_filter('gmsfhm') }} group by 1
+    from {{ ref('elem_person_track') }} group by 1
+    {%- endif %}
 ),
 
 final as (
