@@ -4,9 +4,10 @@ with addresses as (
     select * from {{ ref('core_address') }}
 ),
 
+-- residents per address as elem_place keeps them (one row per address, kept by increments),
+-- instead of regrouping core_person's millions of rows on every run
 residents as (
-    select jz_dzbm as dzbm, count(*) as n from {{ ref('core_person') }}
-    where is_actual and jz_dzbm is not null group by 1
+    select dzbm, resident_count as n from {{ ref('elem_place') }} where resident_count > 0
 ),
 
 counted as (
