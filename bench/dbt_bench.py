@@ -22,6 +22,8 @@ template, with the full run's figures beside it in ``bench/out``); ``--daily-onl
 from a copy of that template and repeats only the baseline and step 4, ~4 min at 5.5M persons
 instead of ~20, for iterating on the daily run (models changed since the snapshot are timed
 against tables the old code built: re-snapshot before quoting a figure for a changed model).
+``--rebuild`` starts from a copy of it too but repeats steps 2–4 (the loaded ODS tables are
+reused, less the indexes the models' pre-hooks added to them).
 Goals (issue 6, 2 cores): full ≤ 3 min at 1M persons, ≤ 15 min at 5.5M; daily ≤ 2 min at 5.5M.
 """
 
@@ -142,6 +144,16 @@ def _clone(server: str, source: str, target: str) -> None:
         conn.execute(f"create database {target} template {source}")
 
 
+def _drop_model_indexes_on_ods(dsn: str) -> None:
+    """ODS as a FULL leaves it: without the indexes the models' pre-hooks added (only constraints')."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for (index,) in conn.execute(
+                "select i.indexrelid::regclass::text from pg_index i join pg_class c on c.oid = i.indrelid "
+                "where c.relnamespace = 'ods'::regnamespace "
+                "and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)").fetchall():
+            conn.execute(f"drop index {index}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--persons", type=int, default=1_000_000)
@@ -150,12 +162,14 @@ def main() -> None:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--snapshot", action="store_true", help=f"keep the post-full-build state as {SNAPSHOT_DB}")
     mode.add_argument("--daily-only", action="store_true", help=f"start from {SNAPSHOT_DB}: only the daily run")
+    mode.add_argument("--rebuild", action="store_true",
+                      help=f"start from {SNAPSHOT_DB}: the full build again (models changed), then the day")
     a = ap.parse_args()
 
     server = with_database(env("DZ_PG_DSN") or DEFAULT_PG_DSN, "postgres")
     dsn = with_database(server, "dzhub_dbt_bench")
     figures = OUT / f"dbt_snapshot_{a.persons}_{a.seed}.json"
-    if a.daily_only:
+    if a.daily_only or a.rebuild:
         if not figures.exists():
             raise SystemExit(f"no snapshot of {a.persons:,} persons (seed {a.seed}): run with --snapshot first")
         _clone(server, SNAPSHOT_DB, "dzhub_dbt_bench")
@@ -164,6 +178,10 @@ def main() -> None:
         (OUT / "run_results_full.json").write_text(json.dumps(full["run_results"]))
         load_before = os.getloadavg()[0]
         base_s, base_rows = _baseline(dsn)
+        if a.rebuild:
+            _drop_model_indexes_on_ods(dsn)
+            full_s = _dbt(["build", "--full-refresh"], dsn, "full")
+            after_full = _counts(dsn)
     else:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute("drop database if exists dzhub_dbt_bench with (force)")
@@ -190,7 +208,8 @@ def main() -> None:
         recomputed = conn.execute("select count(*) from core.core_person__changes where key is not null").fetchone()[0]
 
     print(f"dbt benchmark, {a.persons:,} persons (seed {a.seed}); ODS input rows {base_rows:,}"
-          + (f"; daily only, full-build figures from the {SNAPSHOT_DB} snapshot" if a.daily_only else ""))
+          + (f"; daily only, full-build figures from the {SNAPSHOT_DB} snapshot" if a.daily_only else "")
+          + (f"; full build again on a copy of the {SNAPSHOT_DB} snapshot (ODS as loaded)" if a.rebuild else ""))
     print(f"  machine load (1-min average) before the dbt runs {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
     print(f"  load FULL {load_full:7.1f}s   apply one day's {changes:,} changes {apply_s:7.1f}s   (not dbt)")
     print(f"  baseline scan+write of the inputs   {base_s:7.1f}s")
