@@ -13,7 +13,9 @@
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['rybh']}, {'columns': ['syrkbh']}, {'columns': ['_built_at']},
              {'columns': ['jz_dzbm']}, {'columns': ['hj_dzbm']}],
-    pre_hook=["{{ dz_changes_pre('gmsfhm', core_person_changed_ids()) }}", "{{ core_person_staged_pre() }}",
+    pre_hook=["{{ dz_ods_loaded_at_index(source('ods', 'hz_hjrkjbxx')) }}", "{{ dz_ods_loaded_at_index(source('ods', 'ybss_syrkxx')) }}",
+              "{{ dz_ods_idcard_index(source('ods', 'hz_hjrkjbxx')) }}", "{{ dz_ods_idcard_index(source('ods', 'ybss_syrkxx')) }}",
+              "{{ dz_changes_pre('gmsfhm', core_person_changed_ids()) }}", "{{ core_person_staged_pre() }}",
               "{{ core_person_places('pre') }}"],
     post_hook=["{{ dz_changes_post('gmsfhm') }}", "{{ core_person_places('post') }}"],
 ) }}
