@@ -37,7 +37,7 @@ from dz_assets.alerts import raise_alert
 from dz_assets.catalog import load_catalogue
 from dz_assets.cdc.apply import apply_changes
 from dz_assets.cdc.changelog import copy_block, store_block
-from dz_assets.cdc.message import parse_body
+from dz_assets.cdc.message import parse_body, plain_changes
 from dz_assets.cdc.topology import Topology, declare
 from dz_assets.db import pg_dsn
 from dz_assets.settings import Settings, get_settings
@@ -194,15 +194,24 @@ class Consumer:
         by_table: dict[str, list] = defaultdict(list)
         poison_rows, poison_tags, good_tags = [], [], []
         latest = None
+        cat = self.cat
         for d in batch:
-            parsed = parse_body(d[3], self.cat)
-            for c in parsed.changes:
+            changes = plain_changes(d[3], cat)
+            if changes is None:  # some change is not plainly good: the full verdict, with reasons
+                parsed = parse_body(d[3], cat)
+                changes = parsed.changes
+                for x in parsed.poison:
+                    poison_rows.append(_poison_row(self.topo.queue, self.topo.exchange, d, x))
+                if parsed.poison:
+                    poison_tags.append(d[0])
+                else:
+                    good_tags.append(d[0])
+            else:
+                good_tags.append(d[0])
+            for c in changes:
                 by_table[c.table].append(c)
                 if latest is None or c.ts > latest:
                     latest = c.ts
-            for x in parsed.poison:
-                poison_rows.append(_poison_row(self.topo.queue, self.topo.exchange, d, x))
-            (poison_tags if parsed.poison else good_tags).append(d[0])
         blocks = {code: copy_block(self.cat.tables[code], cs) for code, cs in by_table.items()}
         return _Prepared(blocks, poison_rows, poison_tags, good_tags,
                          latest.timestamp() if latest is not None else None)

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from dz_assets.cdc.message import parse_body
+from dz_assets.catalog import load_catalogue
+from dz_assets.cdc.message import parse_body, plain_changes
 
 KEY = "R51170200000000101"
 
@@ -66,6 +67,8 @@ def test_each_poison_kind_has_its_reason(b, code):
     assert not changes
     assert [p.code for p in poison] == [code]
     assert poison[0].reason
+    raw = json.dumps(b, ensure_ascii=False).encode() if not isinstance(b, bytes) else b
+    assert plain_changes(raw, load_catalogue()) is None  # the consumer's shortcut leaves it to parse_body
 
 
 def test_poison_identity_is_storable_text():
@@ -97,3 +100,22 @@ def test_delete_needs_no_data_and_unknown_fields_are_kept():
 def test_backslash_and_tab_are_plain_text_in_messages():
     changes, poison = one(body(data={"RYBH": KEY, "XM": "a\\b\tc"}))
     assert not poison and changes[0].data["XM"] == "a\\b\tc"
+
+
+@pytest.mark.parametrize("b", [
+    body(), [body(msg_id="a"), body(msg_id="b", op="D", data=...)], [],
+    body(data={"RYBH": KEY, "XM": "a\\b\tc", "NEWFIELD": "x"}),
+])
+def test_plain_changes_are_what_parse_body_gives(b):
+    raw = json.dumps(b, ensure_ascii=False).encode()
+    assert plain_changes(raw, load_catalogue()) == parse_body(raw).changes
+
+
+@pytest.mark.parametrize("b", [
+    body(data={"RYBH": KEY, "XM": "", "CSRQ": None}),  # good, but "" and null become NULL: parse_body's work
+    [body(msg_id="a"), body(msg_id="b", table="NOPE")],  # one bad element: the whole body is judged
+    b'"text"', b"[1]",
+])
+def test_plain_changes_leave_anything_else_to_parse_body(b):
+    raw = json.dumps(b, ensure_ascii=False).encode() if not isinstance(b, bytes) else b
+    assert plain_changes(raw, load_catalogue()) is None
