@@ -3,14 +3,15 @@
 One log per catalogue table, created on demand from the catalogue (like the ODS tables): the
 message id is unique, so a redelivered or re-read change is stored once; the row is kept as
 delivered (``data``, unknown fields included) with its lineage (``source`` = ``mq`` or the INCR
-batch id, ``file``, ``line``). Writes are COPY into a temporary table, then
-``INSERT … ON CONFLICT (msg_id) DO NOTHING`` (COPY itself cannot skip existing rows).
+batch id, ``file``, ``line``). Writes look a batch's message ids up in the log and COPY the new
+ones straight into it, under the table's lock (:func:`store_block`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import orjson
 import psycopg
@@ -74,7 +75,17 @@ def _copy_text(v: str) -> str:
     return v.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(v) else v
 
 
-def copy_block(table: Table, changes: Iterable[Change]) -> tuple[str, int]:
+@dataclass(frozen=True)
+class LogBlock:
+    """Changes in COPY text form (:func:`copy_block`), one line per message id (a repeated id's
+    first change: the one the log keeps), ``msg_ids`` in line order, ``changes`` as many as came."""
+
+    text: str
+    msg_ids: list[str]
+    changes: int
+
+
+def copy_block(table: Table, changes: Iterable[Change]) -> LogBlock:
     """The rows of ``changes`` as one COPY text block (column order of :func:`store_changes`).
 
     Rows are joined unescaped first; the block's tabs, line ends and backslashes are then counted
@@ -82,6 +93,12 @@ def copy_block(table: Table, changes: Iterable[Change]) -> tuple[str, int]:
     value) is the block built again value by value with COPY's escapes. Per change this was the
     writer's largest Python cost after parsing."""
     changes = list(changes)
+    n = len(changes)
+    msg_ids = [c.msg_id for c in changes]
+    if len(set(msg_ids)) < n:  # a message repeated within the block: its first copy is stored
+        seen: set[str] = set()
+        changes = [c for c in changes if not (c.msg_id in seen or seen.add(c.msg_id))]
+        msg_ids = [c.msg_id for c in changes]
     ncols = 8 + len(table.key)
     dt_keys = [i for i, f in enumerate(table.key_fields) if f.type == "datetime"]
     dumps, rows, nulls = orjson.dumps, [], 0
@@ -99,12 +116,12 @@ def copy_block(table: Table, changes: Iterable[Change]) -> tuple[str, int]:
         rows.append(f"{c.msg_id}\t{c.seq}\t{c.op}\t{c.ts.isoformat()}\t{_TAB.join(key)}\t{data}\t{c.source}"
                     f"\t{file}\t{line}")
     if not rows:
-        return "", 0
+        return LogBlock("", [], n)
     block = "\n".join(rows) + "\n"
     if block.count("\\") == nulls and block.count("\t") == len(rows) * (ncols - 1) \
             and block.count("\n") == len(rows) and "\r" not in block:
-        return block, len(rows)
-    return _copy_block_escaped(changes, dt_keys), len(rows)
+        return LogBlock(block, msg_ids, n)
+    return LogBlock(_copy_block_escaped(changes, dt_keys), msg_ids, n)
 
 
 _TAB = "\t"
@@ -141,27 +158,35 @@ def lock_table(conn: psycopg.Connection, table: Table) -> None:
 def store_changes(conn: psycopg.Connection, table: Table, changes: Iterable[Change]) -> int:
     """Log the changes (in the caller's transaction, which applies them before it commits:
     ``applied_at`` is that transaction's time); returns how many were new."""
-    return store_block(conn, table, *copy_block(table, changes))
+    return store_block(conn, table, copy_block(table, changes))
 
 
-def store_block(conn: psycopg.Connection, table: Table, block: str, n: int) -> int:
+def store_block(conn: psycopg.Connection, table: Table, block: LogBlock) -> int:
     """:func:`store_changes` for rows already in COPY text form (:func:`copy_block`): the consumer
-    builds the block while the previous micro-batch is still in the database."""
+    builds the block while the previous micro-batch is still in the database.
+
+    Under the table's lock (taken by every writer of the log, held to commit) the ids already
+    logged are looked up, and the other lines are COPYed straight into the log: no staging table
+    and no per-row ``ON CONFLICT`` (a 5 000-change micro-batch cost the server ~13 ms less CPU,
+    ~2.5 µs a change). The unique ``msg_id`` still refuses a second copy: a writer that skipped the
+    lock would fail its batch (redelivered), never store a change twice."""
     ensure_log(conn, table)
     lock_table(conn, table)
-    rel = log_rel(table)
-    cols = sql.SQL(", ").join(map(sql.Identifier, ["msg_id", "seq", "op", "ts",
-                                                   *[k.lower() for k in table.key],
-                                                   "data", "source", "file", "line"]))
-    tmp = sql.Identifier(f"_cdc_in_{table.ods_name}")
-    conn.execute(sql.SQL("create temp table if not exists {tmp} on commit delete rows as select {cols} from {rel} "
-                         "with no data").format(tmp=tmp, cols=cols, rel=rel))
-    if not n:
+    if not block.msg_ids:
         return 0
-    with conn.cursor() as cur, cur.copy(sql.SQL("copy {} ({}) from stdin").format(tmp, cols)) as cp:
-        cp.write(block)
-    # Emptied as it is read: the same transaction may store again (an INCR, chunk by chunk).
-    cur = conn.execute(sql.SQL("with d as (delete from {tmp} returning {cols}) insert into {rel} ({cols}) "
-                               "select {cols} from d on conflict (msg_id) do nothing").format(
-        tmp=tmp, rel=rel, cols=cols))
-    return cur.rowcount
+    rel = log_rel(table)
+    # LIMIT keeps each id a key lookup: as a join, a 5 000-id batch against a million-row log
+    # planned a sequential scan of the whole log.
+    known = {m for (m,) in conn.execute(sql.SQL(
+        "select u.msg_id from unnest(%s::text[]) u (msg_id) "
+        "cross join lateral (select from {} l where l.msg_id = u.msg_id limit 1) x").format(rel), (block.msg_ids,))}
+    text, n = block.text, len(block.msg_ids)
+    if known:
+        lines = [line for line, m in zip(text.split("\n"), block.msg_ids, strict=False) if m not in known]
+        text, n = "".join(line + "\n" for line in lines), len(lines)
+    if n:
+        cols = sql.SQL(", ").join(map(sql.Identifier, ["msg_id", "seq", "op", "ts", *[k.lower() for k in table.key],
+                                                       "data", "source", "file", "line"]))
+        with conn.cursor() as cur, cur.copy(sql.SQL("copy {} ({}) from stdin").format(rel, cols)) as cp:
+            cp.write(text)
+    return n

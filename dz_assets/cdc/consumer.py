@@ -36,7 +36,7 @@ import psycopg
 from dz_assets.alerts import raise_alert
 from dz_assets.catalog import load_catalogue
 from dz_assets.cdc.apply import apply_changes
-from dz_assets.cdc.changelog import copy_block, store_block
+from dz_assets.cdc.changelog import LogBlock, copy_block, store_block
 from dz_assets.cdc.message import parse_body, plain_changes
 from dz_assets.cdc.topology import Topology, declare
 from dz_assets.db import pg_dsn
@@ -108,7 +108,7 @@ def _size(body: bytes) -> int:
 class _Prepared:
     """A micro-batch parsed and judged, its rows in COPY form: all that is left is the database."""
 
-    blocks: dict[str, tuple[str, int]]  # table code -> (COPY text, rows)
+    blocks: dict[str, LogBlock]  # table code -> its changes in COPY form
     poison_rows: list[tuple]
     poison_tags: list[int]
     good_tags: list[int]
@@ -221,11 +221,11 @@ class Consumer:
             summary.poison[row[8]] += 1
         with db.transaction():
             for code in sorted(p.blocks):  # one lock order for every consumer
-                block, n = p.blocks[code]
-                new = store_block(db, self.cat.tables[code], block, n)
-                summary.changes += n
+                block = p.blocks[code]
+                new = store_block(db, self.cat.tables[code], block)
+                summary.changes += block.changes
                 summary.stored += new
-                summary.duplicates += n - new
+                summary.duplicates += block.changes - new
             if self.s.cdc_throttle_s:  # crash tests: a window in which the batch is logged, not committed
                 time.sleep(self.s.cdc_throttle_s)
             for code in sorted(p.blocks):
@@ -234,7 +234,7 @@ class Consumer:
                 for k in ("applied", "deleted", "ignored", "ignored_base"):
                     t[k] += getattr(r, k)
                     setattr(summary, k, getattr(summary, k) + getattr(r, k))
-                t["changes"] += p.blocks[code][1]
+                t["changes"] += p.blocks[code].changes
             if p.poison_rows:
                 with db.cursor() as cur, cur.copy(
                         "copy meta.cdc_poison (queue, exchange, routing_key, headers, body, element, msg_id, "
