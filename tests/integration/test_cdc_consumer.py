@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dz_assets.cdc.consumer import consume
+from dz_assets.cdc.consumer import consume, queue_drained
 from dz_assets.cdc.status import local_recon_all, status
 from dz_assets.db import with_database
 from dz_assets.synth.messages import POISON_KINDS, publish_messages
@@ -165,3 +165,18 @@ def test_sigterm_stops_cleanly_after_committing(topo, amqp_url, db):
     assert proc.returncode == 0, err
     summary = json.loads(out)
     assert summary["stopped_by"] == "signal" and summary["stored"] == sent["changes"]
+
+
+def test_drain_trusts_only_a_count_that_includes_this_consumer(topo, amqp_url):
+    # Under load a quorum queue answered "0 messages, 0 consumers" for a full queue (its fallback
+    # when the leader is slow) and --drain stopped having consumed nothing. A true answer read
+    # while consuming counts the consumer itself.
+    import pika
+
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    ch = conn.channel()
+    ch.basic_consume(topo.queue, lambda *a: None)
+    ok = ch.queue_declare(topo.queue, passive=True).method
+    assert (ok.message_count, ok.consumer_count) == (0, 1) and queue_drained(ok)
+    assert not queue_drained(pika.spec.Queue.DeclareOk(topo.queue, message_count=0, consumer_count=0))
+    conn.close()
