@@ -179,4 +179,9 @@ def test_drain_trusts_only_a_count_that_includes_this_consumer(topo, amqp_url):
     ok = ch.queue_declare(topo.queue, passive=True).method
     assert (ok.message_count, ok.consumer_count) == (0, 1) and queue_drained(ok)
     assert not queue_drained(pika.spec.Queue.DeclareOk(topo.queue, message_count=0, consumer_count=0))
+    # 0 ready while messages handed to this consumer are still on their way: not drained until
+    # what was waiting at attach time has arrived (unless other consumers share the queue)
+    assert not queue_drained(ok, received=3, waiting=10)
+    assert queue_drained(ok, received=10, waiting=10)
+    assert queue_drained(pika.spec.Queue.DeclareOk(topo.queue, message_count=0, consumer_count=2), 3, 10)
     conn.close()
