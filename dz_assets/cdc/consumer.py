@@ -1,11 +1,11 @@
 """The change-message consumer: RabbitMQ → change log → ODS, acknowledged only after commit.
 
 Messages are gathered into a micro-batch (``DZ_CDC_BATCH_SIZE`` changes, or whatever came within
-``DZ_CDC_FLUSH_S`` of quiet). A micro-batch is one database transaction: log the changes (COPY +
-``ON CONFLICT DO NOTHING``), apply them, keep the poison; only after the commit are the good
-messages acknowledged (``basic_ack(multiple=True)``) and the poison ones rejected without
-requeue, so the broker dead-letters them. A crash before the ack redelivers the batch, and the
-unique ``msg_id`` makes the second storing a no-op. Prefetch (``DZ_CDC_PREFETCH``) bounds what is
+``DZ_CDC_FLUSH_S`` of quiet). A micro-batch is one database transaction: log the changes whose
+``msg_id`` is not logged yet (COPY, ``changelog.store_block``), apply them, keep the poison; only
+after the commit are the good messages acknowledged (``basic_ack(multiple=True)``) and the poison
+ones rejected without requeue, so the broker dead-letters them. A crash before the ack redelivers
+the batch, and the unique ``msg_id`` makes the second storing a no-op. Prefetch (``DZ_CDC_PREFETCH``) bounds what is
 in flight: the broker holds the rest (backpressure).
 
 Three things run at once: this process only receives (pika) and acknowledges; a writer
