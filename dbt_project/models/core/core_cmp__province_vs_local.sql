@@ -1,27 +1,11 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='append_new_columns',
-    indexes=[{'columns': ['gmsfhm']}, {'columns': ['_built_at']}],
-    pre_hook=["{{ dz_ods_loaded_at_index(source('ods', 'zhxq_zhxqryzcxx')) }}",
-              "{{ dz_ods_idcard_index(source('ods', 'zhxq_zhxqryzcxx')) }}",
-              "{{ core_cmp_province_vs_local_pre() }}"],
-) }}
-{#- Incremental by ID number (macros/core_cmp_province_vs_local.sql): a daily run replaces the rows
-    of the persons core_person recomputed and of the registrations loaded since, under their ID
-    now and the ID their rows had here before; it was a join of every registration to every person
-    each day (14 s at 5.5M persons). -#}
--- change detection also reads (macros/core_cmp_province_vs_local.sql):
--- depends_on: {{ source('ods', 'zhxq_zhxqryzcxx') }}
-
 -- 数据比对: values collected locally (smart-community registrations, 智慧小区人员注册) that
 -- differ from the province's person record: one row per registration and differing field.
 with registrations as (
-    select * from {{ ref('stg_ods__zhxq_zhxqryzcxx') }} where gmsfhm is not null and {{ dz_keys_filter('gmsfhm') }}
+    select * from {{ ref('stg_ods__zhxq_zhxqryzcxx') }} where gmsfhm is not null
 ),
 
 persons as (
-    select gmsfhm, xm, jz_dzbm from {{ ref('core_person') }} where {{ dz_keys_filter('gmsfhm') }}
+    select gmsfhm, xm, jz_dzbm from {{ ref('core_person') }}
 ),
 
 diffs as (
@@ -43,8 +27,7 @@ final as (
         province_value,
         local_value,
         xqbm,
-        _batch_id, _file, _line, _msg_id, _seq, _loaded_at,
-        now() as _built_at
+        _batch_id, _file, _line, _msg_id, _seq, _loaded_at
     from diffs
 )
 
