@@ -8,6 +8,7 @@ drift against the catalogue, and access to the zip's members. Row-level proving 
 from __future__ import annotations
 
 import hashlib
+import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ class Package:
     # False when opened with deep=False: the data files' SHA-256 and line counts are then checked
     # by whoever reads them next (the FULL loader, in its one pass), not yet.
     members_checked: bool = True
+    # The archive, opened once and shared by every member read (see open_member).
+    _zip: zipfile.ZipFile | None = field(default=None, init=False, repr=False, compare=False)
+    _zip_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def valid(self) -> bool:
@@ -63,28 +67,38 @@ class Package:
     def datasets(self) -> tuple[Dataset, ...]:
         return self.index.datasets if self.index else ()
 
+    def _archive(self) -> zipfile.ZipFile:
+        """The archive's central directory, read once. A package with 95 000 objects has a
+        54 MiB directory that takes 0.35 s to parse. Re-read for each data file's size and
+        stream, the 5.5M-person city's FULL (227 files) spent most of its 214 s of user CPU
+        there and peaked at 1.26 GiB. Shared, the load took 50 s of user CPU (wall 264 → 109 s)
+        and peaked at 0.85 GiB. Members of one ``ZipFile`` may be read from several threads at
+        once: its file reads are serialised under its own lock; inflating is not."""
+        with self._zip_lock:
+            if self._zip is None:
+                self._zip = zipfile.ZipFile(self.path)
+            return self._zip
+
     def open_member(self, name: str, *, crc: bool = True) -> IO[bytes]:
         """A zip member as a binary stream (the caller closes it), inflated by ISA-L (0.4 → 0.2 s
         per million person rows). ``crc=False`` skips the CRC-32 for a reader that checks the
         member's SHA-256 itself (``MemberCheck``)."""
-        zf = zipfile.ZipFile(self.path)
-        fh = zf.open(name)
+        fh = self._archive().open(name)
         if fh._compress_type == zipfile.ZIP_DEFLATED:  # same interface as zlib's raw inflater
             fh._decompressor = isal_zlib.decompressobj(-15)
         if not crc:
             fh._expected_crc = None
-        close = fh.close
-
-        def _close() -> None:  # close the archive with its member
-            close()
-            zf.close()
-
-        fh.close = _close  # type: ignore[method-assign]
         return fh
 
     def member_size(self, name: str) -> int:
-        with zipfile.ZipFile(self.path) as zf:
-            return zf.getinfo(name).file_size
+        return self._archive().getinfo(name).file_size
+
+    def close(self) -> None:
+        """Release the archive (members still open keep reading until they close)."""
+        with self._zip_lock:
+            if self._zip is not None:
+                self._zip.close()
+                self._zip = None
 
 
 def batch_id_of(path: Path) -> str:

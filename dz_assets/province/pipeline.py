@@ -142,33 +142,36 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
     # A FULL's data files are hashed and counted in the load's own pass (deep=False): the same
     # checks, but 1.6 GB of a 10 M-row package are inflated once instead of twice.
     package = open_package(zip_path, inbox.marker_of(zip_path), deep=name.kind != "FULL", sha256=sha)
-    index = package.index
-    if index is not None:
-        reg.update(delivery, created=index.created, seq=index.seq, prev=index.prev or None,
-                   drift=package.drift)
-    if not package.valid:
-        return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
+    try:
+        index = package.index
+        if index is not None:
+            reg.update(delivery, created=index.created, seq=index.seq, prev=index.prev or None,
+                       drift=package.drift)
+        if not package.valid:
+            return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
 
-    order = reg.order_verdict(name, index.prev)
-    if order.status == "stale":
-        errors: list[dict] = []
-        target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=batch_id,
-                                  errors=[{"code": "stale", "message": order.reason, "file": zip_path.name}],
-                                  reason=order.reason)
-        reg.finish(delivery, "stale", reason=order.reason, quarantine_path=str(target))
-        raise_alert(conn, severity="warning", source="province", code="stale_batch", subject=batch_id,
-                    message=f"{batch_id}: {order.reason}; not applied", details={"path": str(target)})
-        return _verdict(batch_id, errors, **base, status="stale", reason=order.reason,
-                        quarantine_path=str(target))
+        order = reg.order_verdict(name, index.prev)
+        if order.status == "stale":
+            errors: list[dict] = []
+            target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=batch_id,
+                                      errors=[{"code": "stale", "message": order.reason, "file": zip_path.name}],
+                                      reason=order.reason)
+            reg.finish(delivery, "stale", reason=order.reason, quarantine_path=str(target))
+            raise_alert(conn, severity="warning", source="province", code="stale_batch", subject=batch_id,
+                        message=f"{batch_id}: {order.reason}; not applied", details={"path": str(target)})
+            return _verdict(batch_id, errors, **base, status="stale", reason=order.reason,
+                            quarantine_path=str(target))
 
-    if name.kind != "FULL":
-        result = _park(conn, reg, s, zip_path, name, delivery, order, package)
-        if result["status"] == "pending_apply":  # issue 5: INCR applied, RECON reconciled
-            from dz_assets.province.incr_load import apply_parked
+        if name.kind != "FULL":
+            result = _park(conn, reg, s, zip_path, name, delivery, order, package)
+            if result["status"] == "pending_apply":  # issue 5: INCR applied, RECON reconciled
+                from dz_assets.province.incr_load import apply_parked
 
-            result = apply_parked(conn, reg, dsn, name, delivery, package, result)
-        return result
-    return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
+                result = apply_parked(conn, reg, dsn, name, delivery, package, result)
+            return result
+        return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
+    finally:
+        package.close()  # its archive: read by every step above, released here
 
 
 def _quarantine_invalid(conn, reg, s, zip_path: Path, delivery: int, package) -> dict[str, Any]:
