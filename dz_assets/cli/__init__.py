@@ -32,8 +32,22 @@ class DzGroup(click.Group):
                 raise
             what = type(exc).__name__
             click.echo(f"dzhub: error: {what}: {exc}".rstrip(), err=True)
+            if hint := _hint(exc):
+                click.echo(f"dzhub: {hint}", err=True)
             click.echo("dzhub: (set DZ_DEBUG=1 for the traceback)", err=True)
             ctx.exit(1)
+
+
+def _hint(exc: Exception) -> str | None:
+    """What to do about the errors a new warehouse gives, before ``db init`` made it."""
+    import psycopg
+
+    text = str(exc)
+    if isinstance(exc, psycopg.OperationalError) and "database" in text and "does not exist" in text:
+        return "that database does not exist yet: `dzhub db init` creates it with dz-hub's schema"
+    if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName):
+        return "the warehouse lacks dz-hub's schema: `dzhub db init` creates it (idempotent)"
+    return None
 
 
 @click.group(cls=DzGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -54,3 +54,32 @@ def test_unreachable_warehouse_is_one_clear_line_not_a_traceback():
     assert out.stdout == ""
     assert "dzhub: error: OperationalError" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_warehouse_not_initialised_says_to_run_db_init(pg_dsn):
+    from dz_assets.db import with_database
+
+    missing = with_database(pg_dsn, "dzhub_never_created")
+    out = run("rejects", "SCGA-FULL-20261120-0001", "--json", env={"DZ_PG_DSN": missing})
+    assert out.returncode == 1 and out.stdout == ""
+    assert 'database "dzhub_never_created" does not exist' in out.stderr
+    assert "`dzhub db init` creates it" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_database_without_the_schema_says_to_run_db_init(pg_dsn):
+    import psycopg
+
+    from dz_assets.db import with_database
+
+    admin = with_database(pg_dsn, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute('drop database if exists "dzhub_empty_cli" with (force)')
+        conn.execute('create database "dzhub_empty_cli"')
+    try:
+        out = run("rejects", "SCGA-FULL-20261120-0001", "--json", env={"DZ_PG_DSN": with_database(pg_dsn, "dzhub_empty_cli")})
+        assert out.returncode == 1 and out.stdout == ""
+        assert 'relation "meta.batch" does not exist' in out.stderr
+        assert "lacks dz-hub's schema: `dzhub db init`" in out.stderr
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute('drop database if exists "dzhub_empty_cli" with (force)')
