@@ -46,6 +46,7 @@
 {% macro dz_changes_pre(key, changed_sql) -%}
     create table if not exists {{ dz_change_log(this) }} (key text, changed_at timestamptz not null default now());
     create index if not exists {{ this.identifier }}__changes_at on {{ dz_change_log(this) }} (changed_at);
+    comment on table {{ dz_change_log(this) }} is '增量簿记，非分析用表：{{ this.identifier }} 每次增量运行重算的主键（key）及时间，全量构建记一行空主键；下游模型据此只重算受影响的行。';
     {%- if is_incremental() %}
     create temporary table {{ this.identifier }}__changed on commit drop as {{ changed_sql }};
     analyze {{ this.identifier }}__changed;
