@@ -18,7 +18,8 @@ from pathlib import Path
 
 import psycopg
 
-FILES_TSV = "files.tsv"
+from dz_assets.province.package import Package
+
 COPY_CHUNK = 1 << 20
 
 
@@ -28,18 +29,6 @@ class ObjectHashMismatch(ValueError):
 
 def store_path(store: Path, sha256: str) -> Path:
     return store / sha256[:2] / sha256[2:4] / sha256
-
-
-def listed_objects(zf: zipfile.ZipFile) -> dict[str, tuple[str, int]]:
-    """``files.tsv`` of the package: member -> (sha256, bytes); empty when it has none."""
-    if FILES_TSV not in zf.namelist():
-        return {}
-    out = {}
-    for line in zf.read(FILES_TSV).decode("utf-8").splitlines():
-        if line.strip():
-            member, sha, size = line.rstrip("\r").split("\t")[:3]
-            out[member] = (sha.lower(), int(size))
-    return out
 
 
 def put_object(zf: zipfile.ZipFile, member: str, sha256: str, store: Path) -> Path:
@@ -61,15 +50,16 @@ def put_object(zf: zipfile.ZipFile, member: str, sha256: str, store: Path) -> Pa
     return target
 
 
-def store_objects(conn: psycopg.Connection, zip_path: Path, *, batch_id: str, store: Path,
+def store_objects(conn: psycopg.Connection, package: Package, *, batch_id: str, store: Path,
                   refs: Iterable[tuple[str, str, str, str]]) -> int:
-    """Store every object of the package and link the rows that reference it.
+    """Store every object of the package (``files.tsv``, as the package checks read it) and link
+    the rows that reference it, reading the package's open archive.
 
     ``refs``: (table_code, row_key, field, member). Returns the number of objects listed.
     """
-    with zipfile.ZipFile(zip_path) as zf:
-        listed = listed_objects(zf)
-        stored = [(sha, size, str(put_object(zf, m, sha, store))) for m, (sha, size) in listed.items()]
+    listed = {m: (o.sha256, o.size) for m, o in package.objects.items()}
+    zf = package.archive()
+    stored = [(sha, size, str(put_object(zf, m, sha, store))) for m, (sha, size) in listed.items()]
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             "insert into meta.object (sha256, bytes, store_path, first_batch) values (%s, %s, %s, %s) "

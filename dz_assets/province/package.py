@@ -47,7 +47,7 @@ class Package:
     # False when opened with deep=False: the data files' SHA-256 and line counts are then checked
     # by whoever reads them next (the FULL loader, in its one pass), not yet.
     members_checked: bool = True
-    # The archive, opened once and shared by every member read (see open_member).
+    # The archive, opened once and shared by every reader of the package (see archive()).
     _zip: zipfile.ZipFile | None = field(default=None, init=False, repr=False, compare=False)
     _zip_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
@@ -67,13 +67,14 @@ class Package:
     def datasets(self) -> tuple[Dataset, ...]:
         return self.index.datasets if self.index else ()
 
-    def _archive(self) -> zipfile.ZipFile:
-        """The archive's central directory, read once. A package with 95 000 objects has a
-        54 MiB directory that takes 0.35 s to parse. Re-read for each data file's size and
-        stream, the 5.5M-person city's FULL (227 files) spent most of its 214 s of user CPU
-        there and peaked at 1.26 GiB. Shared, the load took 50 s of user CPU (wall 264 → 109 s)
-        and peaked at 0.85 GiB. Members of one ``ZipFile`` may be read from several threads at
-        once: its file reads are serialised under its own lock; inflating is not."""
+    def archive(self) -> zipfile.ZipFile:
+        """The open archive, its central directory read once for the checks, the loader and the
+        object store. A package with 95 000 objects has a 54 MiB directory that takes 0.35 s to
+        parse. Re-read for each data file's size and stream, the 5.5M-person city's FULL (227
+        files) spent most of its 214 s of user CPU there and peaked at 1.26 GiB. Shared, the load
+        took 50 s of user CPU (wall 264 → 109 s) and peaked at 0.85 GiB. Members of one
+        ``ZipFile`` may be read from several threads at once: its file reads are serialised under
+        its own lock; inflating is not."""
         with self._zip_lock:
             if self._zip is None:
                 self._zip = zipfile.ZipFile(self.path)
@@ -83,7 +84,7 @@ class Package:
         """A zip member as a binary stream (the caller closes it), inflated by ISA-L (0.4 → 0.2 s
         per million person rows). ``crc=False`` skips the CRC-32 for a reader that checks the
         member's SHA-256 itself (``MemberCheck``)."""
-        fh = self._archive().open(name)
+        fh = self.archive().open(name)
         if fh._compress_type == zipfile.ZIP_DEFLATED:  # same interface as zlib's raw inflater
             fh._decompressor = isal_zlib.decompressobj(-15)
         if not crc:
@@ -91,7 +92,7 @@ class Package:
         return fh
 
     def member_size(self, name: str) -> int:
-        return self._archive().getinfo(name).file_size
+        return self.archive().getinfo(name).file_size
 
     def close(self) -> None:
         """Release the archive (members still open keep reading until they close)."""
@@ -292,14 +293,14 @@ def open_package(zip_path: str | Path, marker_path: str | Path | None = None, *,
         pkg.problems.append(Problem("not_zip", f"{path.name} is not a zip archive", path.name))
         return pkg
     try:
-        with zipfile.ZipFile(path) as zf:
-            if INDEX_NAME not in zf.namelist():
-                pkg.problems.append(Problem("index_missing", f"{path.name} holds no {INDEX_NAME}", INDEX_NAME))
-                return pkg
-            pkg.index, problems = parse_index(zf.read(INDEX_NAME), expected_batch_id=pkg.batch_id)
-            pkg.problems += problems
-            if pkg.index is not None:
-                _check_datasets(pkg, zf, catalogue or load_catalogue(), deep)
+        zf = pkg.archive()  # kept open: the loader and the object store read the same directory
+        if INDEX_NAME not in zf.namelist():
+            pkg.problems.append(Problem("index_missing", f"{path.name} holds no {INDEX_NAME}", INDEX_NAME))
+            return pkg
+        pkg.index, problems = parse_index(zf.read(INDEX_NAME), expected_batch_id=pkg.batch_id)
+        pkg.problems += problems
+        if pkg.index is not None:
+            _check_datasets(pkg, zf, catalogue or load_catalogue(), deep)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:  # a damaged archive that is_zipfile let through
         pkg.problems.append(Problem("not_zip", f"{path.name} cannot be read as a zip: {exc}", path.name))
     return pkg

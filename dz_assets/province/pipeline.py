@@ -219,7 +219,7 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
             except MemberCheckFailed:  # a data file is not what the index says: nothing swapped in
                 return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
         refs = [(t.table, k, f, m) for t in result.tables.values() for k, f, m in t.file_refs]
-        objects = store_objects(conn, zip_path, batch_id=batch_id, store=s.object_store, refs=refs)
+        objects = store_objects(conn, package, batch_id=batch_id, store=s.object_store, refs=refs)
         from dz_assets.cdc.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
 
         for ds in package.index.datasets:

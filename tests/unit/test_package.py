@@ -66,7 +66,7 @@ def test_members_read_concurrently_from_one_archive(tmp_path):
     for t in threads:
         t.join()
     assert got == expected and len(names) == 3
-    assert pkg._archive() is pkg._archive()
+    assert pkg.archive() is pkg.archive()
     assert pkg.member_size(names[0]) == len(expected[names[0]])
     pkg.close()
     assert pkg._zip is None
