@@ -38,7 +38,7 @@
 {% macro dz_replaced_log_hook(when) -%}
     {%- if when == 'pre' %}
     create table if not exists {{ dz_replaced_log(this) }} (key text, replaced_at timestamptz not null default now());
-    comment on table {{ dz_replaced_log(this) }} is '增量簿记，非分析用表：{{ this.identifier }} 中被重投记录替换的行所属主键（key）及时间，全量构建记一行空主键；按增量汇总的下游模型据此重算。'
+    {{ dz_bookkeeping_comment(dz_replaced_log(this), this.identifier ~ ' 中被重投记录替换的行所属主键（key）及时间，全量构建记一行空主键；按增量汇总的下游模型据此重算。') }}
     {%- elif not is_incremental() %}
     truncate {{ dz_replaced_log(this) }};
     insert into {{ dz_replaced_log(this) }} (key) values (null)

@@ -83,7 +83,7 @@
     {%- if when == 'pre' %}
     create table if not exists {{ log }} (dzbm text, changed_at timestamptz not null default now());
     create index if not exists {{ this.identifier }}__places_at on {{ log }} (changed_at);
-    comment on table {{ log }} is '增量簿记，非分析用表：实有人口每次增量运行涉及的地址编码（迁出与迁入），供地点要素（elem_place）重算，全量构建记一行空值。';
+    {{ dz_bookkeeping_comment(log, '实有人口每次增量运行涉及的地址编码（迁出与迁入），供地点要素（elem_place）重算，全量构建记一行空值。') }};
     {%- endif %}
     {%- if is_incremental() %}
     insert into {{ log }} (dzbm)

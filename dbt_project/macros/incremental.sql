@@ -37,6 +37,12 @@
     {{ return(run_query(q).columns[0].values()[0]) }}
 {%- endmacro %}
 
+{#- The table comment of an incremental model's bookkeeping table (a key log beside the model in
+    the analysts' schema, not a dbt model): says it is one, then what it holds. -#}
+{% macro dz_bookkeeping_comment(relation, what) -%}
+    comment on table {{ relation }} is '增量簿记，非分析用表：{{ what }}'
+{%- endmacro %}
+
 {% macro dz_change_log(relation) -%}
     {{ relation.schema }}.{{ relation.identifier }}__changes
 {%- endmacro %}
@@ -46,7 +52,7 @@
 {% macro dz_changes_pre(key, changed_sql) -%}
     create table if not exists {{ dz_change_log(this) }} (key text, changed_at timestamptz not null default now());
     create index if not exists {{ this.identifier }}__changes_at on {{ dz_change_log(this) }} (changed_at);
-    comment on table {{ dz_change_log(this) }} is '增量簿记，非分析用表：{{ this.identifier }} 每次增量运行重算的主键（key）及时间，全量构建记一行空主键；下游模型据此只重算受影响的行。';
+    {{ dz_bookkeeping_comment(dz_change_log(this), this.identifier ~ ' 每次增量运行重算的主键（key）及时间，全量构建记一行空主键；下游模型据此只重算受影响的行。') }};
     {%- if is_incremental() %}
     create temporary table {{ this.identifier }}__changed on commit drop as {{ changed_sql }};
     analyze {{ this.identifier }}__changed;
