@@ -211,18 +211,12 @@ class Consumer:
         latest = None
         cat = self.cat
         for d in batch:
-            changes = plain_changes(d[3], cat)
+            changes, poison = plain_changes(d[3], cat), ()
             if changes is None:  # some change is not plainly good: the full verdict, with reasons
                 parsed = parse_body(d[3], cat)
-                changes = parsed.changes
-                for x in parsed.poison:
-                    poison_rows.append(_poison_row(self.topo.queue, self.topo.exchange, d, x))
-                if parsed.poison:
-                    poison_tags.append(d[0])
-                else:
-                    good_tags.append(d[0])
-            else:
-                good_tags.append(d[0])
+                changes, poison = parsed.changes, parsed.poison
+                poison_rows += [_poison_row(self.topo.queue, self.topo.exchange, d, x) for x in poison]
+            (poison_tags if poison else good_tags).append(d[0])
             for c in changes:
                 by_table[c.table].append(c)
                 if latest is None or c.ts > latest:
