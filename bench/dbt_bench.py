@@ -1,6 +1,6 @@
 """dbt benchmark: a full build of every layer and the daily incremental run after one day of changes.
 
-    .venv/bin/python bench/dbt_bench.py [--persons 1000000] [--seed 7] [--keep] [--snapshot | --daily-only]
+    .venv/bin/python bench/dbt_bench.py [--persons 1000000] [--seed 7] [--keep] [--snapshot | --daily-only | --rebuild]
 
 In a fresh database of its own (``dzhub_dbt_bench``), one run:
 

@@ -141,7 +141,6 @@ def test_topics_have_watermarks_and_names(city):
         assert _one(city["dsn"], f"select count(*) from topic.{rel}")[0] > 0, rel
 
 
-
 def test_incremental_bookkeeping_tables_say_what_they_are(city):
     """The key logs the incremental models keep in the analysts' schemas are marked as such in
     the catalogue (an analyst browsing `core` sees why core_person__changes is there)."""
@@ -149,6 +148,7 @@ def test_incremental_bookkeeping_tables_say_what_they_are(city):
                 "element.elem_person_track__replaced"):
         comment = _one(city["dsn"], "select obj_description(%s::regclass)", rel)[0]
         assert comment and comment.startswith("增量簿记，非分析用表"), (rel, comment)
+
 
 def test_daily_incremental_run_adds_tracks_and_closes_resolved_anomalies(city):
     dsn = city["dsn"]

@@ -38,7 +38,6 @@ def test_valid_package(tmp_path):
     assert set(pkg.objects) == {"files/p0.jpg"} and pkg.drift == []
 
 
-
 def test_members_read_concurrently_from_one_archive(tmp_path):
     """The loader's two workers read members of one package at once: the archive's directory is
     read once and shared (a 95 000-object package's directory is 54 MiB), each member's bytes
