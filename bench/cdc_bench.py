@@ -131,6 +131,7 @@ def reset_table(dsn: str) -> None:
         if conn.execute("select to_regclass('raw.zhxq_zhxqryjcjlxx__changes')").fetchone()[0]:
             conn.execute("truncate raw.zhxq_zhxqryjcjlxx__changes")
         conn.execute("delete from meta.cdc_table_state")
+        conn.execute("delete from meta.cdc_kept")
 
 
 def run_consumer(dsn: str, settings, drain: bool = True, stop: threading.Event | None = None) -> dict:

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from dz_assets.alerts import raise_alert
 from dz_assets.catalog import Field, Table
-from dz_assets.cdc.changelog import ensure_log, key_ident, lock_table, log_rel
+from dz_assets.cdc.changelog import ensure_log, key_ident, key_join, lock_table, log_rel
 from dz_assets.cdc.sql import query
 
 
@@ -68,23 +68,17 @@ def _upsert(table: Table, rebase: bool) -> sql.Composed:
         c=sql.Identifier(f.column)) for f in table.fields if f.code not in keys]
     return query("apply", "upsert", log=log_rel(table), ods=_ods(table), key=key_ident(table),
                  pending=_pending(None, rebase), cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
-                 exprs=sql.SQL(", ").join(exprs),
+                 exprs=sql.SQL(", ").join(exprs), wjoin=key_join(table, "o", "w"),
                  sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = excluded._deleted"))
 
 
 def _refill(table: Table) -> sql.Composed:
     keys = set(table.key)
     sets = [sql.SQL("{} = {}").format(sql.Identifier(f.column), _value(f)) for f in table.fields if f.code not in keys]
-
-    def join(a: str, b: str) -> sql.Composed:
-        return sql.SQL(" and ").join(sql.SQL("{a}.{k} = {b}.{k}").format(a=sql.Identifier(a), b=sql.Identifier(b),
-                                                                         k=sql.Identifier(k.lower()))
-                                     for k in table.key)
-
-    return query("apply", "refill_deleted", log=log_rel(table), ods=_ods(table), key=key_ident(table),
+    return query("apply", "refill_deleted", log=log_rel(table), ods=_ods(table),
                  pkey=sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(k.lower())) for k in table.key),
-                 ljoin=join("l", "c"), pjoin=join("o", "p"),
-                 sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = true"), join=join("o", "w"))
+                 pjoin=key_join(table, "o", "p"),
+                 sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = true"), join=key_join(table, "o", "w"))
 
 
 def apply_changes(conn: psycopg.Connection, table: Table, *, rebase: bool = False) -> ApplyResult:
@@ -95,7 +89,7 @@ def apply_changes(conn: psycopg.Connection, table: Table, *, rebase: bool = Fals
     res = ApplyResult(table.code)
     pos = conn.execute(query("apply", "position"), {"table": table.code}).fetchone()
     start, base = (pos[0], pos[1]) if pos else (0, None)
-    params = {"from": start, "base": base, "known": [f.code for f in table.fields]}
+    params = {"table": table.code, "from": start, "base": base, "known": [f.code for f in table.fields]}
     # One statement upserts and returns the settle figures and the refill's candidates.
     res.applied, res.deleted, below, n, last_id, watermark, last_ts, mq, incr, cand = conn.execute(
         _upsert(table, rebase), params).fetchone()

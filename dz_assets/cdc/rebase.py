@@ -22,6 +22,9 @@ def rebase_after_full(conn: psycopg.Connection, table_code: str, batch_seq: int 
         lock_table(conn, table)
         conn.execute(query("apply", "rebase_state"), {"table": table.code, "base": batch_seq,
                                                        "batch_id": batch_id})
+        # Every row is the FULL's now: what deleted rows kept before no longer applies (the
+        # deletes applied again on top record theirs anew).
+        conn.execute("delete from meta.cdc_kept where table_code = %s", (table.code,))
         res = apply_changes(conn, table, rebase=True) if batch_seq is not None else None
         conn.execute(query("apply", "position_to_end", log=log_rel(table)), {"table": table.code})
     return {"table": table.code, "base_seq": batch_seq, **(res.as_dict() if res else {"applied": 0})}

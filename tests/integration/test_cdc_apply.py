@@ -34,6 +34,7 @@ def change(i: int, key: int, op: str, seq: int, name: str, *, extra: bool = Fals
 def reset(conn: psycopg.Connection) -> None:
     conn.execute("truncate ods.hz_hjrkjbxx")
     conn.execute("delete from meta.cdc_table_state where table_code = %s", (TABLE,))
+    conn.execute("delete from meta.cdc_kept where table_code = %s", (TABLE,))
     if conn.execute("select to_regclass('raw.hz_hjrkjbxx__changes')").fetchone()[0]:
         conn.execute("truncate raw.hz_hjrkjbxx__changes")
     conn.commit()
@@ -81,6 +82,43 @@ def test_delete_keeps_row_and_tombstone_blocks_older_insert(db):
     run(db, [[change(3, 1, "U", 11, "乙")]])
     (row,) = state(db)
     assert row[1] == "乙" and row[4] is False and row[5] is None
+
+
+def values(conn) -> tuple:
+    (row,) = conn.execute("select xm, _deleted, _seq from ods.hz_hjrkjbxx").fetchall()
+    return row
+
+
+@pytest.mark.parametrize(("batches", "expected"), [
+    # a late I/U older than the values a delete kept leaves them; a newer one refills them
+    ([[("I", 5, "甲")], [("D", 10, "")], [("U", 3, "乙")]], ("甲", True, 10)),
+    ([[("I", 5, "甲")], [("D", 10, "")], [("U", 7, "乙")], [("U", 6, "丙")]], ("乙", True, 10)),
+    # a delete of a deleted row carries what the first delete kept
+    ([[("I", 5, "甲")], [("D", 10, "")], [("D", 12, "")], [("U", 3, "乙")]], ("甲", True, 12)),
+    ([[("I", 5, "甲")], [("D", 10, "")], [("U", 7, "乙")], [("D", 12, "")], [("U", 6, "丙")]], ("乙", True, 12)),
+    # a tombstone takes the newest late I/U below it, also from one micro-batch
+    ([[("D", 10, "")], [("U", 4, "乙"), ("I", 6, "甲")], [("U", 5, "丙")]], ("甲", True, 10)),
+    # the I/U and the delete in one micro-batch
+    ([[("I", 5, "甲")], [("U", 7, "乙"), ("D", 10, "")], [("U", 6, "丙")]], ("乙", True, 10)),
+])
+def test_deleted_row_keeps_values_of_newest_change_below_its_delete(db, batches, expected):
+    reset(db)
+    n = iter(range(1, 100))
+    run(db, [[change(next(n), 1, op, seq, name) for op, seq, name in b] for b in batches])
+    assert values(db) == expected
+
+
+def test_log_with_the_old_key_index_records_kept_values_then_drops_it(db):
+    # A log created before meta.cdc_kept: the first write records what every deleted row keeps.
+    reset(db)
+    run(db, [[change(1, 1, "I", 5, "甲"), change(2, 1, "U", 7, "乙"), change(3, 1, "D", 10, "")]])
+    db.execute("delete from meta.cdc_kept")
+    db.execute("create index hz_hjrkjbxx__changes_key_seq on raw.hz_hjrkjbxx__changes (rybh, seq)")
+    db.commit()
+    run(db, [[change(4, 1, "U", 6, "丙")]])
+    assert values(db) == ("乙", True, 10)
+    assert db.execute("select to_regclass('raw.hz_hjrkjbxx__changes_key_seq')").fetchone()[0] is None
+    assert db.execute("select values_seq from meta.cdc_kept where delete_msg_id = 'm000003'").fetchone() == (7,)
 
 
 def test_full_base_ignores_older_and_reapplies_newer(db):

@@ -29,6 +29,7 @@ def _reset(db):
         db.execute(f'truncate raw."{name}"')
         db.execute(f'truncate ods."{name.removesuffix("__changes")}"')
     db.execute("delete from meta.cdc_table_state")
+    db.execute("delete from meta.cdc_kept")
     db.commit()
 
 

@@ -36,6 +36,7 @@ def city(pg_dsn, tmp_path_factory):
         if conn.execute("select to_regclass('raw.hz_hjrkjbxx__changes')").fetchone()[0]:
             conn.execute("truncate raw.hz_hjrkjbxx__changes")
         conn.execute("delete from meta.cdc_table_state where table_code = %s", (TABLE,))
+        conn.execute("delete from meta.cdc_kept where table_code = %s", (TABLE,))
     load_full(pg_dsn, pkg, delivery_id=None, batch_id=full.batch_id)
     with psycopg.connect(pg_dsn) as conn:
         rebase_after_full(conn, TABLE, pkg.index.seq, full.batch_id)
