@@ -18,6 +18,7 @@ from dz_assets.alerts import raise_alert
 from dz_assets.catalog import Field, Table
 from dz_assets.cdc.changelog import ensure_log, key_ident, key_join, lock_table, log_rel
 from dz_assets.cdc.sql import query
+from dz_assets.db.ods import ods_rel
 
 
 @dataclass
@@ -46,10 +47,6 @@ def _value(f: Field) -> sql.Composable:
     return v
 
 
-def _ods(table: Table) -> sql.Composed:
-    return sql.SQL("ods.{}").format(sql.Identifier(table.ods_name))
-
-
 def _pending(alias: str | None, rebase: bool) -> sql.Composable:
     """Which logged rows this apply settles: those above the table's position, or, for a re-base,
     every message above the FULL's seq (they are applied again on top of the FULL's rows)."""
@@ -66,7 +63,7 @@ def _upsert(table: Table, rebase: bool) -> sql.Composed:
              for f in table.fields]
     sets = [sql.SQL("{c} = case when excluded._deleted then o.{c} else excluded.{c} end").format(
         c=sql.Identifier(f.column)) for f in table.fields if f.code not in keys]
-    return query("apply", "upsert", log=log_rel(table), ods=_ods(table), key=key_ident(table),
+    return query("apply", "upsert", log=log_rel(table), ods=ods_rel(table), key=key_ident(table),
                  pending=_pending(None, rebase), cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
                  exprs=sql.SQL(", ").join(exprs), wjoin=key_join(table, "o", "w"),
                  sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = excluded._deleted"))
@@ -75,7 +72,7 @@ def _upsert(table: Table, rebase: bool) -> sql.Composed:
 def _refill(table: Table) -> sql.Composed:
     keys = set(table.key)
     sets = [sql.SQL("{} = {}").format(sql.Identifier(f.column), _value(f)) for f in table.fields if f.code not in keys]
-    return query("apply", "refill_deleted", log=log_rel(table), ods=_ods(table),
+    return query("apply", "refill_deleted", log=log_rel(table), ods=ods_rel(table),
                  pkey=sql.SQL(", ").join(sql.SQL("p.{}").format(sql.Identifier(k.lower())) for k in table.key),
                  pjoin=key_join(table, "o", "p"),
                  sets=sql.SQL(", ").join(sets) if sets else sql.SQL("_deleted = true"), join=key_join(table, "o", "w"))

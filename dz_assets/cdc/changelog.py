@@ -20,6 +20,7 @@ from psycopg import sql
 from dz_assets.catalog import Table
 from dz_assets.cdc.message import Change
 from dz_assets.cdc.sql import query
+from dz_assets.db.ods import ods_rel
 
 
 def log_name(table: Table) -> str:
@@ -89,7 +90,7 @@ def _retire_key_index(conn: psycopg.Connection, table: Table) -> None:
     if not conn.execute("select to_regclass(%s)", (index.as_string(conn),)).fetchone()[0]:
         return  # another writer retired it meanwhile
     conn.execute(query("apply", "kept_backfill", log=log_rel(table),
-                       ods=sql.SQL("ods.{}").format(sql.Identifier(table.ods_name)), ljoin=key_join(table, "l", "o")),
+                       ods=ods_rel(table), ljoin=key_join(table, "l", "o")),
                  {"table": table.code})
     conn.execute(sql.SQL("drop index {}").format(index))
 

@@ -12,6 +12,7 @@ from dz_assets.catalog import load_catalogue
 from dz_assets.cdc.changelog import key_ident, log_rel
 from dz_assets.cdc.sql import query
 from dz_assets.cdc.topology import Topology, queue_depth
+from dz_assets.db.ods import ods_rel
 from dz_assets.settings import Settings, get_settings
 
 
@@ -54,7 +55,7 @@ def pending(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
 def local_recon(conn: psycopg.Connection, table_code: str) -> dict[str, Any]:
     """Change log vs ODS for one table: every key's newest applied change is what ODS shows."""
     t = load_catalogue().tables[table_code]
-    q = query("status", "local_recon", log=log_rel(t), ods=sql.SQL("ods.{}").format(sql.Identifier(t.ods_name)),
+    q = query("status", "local_recon", log=log_rel(t), ods=ods_rel(t),
               key=key_ident(t), k1=sql.Identifier(t.key[0].lower()))
     keys, matching, rebased, missing, behind, wrong = conn.execute(q, {"table": table_code}).fetchone()
     return {"table": table_code, "keys": keys, "matching": matching, "rebased": rebased, "missing": missing,

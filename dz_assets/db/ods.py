@@ -31,6 +31,11 @@ LINEAGE_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
 LINEAGE_NAMES = tuple(c[0] for c in LINEAGE_COLUMNS)
 
 
+def ods_rel(table: Table) -> sql.Composed:
+    """``ods.<table>`` as an identifier, for statements over the ODS table of ``table``."""
+    return sql.SQL("ods.{}").format(sql.Identifier(table.ods_name))
+
+
 def column_defs(table: Table) -> list[sql.Composable]:
     cols = [sql.SQL("{} {}").format(sql.Identifier(f.column), sql.SQL(f.pg_type)) for f in table.fields]
     for name, typ, default in LINEAGE_COLUMNS:
