@@ -4,8 +4,9 @@
    built once after the load is ~2× faster than one maintained per row), with the batch's
    lineage as column defaults;
 2. two workers (the machine's two cores) take the (table, file) units, largest table first:
-   each proves its file chunk by chunk (``bcp.prove_stream``) in a producer thread while the
-   proven rows stream into one ``COPY … FROM STDIN`` (binary from Arrow, see ``copy_payload``).
+   each proves its file chunk by chunk (the compiled ``fastpath`` where it applies, else
+   ``bcp.prove_stream``) in a producer thread while the proven rows stream into one
+   ``COPY … FROM STDIN`` (binary, see ``copy_payload``).
    The same pass checks the file's SHA-256 and line count against the index (``MemberCheck``:
    the package was opened with ``deep=False``); a mismatch aborts the load;
 3. the worker that finishes a table's last file adds the primary key; only when that fails (a
@@ -36,11 +37,12 @@ from psycopg import sql
 
 from dz_assets.catalog import Table, load_catalogue
 from dz_assets.db.ods import column_defs, comment_sql
-from dz_assets.province.bcp import CHUNK_BYTES, prove_stream
+from dz_assets.province.bcp import CHUNK_BYTES
 from dz_assets.province.copy_payload import FileCopy, Payload
+from dz_assets.province.fastpath import FastPath, encoded_chunks
 from dz_assets.province.index import Dataset
 from dz_assets.province.package import MemberCheck, MemberCheckFailed, Package
-from dz_assets.province.quality import FlagCounts, count_flags, flag_rules
+from dz_assets.province.quality import FlagCounts, flag_rules
 from dz_assets.province.rejects import RejectSpool
 from dz_assets.province.sql import query
 from dz_assets.settings import get_settings
@@ -124,6 +126,7 @@ class _Build:
     load: TableLoad
     payload: Payload
     rules: list
+    fast: FastPath | None
     results: dict[str, _FileResult] = field(default_factory=dict)
     started: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -174,15 +177,16 @@ def _produce(pkg: Package, b: _Build, res: _FileResult, fc: FileCopy, out: queue
         lines = 0
         with pkg.open_member(name, crc=False) as fh:
             member = MemberCheck(fh, count_lines=False)  # the prover counts every line it reads
-            for chunk in prove_stream(member, b.ds, name, kind="FULL", objects=frozenset(pkg.objects),
-                                      chunk_bytes=chunk_bytes):
+            for chunk in encoded_chunks(member, b.ds, name, fc, b.rules, b.fast, objects=frozenset(pkg.objects),
+                                        chunk_bytes=chunk_bytes):
                 lines += chunk.total
                 res.rejects.extend(chunk.rejects)
-                res.flags.add(count_flags(chunk.frame, b.rules, name))
-                _refs(chunk.frame, b.ds, b.table, res.refs)
-                res.sent += len(chunk.frame)
-                if len(chunk.frame):
-                    _put(out, fc.encode(chunk.frame, chunk.escaped), stop)
+                res.flags.add(chunk.flags)
+                if chunk.frame is not None:  # file references are never on the fast path
+                    _refs(chunk.frame, b.ds, b.table, res.refs)
+                res.sent += chunk.good
+                if chunk.data:
+                    _put(out, chunk.data, stop)
         if problems := member.problems(name, b.ds.files[[f.name for f in b.ds.files].index(name)], lines=lines):
             raise MemberCheckFailed(problems)
         _put(out, fc.trailer(), stop)
@@ -399,8 +403,11 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
         raise ValueError(f"{batch_id}: load_full takes FULL packages, not {package.index.kind}")
     t0 = time.monotonic()
     cat = load_catalogue()
-    builds = [_Build(ds, cat.table(ds.table), TableLoad(ds.table), Payload(ds, cat.table(ds.table)),
-                     flag_rules(ds, cat, package.index.created)) for ds in package.index.datasets]
+    builds = []
+    for ds in package.index.datasets:
+        payload, rules = Payload(ds, cat.table(ds.table)), flag_rules(ds, cat, package.index.created)
+        builds.append(_Build(ds, cat.table(ds.table), TableLoad(ds.table), payload, rules,
+                             FastPath.for_dataset(ds, payload, rules)))
     # Largest first: both workers start on the long table, the small ones fill in at the end.
     builds.sort(key=lambda b: -sum(f.records for f in b.ds.files))
     try:

@@ -32,26 +32,52 @@ EARLIEST_BIRTH = f"{EARLIEST_BIRTH_YEAR}0101"
 
 @dataclass(frozen=True)
 class FlagRule:
+    """A flag on one field, stated once: ``kind`` and ``arg`` say what it tests, and both
+    evaluators read them (``expr`` here, vectorised; the fast path's C in ``fastpath``)."""
+
     field: str
     flag: str
-    expr: pl.Expr  # true where the (non-NULL) value carries the flag
+    kind: str  # one of RULE_KINDS
+    arg: object
+
+    @property
+    def expr(self) -> pl.Expr:
+        """True where the (non-NULL) value carries the flag."""
+        c = pl.col(self.field)
+        return c.is_not_null() & _TESTS[self.kind](c, self.arg)
 
 
-def _idcard_rules(code: str, created_day: str) -> list[FlagRule]:
-    c = pl.col(code)
-    present = c.is_not_null()
+def _id_checkdigit(c: pl.Expr, _arg: object) -> pl.Expr:
     # The weights are 2^(17-i) mod 11, and 13 ≡ 2 (mod 11): the weighted sum is 2 × (the 17 digits
     # read as a base-13 number) mod 11. One parse (< 6.6e18, fits int64) instead of 17 digit
     # slices: 0.015 s instead of 0.12 s per 300 k IDs.
     total = (c.str.slice(0, 17).str.to_integer(base=13, strict=False) % 11) * 2
     expected = (total % 11).replace_strict(dict(enumerate(CHECK_CHARS)), return_dtype=pl.String, default="?")
+    return c.str.slice(17, 1).str.to_uppercase() != expected
+
+
+def _id_birth(c: pl.Expr, arg: tuple[str, str]) -> pl.Expr:
+    earliest, latest = arg
     birth = c.str.slice(6, 8)
-    return [
-        FlagRule(code, "id_checkdigit", present & (c.str.slice(17, 1).str.to_uppercase() != expected)),
-        FlagRule(code, "id_region", present & ~c.str.slice(0, 2).is_in(PROVINCES)),
-        FlagRule(code, "id_birth", present & (birth.str.strptime(pl.Date, "%Y%m%d", strict=False).is_null()
-                                              | (birth > created_day) | (birth < EARLIEST_BIRTH))),
-    ]
+    return birth.str.strptime(pl.Date, "%Y%m%d", strict=False).is_null() | (birth > latest) | (birth < earliest)
+
+
+# kind -> the vectorised test of a present value; the C evaluator numbers them in this order.
+_TESTS = {
+    "id_checkdigit": _id_checkdigit,
+    "id_region": lambda c, arg: ~c.str.slice(0, 2).is_in(list(arg)),  # arg: the province parts
+    "id_birth": _id_birth,  # arg: (earliest, latest) day, YYYYMMDD
+    "after": lambda c, arg: c > arg,  # arg: the batch's day or moment, in the value's own form
+    "not_in": lambda c, arg: ~c.is_in(list(arg)),  # arg: the code table's codes
+    "not_prefix": lambda c, arg: ~c.str.starts_with(arg),  # arg: the prefix
+}
+RULE_KINDS = tuple(_TESTS)
+
+
+def _idcard_rules(code: str, created_day: str) -> list[FlagRule]:
+    return [FlagRule(code, "id_checkdigit", "id_checkdigit", None),
+            FlagRule(code, "id_region", "id_region", PROVINCES),
+            FlagRule(code, "id_birth", "id_birth", (EARLIEST_BIRTH, created_day))]
 
 
 def flag_rules(ds: Dataset, cat: Catalogue, created: datetime) -> list[FlagRule]:
@@ -61,21 +87,18 @@ def flag_rules(ds: Dataset, cat: Catalogue, created: datetime) -> list[FlagRule]
     has_dzbm = any(f.code == "DZBM" for f in ds.fields)
     rules: list[FlagRule] = []
     for f in ds.fields:
-        c = pl.col(f.code)
-        present = c.is_not_null()
         dict_name = f.dict or (table.field(f.code).dict if table and table.has_field(f.code) else None)
         if f.type == "idcard":
             rules += _idcard_rules(f.code, day)
         elif f.type == "date":
-            rules.append(FlagRule(f.code, "date_future", present & (c > day)))
+            rules.append(FlagRule(f.code, "date_future", "after", day))
         elif f.type == "datetime":
-            rules.append(FlagRule(f.code, "date_future", present & (c > moment)))
+            rules.append(FlagRule(f.code, "date_future", "after", moment))
         elif f.type == "code" and dict_name in cat.code_tables:
-            known = list(cat.code_tables[dict_name].codes)
-            rules.append(FlagRule(f.code, "code_unknown", present & ~c.is_in(known)))
+            rules.append(FlagRule(f.code, "code_unknown", "not_in", tuple(cat.code_tables[dict_name].codes)))
         if f.code.endswith("XZQHDM") and (
                 (f.code == "XZQHDM" and has_dzbm) or f.code.startswith(ADDRESS_DIVISION_PREFIXES)):
-            rules.append(FlagRule(f.code, "outside_dazhou", present & ~c.str.starts_with(DAZHOU_PREFIX)))
+            rules.append(FlagRule(f.code, "outside_dazhou", "not_prefix", DAZHOU_PREFIX))
     return rules
 
 
@@ -87,9 +110,12 @@ class FlagCounts:
     rows_flagged: int = 0
 
     def add(self, other: FlagCounts) -> None:
+        """Add another part's counts; the sample stays the first flagged line (FILE order)."""
         for k, (n, line, file) in other.counts.items():
             mine = self.counts.setdefault(k, [0, line, file])
             mine[0] += n
+            if mine[2] == file and line < mine[1]:  # two parts of one chunk: the earlier line
+                mine[1] = line
         self.rows_flagged += other.rows_flagged
 
     def by_field(self) -> dict[str, dict[str, int]]:
