@@ -53,6 +53,8 @@ def _unescaped(col: str) -> pl.Expr:
 # Column types with an exact binary COPY form from Arrow; a table with another (numeric: its
 # display scale is per value) takes the text form, which PostgreSQL parses value by value.
 BINARY_PG_TYPES = frozenset({"text", "date", "timestamptz", "bigint"})
+BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no header extension
+BINARY_TRAILER = b"\xff\xff"  # a tuple of -1 fields
 
 
 def _binary_value(code: str, pg_type: str, escaped: bool) -> pl.Expr:
@@ -80,6 +82,15 @@ class Payload:
     @property
     def options(self) -> str:
         return "format binary" if self.binary else "format text"
+
+    @property
+    def header(self) -> bytes:
+        """What a COPY of this table's data starts with (binary: the signature, no flags)."""
+        return BINARY_HEADER if self.binary else b""
+
+    @property
+    def trailer(self) -> bytes:
+        return BINARY_TRAILER if self.binary else b""
 
     def _extra_json(self) -> pl.Expr:
         return pl.struct([_unescaped(c).alias(c) for c in self.extra]).struct.json_encode().alias("_extra")
@@ -111,21 +122,24 @@ class Payload:
 
 
 class FileCopy:
-    """One file's COPY data: ``header``, ``encode`` per proven chunk, ``trailer``."""
+    """One file's part of its table's COPY data: ``encode`` per proven chunk, then ``end``.
+
+    A table's files share one COPY (``Payload.header``, every file's parts in any order, then
+    ``Payload.trailer``): binary tuples and text lines are self-contained, and each row carries
+    its ``_file`` and ``_line``.
+    """
 
     def __init__(self, payload: Payload, file: str) -> None:
         self.payload, self.file = payload, file
         self._encoder = None
-        if payload.binary:  # an encoder is good for one COPY: header, rows, end
+        if payload.binary:  # an encoder is good for one stream: header, rows, end
             schema = payload._schema
             encoders = {f.name: ArrowToPostgresBinaryEncoder.infer_encoder(f) for f in schema}
             if payload.extra:
                 field = schema.field("_extra")
                 encoders["_extra"] = _JSON_ENCODER[field.type].new_with_output(field, Jsonb())
             self._encoder = ArrowToPostgresBinaryEncoder.new_with_encoders(schema, encoders)
-
-    def header(self) -> bytes:
-        return self._encoder.write_header() if self._encoder else b""
+            self._encoder.write_header()  # the table's COPY sends its own (Payload.header)
 
     def encode(self, frame: pl.DataFrame, escaped: bool) -> bytes:
         rows = frame.select(self.payload.exprs(escaped, self.file))
@@ -135,5 +149,11 @@ class FileCopy:
             return buf.getvalue()
         return b"".join(self._encoder.write_batch(b) for b in rows.to_arrow(compat_level=ARROW_LEVEL).to_batches())
 
-    def trailer(self) -> bytes:
-        return self._encoder.finish() if self._encoder else b""
+    def end(self) -> bytes:
+        """The rows the encoder still holds (less the stream trailer, which the table's COPY sends)."""
+        if self._encoder is None:
+            return b""
+        rest = self._encoder.finish()
+        if not rest.endswith(BINARY_TRAILER):
+            raise AssertionError(f"{self.file}: binary COPY data does not end with its trailer")
+        return rest[: -len(BINARY_TRAILER)]

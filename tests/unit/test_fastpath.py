@@ -93,11 +93,10 @@ def run(ds: Dataset, data: bytes, fast: bool):
     cat = load_catalogue()
     payload, rules = Payload(ds, cat.table(ds.table)), flag_rules(ds, cat, CREATED)
     fc = payload.file_copy(FILE)
-    fc.header()
     path = FastPath.for_dataset(ds, payload, rules) if fast else None
     assert (path is not None) == fast
     chunks = list(encoded_chunks(io.BytesIO(data), ds, FILE, fc, rules, path, objects=OBJECTS, chunk_bytes=256))
-    body = b"".join(c.data for c in chunks) + fc.trailer()[:-2]  # less the stream trailer
+    body = b"".join(c.data for c in chunks) + fc.end()
     flags = FlagCounts({})
     for c in chunks:
         flags.add(c.flags)
