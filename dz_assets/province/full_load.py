@@ -258,7 +258,7 @@ class _Loader:
     again (the key build of 10 M rows took ~1.4 s less), vacuum has nothing to freeze, and only
     a committed, keyed table is ever visible. ``provers`` threads feed the tables, largest
     first. A fast-path table is proven by one prover, file after file: it proves ~1.1 M person
-    rows/s, more than the table's one COPY backend takes (~0.5–0.7 M/s), and its rows reach the
+    rows/s, more than the table's one COPY backend takes (~0.4–0.5 M/s here), and its rows reach the
     heap in FILE order. A reference-path table's files go to whichever prover is free. The
     thread that COPYs a table builds its key while the provers go on to the next."""
 
