@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum check { CK_STRING = 0, CK_INT = 1, CK_DATE = 2, CK_DATETIME = 3, CK_IDCARD = 4, CK_FILE = 5 };
-enum enc { EN_TEXT = 0, EN_DATE = 1, EN_TIMESTAMPTZ = 2, EN_BIGINT = 3 };
+enum check { CK_STRING = 0, CK_INT = 1, CK_DATE = 2, CK_DATETIME = 3, CK_IDCARD = 4, CK_FILE = 5, CK_DECIMAL = 6 };
+/* How a proven value goes to its column: as binary COPY or, for a table whose COPY is text (a
+ * numeric column), as COPY text, where every type but timestamptz is sent as delivered. */
+enum enc { EN_TEXT = 0, EN_DATE = 1, EN_TIMESTAMPTZ = 2, EN_BIGINT = 3, EN_NUMERIC = 4 };
 enum flag {
     FL_ID_CHECKDIGIT = 0, FL_ID_REGION = 1, FL_ID_BIRTH = 2, FL_AFTER = 3, FL_NOT_IN = 4, FL_NOT_PREFIX = 5
 };
@@ -137,6 +139,14 @@ static int proven(const FieldSpec *f, const char *p, Py_ssize_t n) {
                num(p + 12, 2) < 60;
     case CK_IDCARD:
         return n == 18 && all_digits(p, 17) && ((p[17] >= '0' && p[17] <= '9') || p[17] == 'X' || p[17] == 'x');
+    case CK_DECIMAL: { /* -?[0-9]+(\.[0-9]+)? */
+        Py_ssize_t i = (p[0] == '-'), start = i;
+        while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+        if (i == start) return 0;
+        if (i == n) return 1;
+        if (p[i] != '.' || i + 1 == n) return 0;
+        return all_digits(p + i + 1, n - i - 1);
+    }
     default: /* CK_FILE: the reference looks the object up */
         return 0;
     }
@@ -200,8 +210,28 @@ static char *encode(char *o, const FieldSpec *f, const char *p, Py_ssize_t n) {
     }
 }
 
+/* A proven value as COPY text: as delivered (it has no backslash, tab or CR), NULL as \N, and a
+ * datetime as ISO 8601 basic in Beijing time, which PostgreSQL's timestamptz input takes. */
+static char *encode_text(char *o, const FieldSpec *f, const char *p, Py_ssize_t n) {
+    if (n == 0) {
+        o[0] = '\\';
+        o[1] = 'N';
+        return o + 2;
+    }
+    if (f->enc == EN_TIMESTAMPTZ) {
+        memcpy(o, p, 8);
+        o[8] = 'T';
+        memcpy(o + 9, p + 8, 6);
+        memcpy(o + 15, "+08", 3);
+        return o + 18;
+    }
+    memcpy(o, p, n);
+    return o + n;
+}
+
 typedef struct {
     /* in */
+    int text; /* COPY text instead of binary */
     const char *data;
     Py_ssize_t size;
     long long first;
@@ -256,6 +286,15 @@ static void run(Job *j) {
             j->sus_len += next - p;
             if (!nl) j->sus[j->sus_len++] = '\n';
             j->sus_lines[j->nsus++] = line;
+        } else if (j->text) {
+            for (int i = 0; i < k; i++) {
+                o = encode_text(o, &j->fields[i], vals[i].p, vals[i].n);
+                *o++ = '\t';
+            }
+            o += sprintf(o, "%lld\t", line);
+            memcpy(o, j->file, j->file_len);
+            o += j->file_len;
+            *o++ = '\n';
         } else {
             o[0] = (char)((j->nfields + 2) >> 8);
             o[1] = (char)(j->nfields + 2);
@@ -266,6 +305,8 @@ static void run(Job *j) {
             o = put32(o, (uint32_t)j->file_len);
             memcpy(o, j->file, j->file_len);
             o += j->file_len;
+        }
+        if (ok) {
             int any = 0;
             for (int r = 0; r < j->nrules; r++) {
                 Rule *rule = &j->rules[r];
@@ -297,7 +338,7 @@ static int cmp_str(const void *a, const void *b) {
     return str_cmp(x->p, x->n, y->p, y->n);
 }
 
-/* prove_encode(data, first_line, fields, rules, file) ->
+/* prove_encode(data, first_line, fields, rules, file, text) ->
  *   (copy_tuples, good, total, flag_counts, flagged_rows, suspect_lines_bytes, suspect_line_numbers)
  * fields: ((check, required, length or -1, enc), ...) in line order;
  * rules: ((field index, kind, argument), ...); kind and argument as in fastpath.py. */
@@ -305,13 +346,15 @@ static PyObject *prove_encode(PyObject *self, PyObject *args) {
     Py_buffer buf;
     long long first;
     PyObject *fields, *rules, *file;
-    if (!PyArg_ParseTuple(args, "y*LO!O!O!", &buf, &first, &PyTuple_Type, &fields, &PyTuple_Type, &rules,
-                          &PyBytes_Type, &file))
+    int text;
+    if (!PyArg_ParseTuple(args, "y*LO!O!O!p", &buf, &first, &PyTuple_Type, &fields, &PyTuple_Type, &rules,
+                          &PyBytes_Type, &file, &text))
         return NULL;
     PyObject *result = NULL, *out = NULL;
     Job j = {0};
     FieldSpec fs[MAX_FIELDS];
     Rule *rl = NULL;
+    j.text = text;
     j.data = buf.buf;
     j.size = buf.len;
     j.first = first;
@@ -360,7 +403,8 @@ static PyObject *prove_encode(PyObject *self, PyObject *args) {
      * time takes fewer bytes than its digits; a bigint 8 for up to 19), then _line and _file. */
     long long lines = 1;
     for (const char *q = j.data, *e = j.data + j.size; (q = memchr(q, '\n', e - q)); q++) lines++;
-    Py_ssize_t bound = j.size + lines * (2 + 4LL * (j.nfields + 2) + 8 + 8 + j.file_len);
+    Py_ssize_t bound = j.size + lines * (2 + 4LL * (j.nfields + 2) + 8 + 8 + j.file_len) +
+                       (text ? lines * (4LL * j.nfields + 24) : 0); /* text: \N, T+08, the line number */
     out = PyBytes_FromStringAndSize(NULL, bound);
     j.sus = PyMem_RawMalloc(j.size + 1);
     j.sus_lines = PyMem_RawMalloc(sizeof(long long) * lines);

@@ -8,8 +8,9 @@ stray CR, bytes that are not UTF-8, a wrong field count, a value it cannot prove
 value) comes back as suspect, and the reference path (``bcp.prove_chunk``, ``count_flags``,
 ``FileCopy.encode``) proves those: rejects, their reasons and flags stay the reference's.
 
-It applies where the table's COPY is binary, the delivery has no fields beyond the catalogue's
-(``_extra``) and is UTF-8; other tables take the reference path for every line.
+It applies where the delivery has no fields beyond the catalogue's (``_extra``) and is UTF-8, in
+the table's COPY format (binary; text where a ``numeric`` column has no exact binary form); other
+tables take the reference path for every line.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ except ImportError:  # not built (a checkout run without ``pip install -e .``): 
     _bcpfast = None
 
 # The C side's numbering (_bcpfast.c: enum check, enum enc).
-CHECKS = {"string": 0, "code": 0, "int": 1, "date": 2, "datetime": 3, "idcard": 4, "file": 5}
-ENCODINGS = {"text": 0, "date": 1, "timestamptz": 2, "bigint": 3}
+CHECKS = {"string": 0, "code": 0, "int": 1, "date": 2, "datetime": 3, "idcard": 4, "file": 5, "decimal": 6}
+ENCODINGS = {"text": 0, "date": 1, "timestamptz": 2, "bigint": 3, "numeric": 4}  # numeric: COPY text only
 
 
 def available() -> bool:
@@ -52,7 +53,7 @@ def available() -> bool:
 class EncodedChunk:
     """One chunk of a file as COPY data for every good line, and what proving it found."""
 
-    data: bytes  # binary COPY tuples (no header or trailer)
+    data: bytes  # COPY data in the table's format (binary: tuples, no header or trailer)
     good: int  # rows in ``data``
     total: int  # lines read
     flags: FlagCounts
@@ -74,7 +75,7 @@ class FastPath:
 
     @classmethod
     def for_dataset(cls, ds: Dataset, payload: Payload, rules: list[FlagRule]) -> FastPath | None:
-        if _bcpfast is None or ds.codec != "utf-8" or not payload.binary or payload.extra:
+        if _bcpfast is None or ds.codec != "utf-8" or payload.extra:
             return None
         fields = row_fields(ds, "FULL")
         if [f.code for f in fields] != [code for code, _col, _pg in payload.own]:
@@ -85,7 +86,7 @@ class FastPath:
 
     def prove(self, data: bytes, first: int, file: str, fc: FileCopy, objects: frozenset[str]) -> EncodedChunk:
         out, good, total, counts, flagged, suspect, lines = _bcpfast.prove_encode(
-            data, first, self.fields, self.c_rules, file.encode())
+            data, first, self.fields, self.c_rules, file.encode(), not self.payload.binary)
         flags = FlagCounts({(r.field, r.flag): [n, sample, file]
                             for r, (n, sample) in zip(self.rules, counts, strict=True) if n}, flagged)
         chunk = EncodedChunk(out, good, total, flags)
