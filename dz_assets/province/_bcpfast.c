@@ -399,12 +399,13 @@ static PyObject *prove_encode(PyObject *self, PyObject *args) {
     j.fields = fs;
     j.file = PyBytes_AS_STRING(file);
     j.file_len = PyBytes_GET_SIZE(file);
-    /* Bound: per line a field count, per field a length word and at most its text (a date or a
-     * time takes fewer bytes than its digits; a bigint 8 for up to 19), then _line and _file. */
+    /* Bound: per line a field count, per field a length word and at most max(its text, 8 bytes)
+     * (a bigint of one digit takes 8), then _line and _file; as text, per field at most 4 bytes
+     * more than delivered (\N, T+08) and the line number. */
     long long lines = 1;
     for (const char *q = j.data, *e = j.data + j.size; (q = memchr(q, '\n', e - q)); q++) lines++;
-    Py_ssize_t bound = j.size + lines * (2 + 4LL * (j.nfields + 2) + 8 + 8 + j.file_len) +
-                       (text ? lines * (4LL * j.nfields + 24) : 0); /* text: \N, T+08, the line number */
+    Py_ssize_t bound = j.size + lines * (2 + 12LL * (j.nfields + 2) + 8 + j.file_len) +
+                       (text ? lines * (4LL * j.nfields + 24) : 0);
     out = PyBytes_FromStringAndSize(NULL, bound);
     j.sus = PyMem_RawMalloc(j.size + 1);
     j.sus_lines = PyMem_RawMalloc(sizeof(long long) * lines);

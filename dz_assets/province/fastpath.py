@@ -43,6 +43,7 @@ except ImportError:  # not built (a checkout run without ``pip install -e .``): 
 # The C side's numbering (_bcpfast.c: enum check, enum enc).
 CHECKS = {"string": 0, "code": 0, "int": 1, "date": 2, "datetime": 3, "idcard": 4, "file": 5, "decimal": 6}
 ENCODINGS = {"text": 0, "date": 1, "timestamptz": 2, "bigint": 3, "numeric": 4}  # numeric: COPY text only
+MAX_FIELDS, MAX_RULES = 254, 64
 
 
 def available() -> bool:
@@ -81,6 +82,8 @@ class FastPath:
         if [f.code for f in fields] != [code for code, _col, _pg in payload.own]:
             return None  # every line field must be its own column, in order
         if any(f.type not in CHECKS for f in fields) or any(pg not in ENCODINGS for _c, _col, pg in payload.own):
+            return None
+        if len(fields) > MAX_FIELDS or len(rules) > MAX_RULES:  # the C side's fixed arrays
             return None
         return cls(ds, payload, rules)
 

@@ -139,3 +139,25 @@ def test_fast_path_is_built_and_taken():
     for other in (extra, gbk):
         payload, rules = Payload(other, cat.table(other.table)), flag_rules(other, cat, CREATED)
         assert FastPath.for_dataset(other, payload, rules) is None
+
+
+@needs_c
+@pytest.mark.parametrize("text", [False, True])
+def test_output_never_outgrows_its_bound(text):
+    """A one-digit bigint takes 8 bytes, a NULL as text 2: a chunk of such lines is larger as COPY
+    data than as BCP, and must still be written whole (the C side sizes its buffer up front)."""
+    from dz_assets.province import _bcpfast
+
+    n = 254
+    fields = tuple((fastpath.CHECKS["int"], 0, -1, fastpath.ENCODINGS["bigint" if not text else "text"])
+                   for _ in range(n))
+    lines = ["\t".join("7" for _ in range(n)), "\t".join("" for _ in range(n))] * 50
+    data = ("\n".join(lines) + "\n").encode()
+    out, good, total, _counts, _flagged, suspect, sus_lines = _bcpfast.prove_encode(data, 1, fields, (), b"f", text)
+    assert (good, total, suspect, sus_lines) == (100, 100, b"", [])
+    if text:
+        assert out.splitlines()[:2] == [("\t".join("7" * n) + "\t1\tf").encode(),
+                                        ("\t".join(["\\N"] * n) + "\t2\tf").encode()]
+    else:
+        assert len(out) == 50 * ((2 + n * 12 + 12 + 5) + (2 + n * 4 + 12 + 5))
+        assert struct.unpack_from(">hiq", out) == (n + 2, 8, 7)
