@@ -46,6 +46,7 @@ from dz_assets.settings import get_settings
 LOAD_SUFFIX = "__load"
 # The machine has 2 cores: two prover threads and the tables' COPY backends keep both busy.
 PARALLEL_FILES = 2
+MAX_COPIERS = 4  # tables COPYing or being keyed at once (each one connection)
 SWAP_LOCK_TIMEOUT_S = 120  # dbt models read ODS tables for seconds to minutes, not longer
 
 
@@ -274,6 +275,9 @@ class _Loader:
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.copiers: list[threading.Thread] = []
+        # A copier holds its connection until its table is keyed and committed: a package of 143
+        # small tables had 68 open at once, beyond a server's usual max_connections.
+        self.slots = threading.BoundedSemaphore(MAX_COPIERS)
         self.throttle = get_settings().load_throttle_s
 
     def _fail(self, exc: BaseException) -> None:
@@ -290,12 +294,18 @@ class _Loader:
             results = [_FileResult(FileLoad(b.ds.table, f.name, f.records, self.pkg.member_size(f.name))) for f in files]
             for res in results:
                 b.results[res.fl.file] = res
-            if b.started is None:  # the table's first file: its COPY starts
+            first = b.started is None
+            if first:
                 b.started = time.monotonic()
-                copier = threading.Thread(target=self._copy, args=(b,), name=f"copy-{b.table.code}", daemon=True)
+        if first:  # the table's first file: its COPY starts once a connection is free
+            while not self.slots.acquire(timeout=0.5):
+                if self.stop.is_set():
+                    return None
+            copier = threading.Thread(target=self._copy, args=(b,), name=f"copy-{b.table.code}", daemon=True)
+            with self.lock:
                 self.copiers.append(copier)
-                copier.start()
-            return b, results
+            copier.start()
+        return b, results
 
     def prove(self) -> None:
         try:
@@ -331,6 +341,8 @@ class _Loader:
                 _finish_table(conn, b)
         except BaseException as exc:
             self._fail(exc)
+        finally:
+            self.slots.release()
 
     def run(self, provers: int) -> None:
         threads = [threading.Thread(target=self.prove, name=f"prove-{i}", daemon=True) for i in range(provers)]
