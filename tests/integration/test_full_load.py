@@ -185,3 +185,35 @@ def test_full_keeps_the_grants_of_the_table_and_its_views(pg_dsn, tmp_path):
         assert priv("public.v_grant_names", "select with grant option")
         conn.execute("drop view public.v_grant_names")
         conn.execute(f"revoke all on ods.hz_hjrkjbxx from {role}")
+
+
+def test_many_tables_hold_few_connections(pg_dsn, tmp_path):
+    """Each table is COPYed and keyed on a connection of its own: a package of many small tables
+    must not open one per table at once (the synthetic city's 143 tables once opened 68)."""
+    import threading
+
+    from dz_assets.province.full_load import MAX_COPIERS
+    from dz_assets.synth import write_package
+
+    info = write_package(tmp_path, persons=200, seed=3)
+    pkg = open_package(info.zip_path, deep=False)
+    assert pkg.valid and len(pkg.index.datasets) > 4 * MAX_COPIERS
+    peak, done = [0], threading.Event()
+
+    def watch():
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            while not done.is_set():
+                n = conn.execute("select count(*) from pg_stat_activity where datname = current_database() "
+                                 "and pid <> pg_backend_pid()").fetchone()[0]
+                peak[0] = max(peak[0], n)
+                time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        r = load_full(pg_dsn, pkg, delivery_id=None, batch_id=info.batch_id)
+    finally:
+        done.set()
+        watcher.join()
+    assert len(r.tables) == len(pkg.index.datasets)
+    assert 1 <= peak[0] <= MAX_COPIERS + 1  # the copiers, and the connection that creates empty tables
