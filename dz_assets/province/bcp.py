@@ -12,9 +12,9 @@ COPY text.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO
+from typing import IO, TypeVar
 
 import numpy as np
 import polars as pl
@@ -28,6 +28,7 @@ from dz_assets.province.types import OP_FIELD, TS_FIELD, check_value, suspect_ex
 CHUNK_BYTES = 8 << 20
 LINE = "_line"
 UTF8_BOM = b"\xef\xbb\xbf"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -217,12 +218,20 @@ def prove_chunk(data: bytes, first: int, ds: Dataset, file: str, *, kind: str = 
     return ProvenChunk(frame=frame.select([*names, LINE]), rejects=rejects, total=total, escaped=escapes)
 
 
-def prove_stream(stream: IO[bytes], ds: Dataset, file: str, *, kind: str = "FULL",
-                 objects: frozenset[str] = frozenset(), chunk_bytes: int = CHUNK_BYTES) -> Iterator[ProvenChunk]:
+def prove_blocks(stream: IO[bytes], ds: Dataset, prove: Callable[[bytes, int], T],
+                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[T]:
+    """``prove(block, first line number)`` over the stream's blocks of whole lines, numbered from
+    1 after the lines each earlier block held (its result's ``total``), a UTF-8 BOM dropped."""
     first = 1
     for data in iter_line_blocks(stream, chunk_bytes):
         if first == 1 and ds.codec == "utf-8" and data.startswith(UTF8_BOM):
             data = data[len(UTF8_BOM):]  # Windows exporters write one; it is not part of the first key
-        chunk = prove_chunk(data, first, ds, file, kind=kind, objects=objects)
+        chunk = prove(data, first)
         first += chunk.total  # every line of the block, good or rejected: no second count of its LFs
         yield chunk
+
+
+def prove_stream(stream: IO[bytes], ds: Dataset, file: str, *, kind: str = "FULL",
+                 objects: frozenset[str] = frozenset(), chunk_bytes: int = CHUNK_BYTES) -> Iterator[ProvenChunk]:
+    return prove_blocks(stream, ds, lambda data, first: prove_chunk(data, first, ds, file, kind=kind, objects=objects),
+                        chunk_bytes)

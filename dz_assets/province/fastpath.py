@@ -24,15 +24,14 @@ import polars as pl
 from dz_assets.province.bcp import (
     CHUNK_BYTES,
     LINE,
-    UTF8_BOM,
     Reject,
-    iter_line_blocks,
+    prove_blocks,
     prove_chunk,
     prove_stream,
     row_fields,
 )
 from dz_assets.province.copy_payload import FileCopy, Payload
-from dz_assets.province.index import Dataset
+from dz_assets.province.index import Dataset, IndexField
 from dz_assets.province.quality import RULE_KINDS, FlagCounts, FlagRule, count_flags
 
 try:
@@ -65,9 +64,8 @@ class EncodedChunk:
 class FastPath:
     """The fast path for one DATASET (``for_dataset`` says whether it applies)."""
 
-    def __init__(self, ds: Dataset, payload: Payload, rules: list[FlagRule]) -> None:
+    def __init__(self, ds: Dataset, payload: Payload, rules: list[FlagRule], fields: tuple[IndexField, ...]) -> None:
         self.ds, self.payload, self.rules = ds, payload, rules
-        fields = row_fields(ds, "FULL")
         enc = {code: pg for code, _col, pg in payload.own}
         self.fields = tuple((CHECKS[f.type], int(f.required), -1 if f.length is None else int(f.length),
                              ENCODINGS[enc[f.code]]) for f in fields)
@@ -85,7 +83,7 @@ class FastPath:
             return None
         if len(fields) > MAX_FIELDS or len(rules) > MAX_RULES:  # the C side's fixed arrays
             return None
-        return cls(ds, payload, rules)
+        return cls(ds, payload, rules, fields)
 
     def prove(self, data: bytes, first: int, file: str, fc: FileCopy, objects: frozenset[str]) -> EncodedChunk:
         out, good, total, counts, flagged, suspect, lines = _bcpfast.prove_encode(
@@ -107,23 +105,11 @@ class FastPath:
             chunk.frame = frame
         return chunk
 
-    def stream(self, stream: IO[bytes], file: str, fc: FileCopy, objects: frozenset[str],
-               chunk_bytes: int = CHUNK_BYTES) -> Iterator[EncodedChunk]:
-        """As ``bcp.prove_stream``: whole-line chunks, numbered from 1, a UTF-8 BOM dropped."""
-        first = 1
-        for data in iter_line_blocks(stream, chunk_bytes):
-            if first == 1 and data.startswith(UTF8_BOM):
-                data = data[len(UTF8_BOM):]
-            chunk = self.prove(data, first, file, fc, objects)
-            first += chunk.total
-            yield chunk
 
 
 def _c_arg(rule: FlagRule) -> object:
     a = rule.arg
-    if rule.kind == "id_birth":
-        return tuple(x.encode() for x in a)
-    if rule.kind in ("id_region", "not_in"):
+    if rule.kind in ("id_birth", "id_region", "not_in"):  # (earliest, latest), or a set
         return tuple(x.encode() for x in a)
     if rule.kind in ("after", "not_prefix"):
         return a.encode()
@@ -136,7 +122,8 @@ def encoded_chunks(stream: IO[bytes], ds: Dataset, file: str, fc: FileCopy, rule
     """A FULL file's chunks as COPY data and findings: the fast path where it applies, else the
     reference path for every line."""
     if fast is not None:
-        yield from fast.stream(stream, file, fc, objects, chunk_bytes)
+        yield from prove_blocks(stream, ds, lambda data, first: fast.prove(data, first, file, fc, objects),
+                                chunk_bytes)
         return
     for chunk in prove_stream(stream, ds, file, kind="FULL", objects=objects, chunk_bytes=chunk_bytes):
         data = fc.encode(chunk.frame, chunk.escaped) if len(chunk.frame) else b""
