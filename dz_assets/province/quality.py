@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import polars as pl
 
@@ -40,7 +41,7 @@ class FlagRule:
     kind: str  # one of RULE_KINDS
     arg: object
 
-    @property
+    @cached_property  # built once per rule, not per chunk (a code table's is_in holds its codes)
     def expr(self) -> pl.Expr:
         """True where the (non-NULL) value carries the flag."""
         c = pl.col(self.field)
