@@ -345,7 +345,8 @@ class _Loader:
             self.slots.release()
 
     def run(self, provers: int) -> None:
-        threads = [threading.Thread(target=self.prove, name=f"prove-{i}", daemon=True) for i in range(provers)]
+        n = max(1, min(provers, len(self.units)))  # no more provers than units to prove
+        threads = [threading.Thread(target=self.prove, name=f"prove-{i}", daemon=True) for i in range(n)]
         for t in threads:
             t.start()
         for t in threads:
@@ -452,7 +453,7 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
         payload, rules = Payload(ds, cat.table(ds.table)), flag_rules(ds, cat, package.index.created)
         builds.append(_Build(ds, cat.table(ds.table), TableLoad(ds.table), payload, rules,
                              FastPath.for_dataset(ds, payload, rules)))
-    # Largest first: both workers start on the long table, the small ones fill in at the end.
+    # Largest first: the long table's COPY starts at once, the small ones fill in beside it.
     builds.sort(key=lambda b: -sum(f.records for f in b.ds.files))
     try:
         with psycopg.connect(dsn) as conn:
@@ -460,8 +461,7 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
                 if not b.ds.files:  # nothing to COPY: an empty table, swapped in like the others
                     _create_build(conn, b, batch_id, package.index.created)
                     _finish_table(conn, b)
-        units = sum(len(b.ds.files) for b in builds)
-        _Loader(dsn, package, builds, batch_id=batch_id, chunk_bytes=chunk_bytes).run(max(1, min(parallel, units)))
+        _Loader(dsn, package, builds, batch_id=batch_id, chunk_bytes=chunk_bytes).run(parallel)
     except BaseException:
         _drop_builds(dsn, builds)  # a failed load leaves no half-built tables beside the ODS ones
         for b in builds:
