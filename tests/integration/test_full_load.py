@@ -88,6 +88,28 @@ def test_full_rebases_only_its_tables_and_keeps_views(pg_dsn, tmp_path):
         assert conn.execute("select min(rybh) from ods.hz_hjrkjbxx").fetchone()[0] == "R00000100"
         assert conn.execute("select count(*) from ods.ybss_bzdzmlxx").fetchone()[0] == 9  # left alone
         conn.execute("drop view public.v_person_count, public.v_person_names")
+        # the swapped-out table was dropped after the swap's commit; the new key has the usual name
+        assert conn.execute("select count(*) from pg_tables where schemaname = 'ods' and tablename like "
+                            "'%\\_\\_old'").fetchone()[0] == 0
+        assert conn.execute("select conname from pg_constraint where conrelid = 'ods.hz_hjrkjbxx'::regclass "
+                            "and contype = 'p'").fetchone()[0] == "hz_hjrkjbxx_pkey"
+
+
+def test_a_retired_table_left_by_a_crash_does_not_stop_the_next_swap(pg_dsn, tmp_path):
+    """A crash between the swap's commit and the drop of the table it retired leaves ``__old``
+    behind (with its key index under the retired name); the next FULL of that table drops it."""
+    first = build_package(tmp_path / "a", "SCGA-FULL-20261120-0211", [Dataset("HZ_HJRKJBXX", person_rows(20))])
+    _load(pg_dsn, first)
+    with psycopg.connect(pg_dsn) as conn:
+        conn.execute("drop table if exists ods.hz_hjrkjbxx__old")
+        conn.execute("create table ods.hz_hjrkjbxx__old (like ods.hz_hjrkjbxx)")
+        conn.execute("alter table ods.hz_hjrkjbxx__old add constraint hz_hjrkjbxx__old_pkey primary key (rybh)")
+    second = build_package(tmp_path / "b", "SCGA-FULL-20261121-0011",
+                           [Dataset("HZ_HJRKJBXX", person_rows(5, start=300))])
+    _load(pg_dsn, second)
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("select count(*), min(rybh) from ods.hz_hjrkjbxx").fetchone() == (5, "R00000300")
+        assert conn.execute("select to_regclass('ods.hz_hjrkjbxx__old')").fetchone()[0] is None
 
 
 def test_gb18030_escapes_crlf_and_drift(pg_dsn, tmp_path):
