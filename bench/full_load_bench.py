@@ -160,6 +160,17 @@ def generate(rows: int, batch_id: str) -> Path:
     return zip_path
 
 
+def quiesce(dsn: str) -> None:
+    """Before each timed phase: a checkpoint and a sync, so that no phase pays for the write-back
+    of the one before it (each writes gigabytes; the server checkpoints every ~0.5 GB of WAL)."""
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("checkpoint")
+    except psycopg.errors.InsufficientPrivilege:
+        print("    (no checkpoint: the bench's role may not; phases may pay for earlier write-back)", file=sys.stderr)
+    os.sync()
+
+
 def raw_copy(dsn: str, zip_path: Path) -> tuple[int, float]:
     """psql \\copy of every data file into a plain text table without indexes."""
     extract = OUT / "extract" / zip_path.stem  # per package: file names repeat across sizes
@@ -186,6 +197,7 @@ def raw_copy(dsn: str, zip_path: Path) -> tuple[int, float]:
     with zipfile.ZipFile(zip_path) as zf:
         index, _ = parse_index(zf.read(INDEX_NAME))
     rows = sum(f.records for d in index.datasets for f in d.files)  # the files' line counts (checked by dz-hub)
+    quiesce(dsn)
     t0 = time.perf_counter()
     subprocess.run(["psql", dsn, "-q", "-v", "ON_ERROR_STOP=1"], input="\n".join(copy), text=True, check=True)
     return rows, time.perf_counter() - t0
@@ -247,6 +259,7 @@ def server_floor(dsn: str, rows_dir: Path, tables: list[str], batch_id: str) -> 
     with psycopg.connect(dsn, autocommit=True) as conn:  # not timed: the last run's tables
         for code in tables:
             conn.execute(f"drop table if exists bench_raw.{code.lower()}_floor")
+    quiesce(dsn)
     t0 = time.perf_counter()
     for code in tables:
         t, name = cat.table(code), f"bench_raw.{code.lower()}_floor"
@@ -308,6 +321,7 @@ def main() -> None:
         print(f"[{k}/{a.repeat}] (a) raw \\copy …", file=sys.stderr)
         raw_rows, raw_s = raw_copy(dsn, zip_path)
         print(f"    {raw_rows} rows in {raw_s:.1f} s; (b) dz-hub check + load …", file=sys.stderr)
+        quiesce(dsn)
         dz = dzhub_load(dsn, zip_path)
         print(f"    {dz['total_s']:.1f} s; (d) the server's floor for the same tables …", file=sys.stderr)
         floor_dir = floor_dir or export_floor_rows(dsn, list(dz["tables"]))
