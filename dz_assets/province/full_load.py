@@ -37,7 +37,7 @@ from dz_assets.db.ods import column_defs, comment_sql
 from dz_assets.province.bcp import CHUNK_BYTES
 from dz_assets.province.copy_payload import Payload
 from dz_assets.province.fastpath import FastPath, encoded_chunks
-from dz_assets.province.index import Dataset
+from dz_assets.province.index import Dataset, IndexFile
 from dz_assets.province.package import MemberCheck, MemberCheckFailed, Package
 from dz_assets.province.quality import FlagCounts, flag_rules
 from dz_assets.province.rejects import RejectSpool
@@ -108,6 +108,7 @@ class _FileResult:
     """What proving one file produced (merged into its table in FILE order)."""
 
     fl: FileLoad
+    entry: IndexFile  # the file's FILE element: what its package checks expect
     rejects: RejectSpool = field(default_factory=RejectSpool)
     flags: FlagCounts = field(default_factory=lambda: FlagCounts({}))
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -201,7 +202,7 @@ def _prove_file(pkg: Package, b: _Build, res: _FileResult, chunk_bytes: int, sto
             res.sent += chunk.good
             if chunk.data:
                 _put(b.data, chunk.data, stop)
-    if problems := member.problems(name, b.ds.files[[f.name for f in b.ds.files].index(name)], lines=lines):
+    if problems := member.problems(name, res.entry, lines=lines):
         raise MemberCheckFailed(problems)
     if rest := fc.end():
         _put(b.data, rest, stop)
@@ -295,7 +296,8 @@ class _Loader:
             if self.stop.is_set() or not self.units:
                 return None
             b, files = self.units.pop(0)
-            results = [_FileResult(FileLoad(b.ds.table, f.name, f.records, self.pkg.member_size(f.name))) for f in files]
+            results = [_FileResult(FileLoad(b.ds.table, f.name, f.records, self.pkg.member_size(f.name)), f)
+                       for f in files]
             for res in results:
                 b.results[res.fl.file] = res
             first = b.started is None
