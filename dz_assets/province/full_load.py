@@ -15,13 +15,13 @@
 
 Then one transaction swaps every table in (the old renamed ``__old``, the new to its name, comments
 and dependent views re-created) and writes ``meta.batch_file``, ``meta.reject`` and
-``meta.batch_flag`` of the delivery; the retired tables are dropped after its commit. A crash before that commit leaves every previous ``ods`` table as it was; a re-run
-drops any leftover ``__load`` tables and converges. ``meta.batch`` status is the registry's.
+``meta.batch_flag`` of the delivery; the retired tables are dropped after its commit. A crash
+before that commit leaves every previous ``ods`` table as it was; a re-run drops any leftover
+``__load`` or ``__old`` tables and converges. ``meta.batch`` status is the registry's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -250,11 +250,21 @@ def _create_build(conn: psycopg.Connection, b: _Build, batch_id: str, created) -
         rel, sql.Literal(batch_id), sql.Literal(created)))
 
 
-def _drop_builds(dsn: str, builds: list[_Build]) -> None:
-    with contextlib.suppress(psycopg.Error), psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("set lock_timeout = '10s'")
-        for b in builds:
-            conn.execute(sql.SQL("drop table if exists {}").format(_rel(b.name)))
+def _drop_tables(dsn: str, names: list[str], *, cascade: bool = False) -> None:
+    """Drop these ``ods`` tables (leftovers: ``__load`` builds of a failed load, tables a swap
+    retired). One that cannot be dropped now is logged and left for the next load of its table,
+    which drops it first; this never raises."""
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("set lock_timeout = '10s'")
+            for name in names:
+                try:
+                    conn.execute(sql.SQL("drop table if exists {}{}").format(
+                        _rel(name), sql.SQL(" cascade" if cascade else "")))
+                except psycopg.Error as exc:
+                    log.warning("ods.%s stays until the next load of its table: %s", name, exc)
+    except psycopg.OperationalError as exc:
+        log.warning("ods.%s stay until the next load of each: %s", ", ".join(names), exc)
 
 
 class _Loader:
@@ -396,12 +406,16 @@ def _summarise(b: _Build, duration: float) -> None:
     t.file_refs = [(k, fld, m) for (k, fld), m in b.refs.items()]
 
 
+def _view_kind(relkind: str) -> str:
+    return "materialized view" if relkind == "m" else "view"
+
+
 def _swap(conn: psycopg.Connection, b: _Build) -> None:
     """Replace ods.<table> by its ``__load`` build, keeping comments, grants and dependent views.
 
     The old table is renamed ``__old``, not dropped: a drop unlinks its files at commit, while
     the swap still holds every table's exclusive lock (~0.85 s for 10 M person rows). The
-    caller drops it after the commit (``_drop_old``)."""
+    caller drops it after the commit (``_drop_tables``)."""
     table = b.table
     old, new = _rel(table.ods_name), _rel(table.ods_name + LOAD_SUFFIX)
     retired = table.ods_name + OLD_SUFFIX
@@ -413,8 +427,7 @@ def _swap(conn: psycopg.Connection, b: _Build) -> None:
             grants += [g for (g,) in conn.execute(query("full_load", "grants"), {"rel": rel})]
         conn.execute(sql.SQL("lock table {} in access exclusive mode").format(old))
         for name, kind, _body, _comment, _depth in reversed(views):  # deepest first
-            what = "materialized view" if kind == "m" else "view"
-            conn.execute(f"drop {what} if exists {name} cascade")
+            conn.execute(f"drop {_view_kind(kind)} if exists {name} cascade")
         conn.execute(sql.SQL("drop table if exists {}").format(_rel(retired)))  # a crash's leftover
         conn.execute(sql.SQL("alter table {} rename to {}").format(old, sql.Identifier(retired)))
         if table.key:  # index names are per schema: the new key takes this one
@@ -427,28 +440,12 @@ def _swap(conn: psycopg.Connection, b: _Build) -> None:
     for stmt in comment_sql(table):
         conn.execute(stmt)
     for name, kind, body, comment, _depth in views:
-        what = "materialized view" if kind == "m" else "view"
+        what = _view_kind(kind)
         conn.execute(f"create {what} {name} as {body}")
         if comment:
             conn.execute(sql.SQL(f"comment on {what} {name} is {{}}").format(sql.Literal(comment)))
     for grant in grants:  # the table's first, then its views' (they exist again by now)
         conn.execute(grant)
-
-
-def _drop_old(dsn: str, builds: list[_Build]) -> None:
-    """Drop the tables a committed swap retired. One that cannot be dropped now (a reader still
-    holds it) is left for the next swap of its table, which drops it first: the batch is in."""
-    try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("set lock_timeout = '10s'")
-            for b in builds:
-                try:
-                    conn.execute(sql.SQL("drop table if exists {} cascade").format(
-                        _rel(b.table.ods_name + OLD_SUFFIX)))
-                except psycopg.errors.LockNotAvailable as exc:
-                    log.warning("%s: the retired table stays until the next FULL: %s", b.table.code, exc)
-    except psycopg.OperationalError as exc:
-        log.warning("retired tables stay until the next FULL of each: %s", exc)
 
 
 def _record(conn: psycopg.Connection, b: _Build, delivery_id: int, batch_id: str) -> None:
@@ -497,7 +494,7 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
                     _finish_table(conn, b)
         _Loader(dsn, package, builds, batch_id=batch_id, chunk_bytes=chunk_bytes).run(parallel)
     except BaseException:
-        _drop_builds(dsn, builds)  # a failed load leaves no half-built tables beside the ODS ones
+        _drop_tables(dsn, [b.name for b in builds])  # a failed load leaves no half-built tables
         for b in builds:
             for res in b.results.values():
                 res.rejects.close()
@@ -510,7 +507,7 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
             _swap(conn, b)
             if delivery_id is not None:
                 _record(conn, b, delivery_id, batch_id)
-    _drop_old(dsn, builds)
+    _drop_tables(dsn, [b.table.ods_name + OLD_SUFFIX for b in builds], cascade=True)
     tables = {b.table.code: b.load for b in sorted(builds, key=lambda b: b.table.seq)}
     rejects = RejectSpool()
     for b in builds:

@@ -239,3 +239,26 @@ def test_many_tables_hold_few_connections(pg_dsn, tmp_path):
         watcher.join()
     assert len(r.tables) == len(pkg.index.datasets)
     assert 1 <= peak[0] <= MAX_COPIERS + 1  # the copiers, and the connection that creates empty tables
+
+
+def test_leftover_tables_are_dropped_past_one_a_reader_holds(pg_dsn, caplog):
+    """The drop of leftovers (a failed load's ``__load`` builds, a swap's retired tables) goes
+    past a table a reader still holds: that one is logged and left, the others are dropped, and
+    the caller (a failing load, a committed swap) gets no error of its own."""
+    from dz_assets.province.full_load import _drop_tables
+
+    names = ["t_left_a__load", "t_left_b__load", "t_left_c__load"]
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        for n in names:
+            conn.execute(f"create table if not exists ods.{n} (k int)")
+        with psycopg.connect(pg_dsn) as reader:
+            reader.execute("select * from ods.t_left_b__load").fetchall()  # holds its lock until rollback
+            start = time.monotonic()
+            _drop_tables(pg_dsn, names)
+            assert time.monotonic() - start < 30  # one lock_timeout, not a wait for the reader
+            reader.rollback()
+        left = [n for (n,) in conn.execute("select tablename from pg_tables where schemaname = 'ods' and "
+                                           "tablename like 't\\_left\\_%'")]
+        assert left == ["t_left_b__load"]
+        assert "t_left_b__load stays" in caplog.text
+        conn.execute("drop table ods.t_left_b__load")
