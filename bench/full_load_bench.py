@@ -238,32 +238,41 @@ def dzhub_load(dsn: str, zip_path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def export_floor_rows(dsn: str, tables: list[str]) -> Path:
-    """dz-hub's loaded rows of each table as the binary COPY data it sends (once per run)."""
+def sent_columns(zip_path: Path) -> dict[str, str]:
+    """Per table of the package, the columns dz-hub's COPY fills (``Payload.columns``); the other
+    lineage columns are defaults."""
     from dz_assets.catalog import load_catalogue
+    from dz_assets.province.copy_payload import Payload
+    from dz_assets.province.index import INDEX_NAME, parse_index
 
-    cat, out = load_catalogue(), OUT / "floor"
+    cat = load_catalogue()
+    with zipfile.ZipFile(zip_path) as zf:
+        index, _ = parse_index(zf.read(INDEX_NAME))
+    return {ds.table: ", ".join(Payload(ds, cat.table(ds.table)).columns) for ds in index.datasets}
+
+
+def export_floor_rows(dsn: str, columns: dict[str, str]) -> Path:
+    """dz-hub's loaded rows of each table as the binary COPY data it sends (once per run)."""
+    out = OUT / "floor"
     out.mkdir(parents=True, exist_ok=True)
-    for code in tables:
-        cols = ", ".join([f.column for f in cat.table(code).fields] + ["_line", "_file"])
+    for code, cols in columns.items():
         subprocess.run(["psql", dsn, "-q", "-v", "ON_ERROR_STOP=1", "-c",
                         f"\\copy (select {cols} from ods.{code.lower()}) to '{out / code}.bin' binary"], check=True)
     return out
 
 
-def server_floor(dsn: str, rows_dir: Path, tables: list[str], batch_id: str) -> float:
+def server_floor(dsn: str, rows_dir: Path, columns: dict[str, str], batch_id: str) -> float:
     """(d): psql COPYs dz-hub's own rows into fresh ODS-shaped tables FREEZE and keys them, in parallel."""
     from dz_assets.catalog import load_catalogue
 
     cat, procs = load_catalogue(), []
     with psycopg.connect(dsn, autocommit=True) as conn:  # not timed: the last run's tables
-        for code in tables:
+        for code in columns:
             conn.execute(f"drop table if exists bench_raw.{code.lower()}_floor")
     quiesce(dsn)
     t0 = time.perf_counter()
-    for code in tables:
+    for code, cols in columns.items():
         t, name = cat.table(code), f"bench_raw.{code.lower()}_floor"
-        cols = ", ".join([f.column for f in t.fields] + ["_line", "_file"])
         script = "\n".join([
             "begin;",
             f"create table {name} (like ods.{code.lower()} including defaults);",
@@ -316,7 +325,7 @@ def main() -> None:
     zip_path = generate(a.rows, batch_id)
     print(f"package {zip_path} ({zip_path.stat().st_size / 2**20:.0f} MiB, {time.perf_counter() - t0:.0f} s)",
           file=sys.stderr)
-    pairs, floor_dir = [], None
+    pairs, floor_dir, columns = [], None, sent_columns(zip_path)
     for k in range(1, a.repeat + 1):
         print(f"[{k}/{a.repeat}] (a) raw \\copy …", file=sys.stderr)
         raw_rows, raw_s = raw_copy(dsn, zip_path)
@@ -324,8 +333,8 @@ def main() -> None:
         quiesce(dsn)
         dz = dzhub_load(dsn, zip_path)
         print(f"    {dz['total_s']:.1f} s; (d) the server's floor for the same tables …", file=sys.stderr)
-        floor_dir = floor_dir or export_floor_rows(dsn, list(dz["tables"]))
-        floor_s = server_floor(dsn, floor_dir, list(dz["tables"]), batch_id)
+        floor_dir = floor_dir or export_floor_rows(dsn, columns)
+        floor_s = server_floor(dsn, floor_dir, columns, batch_id)
         print(f"    {floor_s:.1f} s", file=sys.stderr)
         pairs.append((raw_s, dz, floor_s))
     # The run whose dz-hub/raw ratio is the median: the figures of one run, never mixed.
