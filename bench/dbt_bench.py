@@ -41,11 +41,11 @@ from pathlib import Path
 import psycopg
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.cdc.apply import apply_changes
-from dz_assets.cdc.changelog import store_changes
 from dz_assets.cdc.message import parse_body
 from dz_assets.db import with_database
 from dz_assets.db.init import init_database
+from dz_assets.ods.apply import apply_changes
+from dz_assets.ods.changelog import store_changes
 from dz_assets.settings import DEFAULT_PG_DSN, env
 from dz_assets.synth import iter_messages, write_package
 from dz_assets.synth.package_writer import next_day

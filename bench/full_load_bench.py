@@ -192,7 +192,7 @@ def raw_copy(dsn: str, zip_path: Path) -> tuple[int, float]:
         for s in script:
             conn.execute(s)
     copy = [f"\\copy bench_raw.{n.rsplit('_', 1)[0].lower()} from '{extract / n}'" for n in names]
-    from dz_assets.province.index import INDEX_NAME, parse_index
+    from dz_assets.province.reader.index import INDEX_NAME, parse_index
 
     with zipfile.ZipFile(zip_path) as zf:
         index, _ = parse_index(zf.read(INDEX_NAME))
@@ -214,8 +214,8 @@ def peak_rss_mib():
             return int(line.split()[1]) / 1024
 
 
-from dz_assets.province.package import open_package
-from dz_assets.province.full_load import load_full
+from dz_assets.province.reader.package import open_package
+from dz_assets.province.delivery.full_load import load_full
 t0 = time.perf_counter()
 pkg = open_package(sys.argv[2], deep=False)  # as the pipeline opens a FULL
 assert pkg.valid, pkg.problems
@@ -242,8 +242,8 @@ def sent_columns(zip_path: Path) -> dict[str, str]:
     """Per table of the package, the columns dz-hub's COPY fills (``Payload.columns``); the other
     lineage columns are defaults."""
     from dz_assets.catalog import load_catalogue
-    from dz_assets.province.copy_payload import Payload
-    from dz_assets.province.index import INDEX_NAME, parse_index
+    from dz_assets.province.reader.copy_payload import Payload
+    from dz_assets.province.reader.index import INDEX_NAME, parse_index
 
     cat = load_catalogue()
     with zipfile.ZipFile(zip_path) as zf:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from psycopg_pool import AsyncConnectionPool
 
 from dz_assets.catalog import in_dazhou
-from redirect_api.sql import load_sql
+from dz_assets.db.named_sql import NamedSql
+
+query = NamedSql(__file__)
 
 # Whether serve.address_registry exists is asked again after this long: dbt may create it
 # while the service runs, and one catalogue query every 30 s is free.
@@ -93,7 +95,7 @@ class AddressRegistry:
             self._source = "registry_serve" if row and row[0] else "registry_ods"
             if self._source == "registry_ods":
                 async with self._pool.connection() as conn:
-                    cur = await conn.execute(load_sql("registry_names"))
+                    cur = await conn.execute(query("registry_names"))
                     names: dict[tuple[str, str], str] = {(d, c): n for d, c, n in await cur.fetchall()}
                 self._names = names
             self._source_checked = now
@@ -132,7 +134,7 @@ class AddressRegistry:
             self._flushers -= 1
 
     async def _fetch(self, codes: list[str]) -> dict[str, Address]:
-        sql = load_sql(await self.source())
+        sql = query(await self.source())
         async with self._pool.connection() as conn:
             cur = await conn.execute(sql, {"codes": codes})
             rows = await cur.fetchall()

@@ -13,7 +13,9 @@ import time
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from redirect_api.sql import load_sql
+from dz_assets.db.named_sql import NamedSql
+
+query = NamedSql(__file__)
 
 # Expired rows are swept at most once a minute: with a 300 s lifetime the table holds at most
 # ~6 minutes of scans, and one indexed delete a minute costs nothing next to the claims.
@@ -50,10 +52,10 @@ class ReplayMemory:
         if self._local.seen(jti):
             return False
         with psycopg.connect(self._dsn, autocommit=True) as conn:
-            won = conn.execute(load_sql("replay_claim"), {"jti": jti, "expires_at": expires_at}).fetchone()
+            won = conn.execute(query("replay_claim"), {"jti": jti, "expires_at": expires_at}).fetchone()
             if time.monotonic() - self._last_purge > PURGE_EVERY_S:
                 self._last_purge = time.monotonic()
-                conn.execute(load_sql("replay_purge"))
+                conn.execute(query("replay_purge"))
         self._local.add(jti, expires_at)
         return won is not None
 
@@ -70,10 +72,10 @@ class AsyncReplayMemory:
         if self._local.seen(jti):
             return False
         async with self._pool.connection() as conn:
-            cur = await conn.execute(load_sql("replay_claim"), {"jti": jti, "expires_at": expires_at})
+            cur = await conn.execute(query("replay_claim"), {"jti": jti, "expires_at": expires_at})
             won = await cur.fetchone()
             if time.monotonic() - self._last_purge > PURGE_EVERY_S:
                 self._last_purge = time.monotonic()
-                await conn.execute(load_sql("replay_purge"))
+                await conn.execute(query("replay_purge"))
         self._local.add(jti, expires_at)
         return won is not None

@@ -33,13 +33,13 @@ from typing import Any
 
 import psycopg
 
-from dz_assets.alerts import raise_alert
 from dz_assets.catalog import load_catalogue
-from dz_assets.cdc.apply import apply_changes
-from dz_assets.cdc.changelog import LogBlock, copy_block, store_block
 from dz_assets.cdc.message import parse_body, plain_changes
 from dz_assets.cdc.topology import Topology, declare
 from dz_assets.db import pg_dsn
+from dz_assets.ods.apply import apply_changes
+from dz_assets.ods.changelog import LogBlock, copy_block, store_block
+from dz_assets.ops.alerts import raise_alert
 from dz_assets.settings import Settings, get_settings
 
 

@@ -2,7 +2,7 @@
 
 A body is one JSON object or a JSON array of them; an array is judged element by element, so a
 bad element is poison on its own and the good ones apply. Values are validated with the package
-loader's own checks (``province.types.check_value``), so a message and a BCP row accept exactly
+loader's own checks (``catalog.values.check_value``), so a message and a BCP row accept exactly
 the same text forms.
 """
 
@@ -10,42 +10,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import NamedTuple
+from datetime import datetime
 
 import orjson
 
 from dz_assets.catalog import Catalogue, Table, load_catalogue
-from dz_assets.province.index import IndexField
-from dz_assets.province.types import (
+from dz_assets.catalog.values import (
+    BEIJING,
     DECIMAL_RE,
     IDCARD_RE,
     INT_RE,
     OPS,
+    IndexField,
     check_value,
     parse_date,
     parse_datetime,
 )
+from dz_assets.ods.changelog import Change
 
-BEIJING = timezone(timedelta(hours=8))
 SEQ_MAX = 2**63 - 1
-
-
-class Change(NamedTuple):
-    """One valid change, ready for the change log. A named tuple: immutable like the frozen
-    dataclass it was, and built in 0.4 µs instead of 1.6 µs (a frozen dataclass sets each of its
-    ten fields through ``object.__setattr__``), a tenth of parsing a one-change message."""
-
-    msg_id: str
-    table: str
-    op: str
-    seq: int
-    ts: datetime
-    key: tuple[str, ...]  # key values as text, in the catalogue's key order
-    data: dict[str, str | None]  # the row as delivered (text values, unknown fields kept), pk applied
-    source: str = "mq"
-    file: str | None = None
-    line: int | None = None
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ import psycopg
 from psycopg import sql
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.cdc.changelog import key_ident, log_rel
-from dz_assets.cdc.sql import query
 from dz_assets.cdc.topology import Topology, queue_depth
-from dz_assets.db.ods import ods_rel
+from dz_assets.db.named_sql import NamedSql
+from dz_assets.ods.changelog import key_ident, log_rel
+from dz_assets.ods.ddl import ods_rel
 from dz_assets.settings import Settings, get_settings
+
+query = NamedSql(__file__)
 
 
 def broker_depth(settings: Settings | None = None) -> dict[str, Any]:
@@ -96,7 +98,7 @@ def status(conn: psycopg.Connection, *, settings: Settings | None = None, broker
 def catch_up(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
     """Apply whatever is logged but unapplied (a consumer that died between log and apply cannot
     leave any, since both share a transaction; a re-base or an INCR interrupted can)."""
-    from dz_assets.cdc.apply import apply_changes
+    from dz_assets.ods.apply import apply_changes
 
     cat = load_catalogue()
     out = {}

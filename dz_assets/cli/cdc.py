@@ -74,8 +74,8 @@ def local_recon(as_json: bool) -> None:
 @json_option
 def recon(path: str, as_json: bool) -> None:
     """Reconcile a RECON package against dz-hub's tables; writes a repair request to the outbox."""
-    from dz_assets.province.package import open_package
-    from dz_assets.province.recon import reconcile_package
+    from dz_assets.province.delivery.recon_package import reconcile_package
+    from dz_assets.province.reader.package import open_package
 
     pkg = open_package(path)
     if not pkg.valid:
@@ -94,8 +94,8 @@ def recon(path: str, as_json: bool) -> None:
 @json_option
 def incr(path: str, as_json: bool) -> None:
     """Apply an INCR package's rows directly (no registry: the inbox pipeline is the normal path)."""
-    from dz_assets.province.incr_load import apply_incr_batch
-    from dz_assets.province.package import open_package
+    from dz_assets.province.delivery.incr_load import apply_incr_batch
+    from dz_assets.province.reader.package import open_package
 
     pkg = open_package(path)
     if not pkg.valid:

@@ -30,12 +30,15 @@ def url(as_json: bool) -> None:
 @json_option
 def init(as_json: bool) -> None:
     """Create the database, schemas, meta tables and ODS tables (idempotent)."""
+    from dz_assets.cdc.topology import declare_for_init
     from dz_assets.db import resolve_dsn
     from dz_assets.db.init import init_database
 
     r = resolve_dsn(allow_embedded=True)
     notice(r.describe())
     report = init_database(r.dsn)
+    # The change stream's broker topology; never fails the init (the consumer declares it later).
+    report.extra.update(declare_for_init())
     out = {"url": r.dsn, "how": r.how, **report.as_dict()}
     if as_json:
         emit_json(out)

@@ -244,7 +244,11 @@ def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
     init = init_database(r.dsn)
     notice(f"schema ready (migrations applied: {len(init.migrations_applied)})")
     report.broker = "reachable" if broker_answers(settings.amqp_url) else "not reachable"
-    if report.broker != "reachable":
+    if report.broker == "reachable":
+        from dz_assets.cdc.topology import declare_for_init
+
+        declare_for_init()
+    else:
         notice(f"RabbitMQ does not answer at {settings.amqp_url}: the change-stream parts are skipped")
     prepare_dagster_home(r.dsn)
     apply_dbt_env(r.dsn)

@@ -46,7 +46,7 @@ def _summary(v: dict) -> None:
 @json_option
 def check(path: Path, marker: Path | None, as_json: bool) -> None:
     """Run every package- and row-level check of PATH; nothing is loaded, no database is needed."""
-    from dz_assets.province.verdict import check_verdict
+    from dz_assets.province.reader.verdict import check_verdict
 
     verdict = check_verdict(path, marker)
     emit_json(verdict) if as_json else _summary(verdict)
@@ -58,7 +58,7 @@ def check(path: Path, marker: Path | None, as_json: bool) -> None:
 def load(path: Path, as_json: bool) -> None:
     """Register and load PATH (a copy of it: PATH stays where it is), as the Dagster asset does."""
     from dz_assets.db import resolve_dsn
-    from dz_assets.province.pipeline import load_package_copy
+    from dz_assets.province.delivery.pipeline import load_package_copy
 
     r = resolve_dsn(allow_embedded=True)
     notice(r.describe())

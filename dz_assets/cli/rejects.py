@@ -17,7 +17,7 @@ from dz_assets.cli.output import emit_json, json_option, notice
 def command(batch_id: str, as_csv: bool, out: str | None, as_json: bool) -> None:
     """异常数据：某批次被拒收的记录 (rejected rows of a provincial batch)."""
     from dz_assets.db import connect
-    from dz_assets.province.rejects import delivery_of, iter_rejects, write_rejects_csv
+    from dz_assets.province.delivery.rejects import delivery_of, iter_rejects, write_rejects_csv
 
     with connect() as conn:  # rows stream from the server: a batch may have rejected millions
         delivery = delivery_of(conn, batch_id)

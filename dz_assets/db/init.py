@@ -1,4 +1,8 @@
-"""``dzhub db init``: database, schemas, meta tables, catalogue mirror and ODS tables, idempotently."""
+"""``dzhub db init``: database, schemas, meta tables, catalogue mirror and ODS tables, idempotently.
+
+The broker's side (the change stream's exchange and queues) belongs to the change-stream channel:
+``dzhub db init`` declares it through :func:`dz_assets.cdc.topology.declare_for_init` after this.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass, field
 
 from dz_assets.db import connect, ensure_database
 from dz_assets.db.migrate import migrate
-from dz_assets.db.ods import ensure_ods_tables, sync_catalogue
+from dz_assets.ods.ddl import ensure_ods_tables, sync_catalogue
 
 
 @dataclass
@@ -34,8 +38,4 @@ def init_database(dsn: str) -> InitReport:
         synced = sync_catalogue(conn)
         ods = ensure_ods_tables(conn)
         conn.commit()
-    report = InitReport(created, applied, synced, ods)
-    from dz_assets.cdc.topology import declare_for_init  # broker topology; never fails the init
-
-    report.extra.update(declare_for_init())
-    return report
+    return InitReport(created, applied, synced, ods)

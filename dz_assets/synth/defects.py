@@ -21,7 +21,7 @@ import hashlib
 from pathlib import Path
 
 from dz_assets.catalog import Field, load_catalogue
-from dz_assets.idcard import check_digit
+from dz_assets.catalog.idcard import check_digit
 
 from .bcp import escape, line_text
 

@@ -22,13 +22,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from dz_assets.catalog import load_catalogue
+from dz_assets.catalog.bucket_figures import ReconFigures
 
 from .changes import day_changes, seq_base
 from .city import DEFAULT_DATE, OBJECT, City, all_table_codes
 from .defects import Plan
 from .index_xml import index_xml
 from .objects import photo_png
-from .recon import ReconFigures
 from .spool import TableSpool, _NeedsEscaping
 
 DIVISION = "511700"

@@ -8,8 +8,7 @@ import random
 from array import array
 from datetime import date, timedelta
 
-from dz_assets import idcard
-from dz_assets.catalog import load_catalogue
+from dz_assets.catalog import idcard, load_catalogue
 
 from . import names
 from .geography import COUNTIES, Building

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.cdc.apply import apply_changes
-from dz_assets.cdc.changelog import store_changes
-from dz_assets.cdc.message import BEIJING, Change
-from dz_assets.cdc.rebase import rebase_after_full
+from dz_assets.catalog.values import BEIJING
+from dz_assets.ods.apply import apply_changes
+from dz_assets.ods.changelog import Change, store_changes
+from dz_assets.ods.rebase import rebase_after_full
 
 TABLE = "HZ_HJRKJBXX"
 COLS = "rybh, xm, csrq, djsj, _deleted, _deleted_at, _valid_from, _msg_id, _seq, _extra"

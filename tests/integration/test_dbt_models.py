@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dz_assets.idcard import check_digit
+from dz_assets.catalog.idcard import check_digit
 from dz_assets.synth import write_package
 from dz_assets.transform import run_dbt
 

@@ -15,8 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from province_builder import Dataset, address_rows, build_package, person_rows  # noqa: E402
 
-from dz_assets.province.full_load import load_full  # noqa: E402
-from dz_assets.province.package import open_package  # noqa: E402
+from dz_assets.province.delivery.full_load import load_full  # noqa: E402
+from dz_assets.province.reader.package import open_package  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -130,8 +130,8 @@ def test_gb18030_escapes_crlf_and_drift(pg_dsn, tmp_path):
 
 CRASH = """
 import sys
-from dz_assets.province.full_load import load_full
-from dz_assets.province.package import open_package
+from dz_assets.province.delivery.full_load import load_full
+from dz_assets.province.reader.package import open_package
 pkg = open_package(sys.argv[2])
 load_full(sys.argv[1], pkg, delivery_id=None, batch_id=pkg.batch_id, chunk_bytes=4096)
 """
@@ -214,7 +214,7 @@ def test_many_tables_hold_few_connections(pg_dsn, tmp_path):
     must not open one per table at once (the synthetic city's 143 tables once opened 68)."""
     import threading
 
-    from dz_assets.province.full_load import MAX_COPIERS
+    from dz_assets.province.delivery.full_load import MAX_COPIERS
     from dz_assets.synth import write_package
 
     info = write_package(tmp_path, persons=200, seed=3)
@@ -245,7 +245,7 @@ def test_leftover_tables_are_dropped_past_one_a_reader_holds(pg_dsn, caplog):
     """The drop of leftovers (a failed load's ``__load`` builds, a swap's retired tables) goes
     past a table a reader still holds: that one is logged and left, the others are dropped, and
     the caller (a failing load, a committed swap) gets no error of its own."""
-    from dz_assets.province.full_load import _drop_tables
+    from dz_assets.province.delivery.full_load import _drop_tables
 
     names = ["t_left_a__load", "t_left_b__load", "t_left_c__load"]
     with psycopg.connect(pg_dsn, autocommit=True) as conn:

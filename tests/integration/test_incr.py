@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.cdc.apply import apply_changes
-from dz_assets.cdc.changelog import store_changes
-from dz_assets.cdc.message import BEIJING, Change
-from dz_assets.cdc.rebase import rebase_after_full
-from dz_assets.province.full_load import load_full
-from dz_assets.province.incr_load import apply_incr_batch
-from dz_assets.province.package import open_package
+from dz_assets.catalog.values import BEIJING
+from dz_assets.ods.apply import apply_changes
+from dz_assets.ods.changelog import Change, store_changes
+from dz_assets.ods.rebase import rebase_after_full
+from dz_assets.province.delivery.full_load import load_full
+from dz_assets.province.delivery.incr_load import apply_incr_batch
+from dz_assets.province.reader.package import open_package
 from dz_assets.synth import write_package
 from dz_assets.synth.changes import day_changes
 
@@ -77,7 +77,7 @@ def test_table_fed_by_both_channels_alerts(pg_dsn, db, day):
 def test_inbox_pipeline_applies_incr_in_order_and_reconciles(pg_dsn, db, tmp_path, monkeypatch):
     """FULL, then INCR day 2 delivered before INCR day 1 (it waits), then RECON: the inbox path
     loads, applies both INCRs in order and reconciles."""
-    from dz_assets.province.pipeline import process_inbox
+    from dz_assets.province.delivery.pipeline import process_inbox
     from dz_assets.settings import get_settings
 
     inbox = get_settings().inbox

@@ -38,7 +38,7 @@ def _batch(db, batch_id):
 
 
 def test_valid_package_loads_with_counts_lineage_objects_and_backup(dirs, db, pg_dsn):
-    from dz_assets.province.pipeline import process_inbox
+    from dz_assets.province.delivery.pipeline import process_inbox
 
     rows = person_rows(40, photo=True)
     rows[9][5] = "19990231"  # not a calendar day: that row alone is rejected
@@ -74,7 +74,7 @@ def test_valid_package_loads_with_counts_lineage_objects_and_backup(dirs, db, pg
 
 
 def test_same_batch_again_is_a_recorded_duplicate_and_loads_nothing(dirs, db):
-    from dz_assets.province.pipeline import load_package_copy, process_inbox
+    from dz_assets.province.delivery.pipeline import load_package_copy, process_inbox
 
     b = build_package(dirs["inbox"], "TDUP-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(5))])
     spare = dirs["inbox"].parent / "spare"
@@ -100,7 +100,7 @@ def test_same_batch_again_is_a_recorded_duplicate_and_loads_nothing(dirs, db):
 @pytest.mark.parametrize("defect", SYNTH_PACKAGE_DEFECTS)
 def test_package_level_defect_quarantines_and_loads_nothing(dirs, db, defect):
     """Each package-level defect the synthetic city plants: nothing loaded, quarantined, reason named."""
-    from dz_assets.province.pipeline import process_inbox, process_package
+    from dz_assets.province.delivery.pipeline import process_inbox, process_package
     from dz_assets.synth import write_package
 
     code = defect.split(":")[0]
@@ -129,7 +129,7 @@ def test_package_level_defect_quarantines_and_loads_nothing(dirs, db, defect):
 
 def test_synthetic_city_full_incr_recon_through_the_inbox(dirs, db):
     """A FULL, two chained INCRs and a RECON of one source: loaded, pending, waiting, pending."""
-    from dz_assets.province.pipeline import process_inbox
+    from dz_assets.province.delivery.pipeline import process_inbox
     from dz_assets.synth import write_package, write_packages
 
     full, incr1, incr2 = write_packages(dirs["inbox"], persons=60, seed=3, days=2, source="TSYN",
@@ -154,8 +154,8 @@ def test_synthetic_city_full_incr_recon_through_the_inbox(dirs, db):
 
 def test_marker_rules(dirs, db):
     """Without its marker a zip is still uploading: untouched; loaded directly, it is marker_missing."""
-    from dz_assets.province.inbox import scan_inbox
-    from dz_assets.province.pipeline import process_inbox, process_package
+    from dz_assets.province.delivery.inbox import scan_inbox
+    from dz_assets.province.delivery.pipeline import process_inbox, process_package
 
     b = build_package(dirs["inbox"], "TMK-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(3))],
                       defect="marker_missing")
@@ -167,7 +167,7 @@ def test_marker_rules(dirs, db):
 
 
 def test_quarantined_batch_may_be_delivered_again_and_then_loads(dirs, db):
-    from dz_assets.province.pipeline import process_inbox
+    from dz_assets.province.delivery.pipeline import process_inbox
 
     build_package(dirs["inbox"], "TRE-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(4))],
                   defect="file_checksum")
@@ -178,7 +178,7 @@ def test_quarantined_batch_may_be_delivered_again_and_then_loads(dirs, db):
 
 
 def test_order_per_source_stale_and_incr_waits(dirs, db, monkeypatch):
-    from dz_assets.province.pipeline import process_inbox
+    from dz_assets.province.delivery.pipeline import process_inbox
 
     monkeypatch.setenv("DZ_INCR_WAIT_ALERT_S", "0")
     addr = [Dataset("YBSS_BZDZMLXX", address_rows(3))]
@@ -199,7 +199,7 @@ def test_order_per_source_stale_and_incr_waits(dirs, db, monkeypatch):
 
 
 def test_a_batch_held_by_a_live_loader_is_busy(dirs, db):
-    from dz_assets.province.pipeline import BatchBusy, process_package
+    from dz_assets.province.delivery.pipeline import BatchBusy, process_package
 
     b = build_package(dirs["inbox"], "TBSY-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(2))])
     db.execute("select pg_advisory_lock(hashtextextended('dz.province.batch:' || %s, 0))", (b.batch_id,))
@@ -215,7 +215,7 @@ def test_rejects_cli_and_daily_view(dirs, db):
     from click.testing import CliRunner
 
     from dz_assets.cli import main
-    from dz_assets.province.pipeline import process_inbox
+    from dz_assets.province.delivery.pipeline import process_inbox
 
     rows = address_rows(6)
     rows[2][7] = "1.2.3"  # ZBX: not a decimal
@@ -234,7 +234,7 @@ def test_rejects_cli_and_daily_view(dirs, db):
 
 def test_crash_between_commit_and_backup_is_finished_not_called_duplicate(dirs, db):
     """The load committed, the move to backup did not happen: the next pass finishes the move."""
-    from dz_assets.province.pipeline import process_inbox
+    from dz_assets.province.delivery.pipeline import process_inbox
 
     b = build_package(dirs["inbox"], "TBAK-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(3))])
     backup = Path(process_inbox()[0]["backup_path"])
@@ -256,8 +256,8 @@ def test_data_file_checked_in_the_load_pass_quarantines_with_the_check_verdict(d
     """A FULL's data files are hashed and counted while they load (the package is opened without
     the deep scan): a mismatch swaps nothing in, leaves no half-built table, and quarantines
     with exactly the verdict ``dzhub package check`` gives."""
-    from dz_assets.province.pipeline import process_inbox
-    from dz_assets.province.verdict import check_verdict
+    from dz_assets.province.delivery.pipeline import process_inbox
+    from dz_assets.province.reader.verdict import check_verdict
 
     b = build_package(dirs["inbox"], f"TDEF{len(defect)}-FULL-20261120-0001",
                       [Dataset("HZ_HJRKJBXX", person_rows(30), files=3), Dataset("YBSS_BZDZMLXX", address_rows(4))],
@@ -278,8 +278,8 @@ def test_rejects_past_the_memory_bound_are_spooled_and_all_kept(dirs, db, monkey
     from click.testing import CliRunner
 
     from dz_assets.cli import main
-    from dz_assets.province import rejects as rejects_mod
-    from dz_assets.province.pipeline import process_inbox
+    from dz_assets.province.delivery import rejects as rejects_mod
+    from dz_assets.province.delivery.pipeline import process_inbox
 
     monkeypatch.setattr(rejects_mod, "MEMORY_ROWS", 2)
     persons, addresses = person_rows(30), address_rows(12)

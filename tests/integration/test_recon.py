@@ -14,15 +14,15 @@ import psycopg
 import pytest
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.cdc.apply import apply_changes
-from dz_assets.cdc.changelog import store_changes
-from dz_assets.cdc.message import BEIJING, Change
-from dz_assets.cdc.rebase import rebase_after_full
-from dz_assets.province.full_load import load_full
-from dz_assets.province.package import open_package
-from dz_assets.province.recon import reconcile_package
+from dz_assets.catalog.bucket_figures import bucket_of
+from dz_assets.catalog.values import BEIJING
+from dz_assets.ods.apply import apply_changes
+from dz_assets.ods.changelog import Change, store_changes
+from dz_assets.ods.rebase import rebase_after_full
+from dz_assets.province.delivery.full_load import load_full
+from dz_assets.province.delivery.recon_package import reconcile_package
+from dz_assets.province.reader.package import open_package
 from dz_assets.synth import write_package
-from dz_assets.synth.recon import bucket_of
 
 PERSONS, SEED, TABLE = 300, 23, "HZ_HJRKJBXX"
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dz_assets.idcard import check_digit
-from dz_assets.province.bcp import iter_line_chunks, prove_chunk, prove_stream
-from dz_assets.province.index import Dataset, IndexField
-from dz_assets.province.types import check_value, suspect_expr
+from dz_assets.catalog.idcard import check_digit
+from dz_assets.catalog.values import IndexField, check_value, suspect_expr
+from dz_assets.province.reader.bcp import iter_line_chunks, prove_chunk, prove_stream
+from dz_assets.province.reader.index import Dataset
 
 FIELDS = (
     IndexField("RYBH", "string", length=12, required=True),
@@ -164,7 +164,7 @@ def test_field_counts_that_cancel_out_are_still_caught():
 @given(st.lists(st.text(alphabet="0123456789", min_size=17, max_size=17), min_size=1, max_size=50),
        st.sampled_from("0123456789X"))
 def test_vectorised_check_digit_flag_matches_gb11643(bodies, last):
-    from dz_assets.province.quality import _idcard_rules
+    from dz_assets.province.reader.quality import _idcard_rules
 
     ids = [b + last for b in bodies]
     rule = _idcard_rules("c", "20261120")[0]
@@ -173,7 +173,7 @@ def test_vectorised_check_digit_flag_matches_gb11643(bodies, last):
 
 
 def test_a_utf8_bom_is_not_part_of_the_first_key():
-    from dz_assets.province.bcp import prove_stream
+    from dz_assets.province.reader.bcp import prove_stream
 
     data = b"\xef\xbb\xbf" + (line(GOOD) + "\n").encode()
     (chunk,) = list(prove_stream(io.BytesIO(data), DS, "f.bcp", objects=OBJECTS))
@@ -189,8 +189,8 @@ PIECES = [b"a", b"\t", b"\n", b"\r\n", b"\r", b"\x00", b"\\", b"\xff", b"\xef\xb
 def test_prove_stream_line_totals_are_the_member_checks_data_lines(pieces, chunk_bytes):
     """The FULL loader takes a file's record count from the prover's totals instead of counting
     its line ends again: for any bytes they must equal the package check's count."""
-    from dz_assets.province.index import IndexFile
-    from dz_assets.province.package import MemberCheck
+    from dz_assets.province.reader.index import IndexFile
+    from dz_assets.province.reader.package import MemberCheck
 
     data = b"".join(pieces)
     check = MemberCheck(io.BytesIO(data))

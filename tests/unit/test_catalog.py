@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dz_assets.catalog import DATA_DIR, FIELD_TYPES, Catalogue, load_catalogue
-from dz_assets.db.ods import comment_sql, create_table_sql
+from dz_assets.ods.ddl import comment_sql, create_table_sql
 
 DAZHOU_COUNTIES = {
     "511702": "通川区", "511703": "达川区", "511722": "宣汉县", "511723": "开江县",

@@ -14,12 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.idcard import check_digit
-from dz_assets.province import fastpath
-from dz_assets.province.copy_payload import Payload
-from dz_assets.province.fastpath import FastPath, encoded_chunks
-from dz_assets.province.index import BEIJING, Dataset, IndexField
-from dz_assets.province.quality import FlagCounts, flag_rules
+from dz_assets.catalog.idcard import check_digit
+from dz_assets.catalog.values import BEIJING, IndexField
+from dz_assets.province.reader import fastpath
+from dz_assets.province.reader.copy_payload import Payload
+from dz_assets.province.reader.fastpath import FastPath, encoded_chunks
+from dz_assets.province.reader.index import Dataset
+from dz_assets.province.reader.quality import FlagCounts, flag_rules
 
 CREATED = datetime(2026, 11, 20, 2, 0, tzinfo=BEIJING)
 FILE = "T_0001.bcp"
@@ -155,7 +156,7 @@ def test_fast_path_is_built_and_taken():
 def test_output_never_outgrows_its_bound(text):
     """A one-digit bigint takes 8 bytes, a NULL as text 2: a chunk of such lines is larger as COPY
     data than as BCP, and must still be written whole (the C side sizes its buffer up front)."""
-    from dz_assets.province import _bcpfast
+    from dz_assets.province.reader import _bcpfast
 
     n = 254
     fields = tuple((fastpath.CHECKS["int"], 0, -1, fastpath.ENCODINGS["bigint" if not text else "text"])

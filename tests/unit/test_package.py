@@ -11,9 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))  # the shared tiny-package builder
 from province_builder import Dataset, address_rows, build_package, person_rows  # noqa: E402
 
-from dz_assets.province.index import parse_index  # noqa: E402
-from dz_assets.province.package import open_package  # noqa: E402
-from dz_assets.province.verdict import check_verdict  # noqa: E402
+from dz_assets.province.reader.index import parse_index  # noqa: E402
+from dz_assets.province.reader.package import open_package  # noqa: E402
+from dz_assets.province.reader.verdict import check_verdict  # noqa: E402
 
 BATCH = "SCGA-FULL-20261120-0001"
 VERDICT_CODES = {"marker_missing", "marker_mismatch", "not_zip", "index_missing", "index_invalid", "file_missing",
@@ -140,8 +140,9 @@ def test_recon_index_is_accepted():
 def test_copy_form_is_binary_unless_a_column_is_numeric():
     """Binary COPY wherever every column has an exact binary form; numeric keeps the text form."""
     from dz_assets.catalog import load_catalogue
-    from dz_assets.province.copy_payload import Payload
-    from dz_assets.province.index import Dataset, IndexField
+    from dz_assets.catalog.values import IndexField
+    from dz_assets.province.reader.copy_payload import Payload
+    from dz_assets.province.reader.index import Dataset
 
     cat = load_catalogue()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dz_assets.province.verdict import check_verdict
+from dz_assets.province.reader.verdict import check_verdict
 from dz_assets.synth.defects import FLAG_DEFECTS, PACKAGE_DEFECTS, ROW_DEFECTS
 from dz_assets.synth.package_writer import write_package
 

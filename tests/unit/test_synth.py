@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.idcard import is_valid_id
+from dz_assets.catalog.idcard import is_valid_id
 from dz_assets.synth import iter_rows, write_package, write_packages
 from dz_assets.synth.geography import COUNTIES
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from dz_assets.idcard import check_digit, id_problem, is_valid_id, make_id
+from dz_assets.catalog.idcard import check_digit, id_problem, is_valid_id, make_id
 
 
 def test_check_digit_known_values():
@@ -46,12 +46,12 @@ def test_rejects_impossible_dates_and_unknown_regions():
 
 
 def test_vectorised_quality_flag_agrees_with_the_scalar_check():
-    """province/quality.py's polars form of the check digit must judge as dz_assets.idcard does."""
+    """province/quality.py's polars form of the check digit must judge as dz_assets.catalog.idcard does."""
     import random
 
     import polars as pl
 
-    from dz_assets.province.quality import _idcard_rules
+    from dz_assets.province.reader.quality import _idcard_rules
 
     rng = random.Random(11643)
     ids = []

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.db.ods import catalogue_digest, ensure_ods_tables, sync_catalogue
 from dz_assets.defs.resources import WarehouseResource
+from dz_assets.ods.ddl import catalogue_digest, ensure_ods_tables, sync_catalogue
 
 
 @dg.asset(

@@ -12,9 +12,9 @@ from typing import Any
 
 import dagster as dg
 
-from dz_assets.alerts import raise_alert
 from dz_assets.catalog import load_catalogue
 from dz_assets.defs.resources import BrokerResource, WarehouseResource
+from dz_assets.ops.alerts import raise_alert
 from dz_assets.settings import get_settings
 
 STREAM_KEY = dg.AssetKey(["cdc", "cdc_stream"])

@@ -3,7 +3,7 @@
 Shape, and why: Dagster does not let one multi-asset mix a partitioned output (the batch) with
 unpartitioned ones (the ODS tables, which the CDC apply also writes). So the batch is a
 partitioned asset whose run does the whole delivery — register, package checks, quarantine,
-FULL load with its swap, objects, backup (``dz_assets.province.pipeline``) — and reports an
+FULL load with its swap, objects, backup (``dz_assets.province.delivery.pipeline``) — and reports an
 ``AssetMaterialization`` for each ODS table it re-based, plus that table's ``rebase_reconciles``
 check result. The ODS tables are plain ``AssetSpec``s (``ods.py``), unpartitioned, so re-running
 an old batch never rolls one back: a partition whose package already left the inbox reports the
@@ -20,9 +20,9 @@ import dagster as dg
 from dz_assets.defs.province.ods import BATCH_KEY, ods_key, rebase_check_result
 from dz_assets.defs.province.partitions import province_batch
 from dz_assets.defs.resources import PathsResource, WarehouseResource
-from dz_assets.province import pipeline
-from dz_assets.province.reconcile import batch_figures, last_rebase, rebase_lineage
-from dz_assets.province.registry import BatchRegistry
+from dz_assets.province.delivery import pipeline
+from dz_assets.province.delivery.batch_balance import batch_figures, last_rebase, rebase_lineage
+from dz_assets.province.delivery.registry import BatchRegistry
 from dz_assets.settings import get_settings
 
 CHECKS = {

@@ -10,7 +10,7 @@ import dagster as dg
 
 from dz_assets.catalog import Table, load_catalogue
 from dz_assets.defs.resources import WarehouseResource
-from dz_assets.province.reconcile import last_rebase
+from dz_assets.province.delivery.batch_balance import last_rebase
 
 BATCH_KEY = dg.AssetKey(["meta", "province_batch"])
 REBASE_CHECK = "rebase_reconciles"

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from dz_assets.alerts import raise_alert
 from dz_assets.defs.province.ods import BATCH_KEY
 from dz_assets.defs.province.partitions import province_batch
 from dz_assets.defs.resources import PathsResource, WarehouseResource
-from dz_assets.province.inbox import scan_inbox, sha256_file
-from dz_assets.province.registry import BatchName, BatchRegistry
+from dz_assets.ops.alerts import raise_alert
+from dz_assets.province.delivery.inbox import scan_inbox, sha256_file
+from dz_assets.province.delivery.registry import BatchName, BatchRegistry
 from dz_assets.settings import get_settings
 
 province_batch_job = dg.define_asset_job(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from dz_assets.province.package import Package
+from dz_assets.province.reader.package import Package
 
 COPY_CHUNK = 1 << 20
 

@@ -17,9 +17,11 @@ from typing import Any
 
 import psycopg
 
-from dz_assets.alerts import raise_alert
-from dz_assets.province.index import BATCH_ID_RE
-from dz_assets.province.sql import query
+from dz_assets.db.named_sql import NamedSql
+from dz_assets.ops.alerts import raise_alert
+from dz_assets.province.reader.index import BATCH_ID_RE
+
+query = NamedSql(__file__)
 
 # Statuses under which a batch id counts as delivered for good: a new delivery is a duplicate.
 TAKEN = ("loaded", "pending_apply", "applied", "waiting")

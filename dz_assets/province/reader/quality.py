@@ -19,8 +19,9 @@ from functools import cached_property
 import polars as pl
 
 from dz_assets.catalog import DAZHOU_PREFIX, Catalogue
-from dz_assets.idcard import CHECK_CHARS, EARLIEST_BIRTH_YEAR  # the vectorised form of GB 11643
-from dz_assets.province.index import BEIJING, Dataset
+from dz_assets.catalog.idcard import CHECK_CHARS, EARLIEST_BIRTH_YEAR  # the vectorised form of GB 11643
+from dz_assets.catalog.values import BEIJING
+from dz_assets.province.reader.index import Dataset
 
 # Province-level parts of GB/T 2260 (the first two digits of every division code).
 PROVINCES = ("11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",

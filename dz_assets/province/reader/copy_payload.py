@@ -17,8 +17,8 @@ from pgpq.encoders import LargeStringEncoderBuilder, StringEncoderBuilder, Strin
 from pgpq.schema import Jsonb
 
 from dz_assets.catalog import Table
-from dz_assets.province.bcp import LINE
-from dz_assets.province.index import Dataset
+from dz_assets.province.reader.bcp import LINE
+from dz_assets.province.reader.index import Dataset
 
 # Polars' own string layout (views): handed to the encoder without a copy (0.14 CPU-s per million
 # person rows less than converting to large_string).

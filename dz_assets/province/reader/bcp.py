@@ -20,8 +20,8 @@ import numpy as np
 import polars as pl
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.province.index import Dataset, IndexField
-from dz_assets.province.types import OP_FIELD, TS_FIELD, check_value, suspect_expr
+from dz_assets.catalog.values import OP_FIELD, TS_FIELD, IndexField, check_value, suspect_expr
+from dz_assets.province.reader.index import Dataset
 
 # 8 MiB of text per chunk: ~50 k person rows. polars' per-call overhead (~1 ms) is amortised
 # well before that; smaller chunks start COPY sooner, and a few in flight stay far below 1 GiB.

@@ -15,11 +15,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dz_assets.province.sql import query
+from dz_assets.db.named_sql import NamedSql
+
+query = NamedSql(__file__)
 
 
 def _rows(conn: psycopg.Connection, name: str, params: dict) -> list[tuple]:
-    return conn.execute(query("reconcile", name), params).fetchall()
+    return conn.execute(query("batch_balance", name), params).fetchall()
 
 
 def ods_live_rows(conn: psycopg.Connection, table_code: str, batch_id: str | None = None) -> int:

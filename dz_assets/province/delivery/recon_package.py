@@ -2,7 +2,7 @@
 buckets, then the differing keys, stored in ``meta.recon_*`` and sent back as a repair request.
 
 dz-hub's figures follow package-format.md "RECON packages" exactly, with the synthetic city's
-implementation (``synth.recon``: one implementation for both sides): the RECON's FIELDs in
+implementation (``catalog.bucket_figures``: one implementation for both sides): the RECON's FIELDs in
 their BCP text forms (dates ``YYYYMMDD``, datetimes ``YYYYMMDDHHMMSS`` Beijing, numbers as text),
 NULL as the empty string, over the live rows. A RECON carries figures, not keys, so the keys of a
 differing bucket are the ones dz-hub holds there (live or deleted); a key changed by a change
@@ -24,12 +24,12 @@ import psycopg
 from psycopg import sql
 
 from dz_assets.catalog import Table, load_catalogue
+from dz_assets.catalog.bucket_figures import BUCKETS, ReconFigures, bucket_of, pk_text
+from dz_assets.catalog.values import BEIJING, parse_datetime
 from dz_assets.db import pg_dsn
-from dz_assets.province.index import BEIJING, Dataset
-from dz_assets.province.package import Package
-from dz_assets.province.types import parse_datetime
+from dz_assets.province.reader.index import Dataset
+from dz_assets.province.reader.package import Package
 from dz_assets.settings import get_settings
-from dz_assets.synth.recon import BUCKETS, ReconFigures, bucket_of, pk_text
 
 FETCH = 20_000  # rows per round trip of the server-side cursor: flat memory at 10 M rows
 

@@ -22,12 +22,12 @@ from typing import Any
 
 import psycopg
 
-from dz_assets.alerts import raise_alert
 from dz_assets.db import connect, pg_dsn
-from dz_assets.province import inbox
-from dz_assets.province.objects import store_objects
-from dz_assets.province.registry import BatchName, BatchRegistry
-from dz_assets.province.rejects import write_rejects_file
+from dz_assets.ops.alerts import raise_alert
+from dz_assets.province.delivery import inbox
+from dz_assets.province.delivery.objects import store_objects
+from dz_assets.province.delivery.registry import BatchName, BatchRegistry
+from dz_assets.province.delivery.rejects import write_rejects_file
 from dz_assets.settings import Settings, get_settings
 
 
@@ -63,7 +63,7 @@ def _verdict(batch_id: str, errors: list[dict], **extra: Any) -> dict[str, Any]:
 
 def _package_verdict(package: Any, *, prove_rows: bool = True) -> dict[str, Any]:
     """The verdict ``dzhub package check`` prints for the same package."""
-    from dz_assets.province.verdict import verdict_of
+    from dz_assets.province.reader.verdict import verdict_of
 
     return verdict_of(package, prove_rows=prove_rows)
 
@@ -112,7 +112,7 @@ def process_package(zip_path: Path | str, *, dsn: str | None = None, settings: S
 
 def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: Path,
                     name: BatchName, t0: float, sha: str | None) -> dict[str, Any]:
-    from dz_assets.province.package import open_package
+    from dz_assets.province.reader.package import open_package
 
     batch_id = name.batch_id
     if sha is None:
@@ -165,7 +165,7 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
         if name.kind != "FULL":
             result = _park(conn, reg, s, zip_path, name, delivery, order, package)
             if result["status"] == "pending_apply":  # issue 5: INCR applied, RECON reconciled
-                from dz_assets.province.incr_load import apply_parked
+                from dz_assets.province.delivery.incr_load import apply_parked
 
                 result = apply_parked(conn, reg, dsn, name, delivery, package, result)
             return result
@@ -177,7 +177,7 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
 def _quarantine_invalid(conn, reg, s, zip_path: Path, delivery: int, package) -> dict[str, Any]:
     """An invalid package: quarantined with its verdict (every check: a package whose data files
     were left to the loader is judged again in full), alerted, nothing loaded."""
-    from dz_assets.province.package import open_package
+    from dz_assets.province.reader.package import open_package
 
     if not package.members_checked:
         package = open_package(zip_path, inbox.marker_of(zip_path), sha256=package.sha256)
@@ -205,8 +205,8 @@ def _park(conn, reg, s, zip_path, name, delivery, order, package) -> dict[str, A
 
 
 def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str, Any]:
-    from dz_assets.province.full_load import load_full
-    from dz_assets.province.package import MemberCheckFailed
+    from dz_assets.province.delivery.full_load import load_full
+    from dz_assets.province.reader.package import MemberCheckFailed
 
     batch_id = name.batch_id
     superseded = reg.start_loading(delivery, batch_id)
@@ -220,7 +220,7 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
                 return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
         refs = [(t.table, k, f, m) for t in result.tables.values() for k, f, m in t.file_refs]
         objects = store_objects(conn, package, batch_id=batch_id, store=s.object_store, refs=refs)
-        from dz_assets.cdc.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
+        from dz_assets.ods.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
 
         for ds in package.index.datasets:
             rebase_after_full(conn, ds.table, package.index.seq, batch_id)

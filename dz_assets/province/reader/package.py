@@ -18,7 +18,7 @@ from typing import IO
 from isal import isal_zlib
 
 from dz_assets.catalog import Catalogue, load_catalogue
-from dz_assets.province.index import INDEX_NAME, Dataset, IndexFile, PackageIndex, Problem, parse_index
+from dz_assets.province.reader.index import INDEX_NAME, Dataset, IndexFile, PackageIndex, Problem, parse_index
 
 MARKER_SUFFIX = ".ok"
 OBJECTS_DIR = "files/"

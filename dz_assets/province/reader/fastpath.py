@@ -21,7 +21,8 @@ from typing import IO
 
 import polars as pl
 
-from dz_assets.province.bcp import (
+from dz_assets.catalog.values import IndexField
+from dz_assets.province.reader.bcp import (
     CHUNK_BYTES,
     LINE,
     Reject,
@@ -30,12 +31,12 @@ from dz_assets.province.bcp import (
     prove_stream,
     row_fields,
 )
-from dz_assets.province.copy_payload import FileCopy, Payload
-from dz_assets.province.index import Dataset, IndexField
-from dz_assets.province.quality import RULE_KINDS, FlagCounts, FlagRule, count_flags
+from dz_assets.province.reader.copy_payload import FileCopy, Payload
+from dz_assets.province.reader.index import Dataset
+from dz_assets.province.reader.quality import RULE_KINDS, FlagCounts, FlagRule, count_flags
 
 try:
-    from dz_assets.province import _bcpfast
+    from dz_assets.province.reader import _bcpfast
 except ImportError:  # not built (a checkout run without ``pip install -e .``): the reference path
     _bcpfast = None
 

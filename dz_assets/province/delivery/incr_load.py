@@ -22,16 +22,15 @@ import polars as pl
 import psycopg
 
 from dz_assets.catalog import Table, load_catalogue
-from dz_assets.cdc.apply import apply_changes
-from dz_assets.cdc.changelog import store_changes
-from dz_assets.cdc.message import BEIJING, Change
+from dz_assets.catalog.values import BEIJING, parse_datetime, unescape
 from dz_assets.db import pg_dsn
-from dz_assets.province.bcp import LINE, prove_stream
-from dz_assets.province.index import BATCH_ID_RE, Dataset
-from dz_assets.province.package import Package
-from dz_assets.province.quality import count_flags, flag_rules
-from dz_assets.province.rejects import RejectSpool
-from dz_assets.province.types import parse_datetime, unescape
+from dz_assets.ods.apply import apply_changes
+from dz_assets.ods.changelog import Change, store_changes
+from dz_assets.province.delivery.rejects import RejectSpool
+from dz_assets.province.reader.bcp import LINE, prove_stream
+from dz_assets.province.reader.index import BATCH_ID_RE, Dataset
+from dz_assets.province.reader.package import Package
+from dz_assets.province.reader.quality import count_flags, flag_rules
 
 ROWS_PER_BATCH = 10**9  # seq = (day × 10 000 + NNNN) × 10^9 + row: ~10^17 by 2100, below 2^63
 
@@ -123,9 +122,9 @@ def apply_parked(conn: psycopg.Connection, reg: Any, dsn: str, name: Any, delive
     """The pipeline's step after a valid INCR/RECON was recorded ``pending_apply`` and backed up:
     an INCR is applied (then the INCRs that waited for it follow, from backup, in order); a RECON
     is reconciled. Its status becomes ``applied``; a failure is ``failed``, alerted and raised."""
-    from dz_assets.alerts import raise_alert
-    from dz_assets.province.package import open_package
-    from dz_assets.province.recon import reconcile_package
+    from dz_assets.ops.alerts import raise_alert
+    from dz_assets.province.delivery.recon_package import reconcile_package
+    from dz_assets.province.reader.package import open_package
 
     # _park moved the zip to backup: read it there (the same bytes, already proven).
     package = dataclasses.replace(package, path=Path(parked["backup_path"]))

@@ -12,15 +12,35 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 import orjson
 import psycopg
 from psycopg import sql
 
 from dz_assets.catalog import Table
-from dz_assets.cdc.message import Change
-from dz_assets.cdc.sql import query
-from dz_assets.db.ods import ods_rel
+from dz_assets.db.named_sql import NamedSql
+from dz_assets.ods.ddl import ods_rel
+
+query = NamedSql(__file__)
+
+
+class Change(NamedTuple):
+    """One valid change, ready for the change log. A named tuple: immutable like the frozen
+    dataclass it was, and built in 0.4 µs instead of 1.6 µs (a frozen dataclass sets each of its
+    ten fields through ``object.__setattr__``), a tenth of parsing a one-change message."""
+
+    msg_id: str
+    table: str
+    op: str
+    seq: int
+    ts: datetime
+    key: tuple[str, ...]  # key values as text, in the catalogue's key order
+    data: dict[str, str | None]  # the row as delivered (text values, unknown fields kept), pk applied
+    source: str = "mq"
+    file: str | None = None
+    line: int | None = None
 
 
 def log_name(table: Table) -> str:

@@ -13,11 +13,26 @@ Two forms of the same rules:
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 
-from dz_assets.province.index import IndexField
+# Times without an offset (package fields, _TS, messages' ts) are Beijing time.
+BEIJING = timezone(timedelta(hours=8))
+
+
+@dataclass(frozen=True)
+class IndexField:
+    """A field as a package index (or a change message, through the catalogue) declares it."""
+
+    code: str
+    type: str
+    name: str = ""
+    length: int | None = None
+    required: bool = False
+    dict: str | None = None
+
 
 INT_RE = re.compile(r"-?[0-9]+")
 DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")

@@ -14,11 +14,13 @@ from dataclasses import asdict, dataclass
 import psycopg
 from psycopg import sql
 
-from dz_assets.alerts import raise_alert
 from dz_assets.catalog import Field, Table
-from dz_assets.cdc.changelog import ensure_log, key_ident, key_join, lock_table, log_rel
-from dz_assets.cdc.sql import query
-from dz_assets.db.ods import ods_rel
+from dz_assets.db.named_sql import NamedSql
+from dz_assets.ods.changelog import ensure_log, key_ident, key_join, lock_table, log_rel
+from dz_assets.ods.ddl import ods_rel
+from dz_assets.ops.alerts import raise_alert
+
+query = NamedSql(__file__)
 
 
 @dataclass

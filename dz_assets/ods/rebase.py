@@ -7,9 +7,11 @@ from __future__ import annotations
 import psycopg
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.cdc.apply import apply_changes
-from dz_assets.cdc.changelog import ensure_log, lock_table, log_rel
-from dz_assets.cdc.sql import query
+from dz_assets.db.named_sql import NamedSql
+from dz_assets.ods.apply import apply_changes
+from dz_assets.ods.changelog import ensure_log, lock_table, log_rel
+
+query = NamedSql(__file__)
 
 
 def rebase_after_full(conn: psycopg.Connection, table_code: str, batch_seq: int | None,

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from dz_assets.catalog import FIELD_TYPES
+from dz_assets.catalog.values import BEIJING, IndexField
 
 INDEX_NAME = "GAB_ZIP_INDEX.xml"
 KINDS = ("FULL", "INCR", "RECON")
 ENCODINGS = {"UTF-8": "utf-8", "UTF8": "utf-8", "GB18030": "gb18030", "GBK": "gb18030"}
-BEIJING = timezone(timedelta(hours=8))
 BATCH_ID_RE = re.compile(r"^(?P<source>[A-Z0-9]+)-(?P<kind>FULL|INCR|RECON)-(?P<date>[0-9]{8})-(?P<no>[0-9]{4})$")
 
 
@@ -30,16 +30,6 @@ class Problem:
 
     def as_dict(self) -> dict:
         return {"code": self.code, "message": self.message, "file": self.file}
-
-
-@dataclass(frozen=True)
-class IndexField:
-    code: str
-    type: str
-    name: str = ""
-    length: int | None = None
-    required: bool = False
-    dict: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dz_assets.province.registry import BatchName
+from dz_assets.province.delivery.registry import BatchName
 
 MARKER_SUFFIX = ".ok"
 HASH_CHUNK = 1 << 20  # 1 MiB reads: hashing runs at disk speed, memory flat

@@ -33,16 +33,18 @@ import psycopg
 from psycopg import sql
 
 from dz_assets.catalog import Table, load_catalogue
-from dz_assets.db.ods import column_defs, comment_sql
-from dz_assets.province.bcp import CHUNK_BYTES
-from dz_assets.province.copy_payload import Payload
-from dz_assets.province.fastpath import FastPath, encoded_chunks
-from dz_assets.province.index import Dataset, IndexFile
-from dz_assets.province.package import MemberCheck, MemberCheckFailed, Package
-from dz_assets.province.quality import FlagCounts, flag_rules
-from dz_assets.province.rejects import RejectSpool
-from dz_assets.province.sql import query
+from dz_assets.db.named_sql import NamedSql
+from dz_assets.ods.ddl import column_defs, comment_sql
+from dz_assets.province.delivery.rejects import RejectSpool
+from dz_assets.province.reader.bcp import CHUNK_BYTES
+from dz_assets.province.reader.copy_payload import Payload
+from dz_assets.province.reader.fastpath import FastPath, encoded_chunks
+from dz_assets.province.reader.index import Dataset, IndexFile
+from dz_assets.province.reader.package import MemberCheck, MemberCheckFailed, Package
+from dz_assets.province.reader.quality import FlagCounts, flag_rules
 from dz_assets.settings import get_settings
+
+query = NamedSql(__file__)
 
 LOAD_SUFFIX = "__load"
 OLD_SUFFIX = "__old"  # a swapped-out table, dropped once the swap has committed

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import psycopg
 
-from dz_assets.province.bcp import Reject
+from dz_assets.province.reader.bcp import Reject
 
 # Rejects kept in memory per spool before the rest goes to disk: ~20 MB of person rows.
 MEMORY_ROWS = 50_000

@@ -1,0 +1,1 @@
+"""Operations: alerts (``meta.alert`` and the webhook); metrics, audit, roles and users join them."""
