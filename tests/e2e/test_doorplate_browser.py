@@ -10,11 +10,11 @@ import shutil
 import subprocess
 
 import pytest
+from support.redirect_sample import TEST_RING, create_sample_database, drop_database, test_settings
 
 from dz_assets.settings import env
 from redirect_api.app import create_app
 from redirect_api.server import serve_in_thread
-from redirect_api.testing import TEST_RING, create_sample_database, drop_database, test_settings
 
 REQUIRE = env("DZ_REQUIRE_SERVICES", "0") in ("1", "true", "yes")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

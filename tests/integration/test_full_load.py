@@ -7,13 +7,10 @@ import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from province_builder import Dataset, address_rows, build_package, person_rows  # noqa: E402
+from support.province_builder import Dataset, address_rows, build_package, person_rows
 
 from dz_assets.province.delivery.full_load import load_full  # noqa: E402
 from dz_assets.province.reader.package import open_package  # noqa: E402

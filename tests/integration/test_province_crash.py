@@ -12,9 +12,7 @@ import time
 from pathlib import Path
 
 import psycopg
-
-sys.path.insert(0, str(Path(__file__).parent))
-from province_builder import Dataset, build_package, person_rows  # noqa: E402
+from support.province_builder import Dataset, build_package, person_rows
 
 DZHUB = str(Path(sys.executable).with_name("dzhub"))
 

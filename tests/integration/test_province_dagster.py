@@ -3,13 +3,10 @@ the batch asset loads, reports ODS materializations and its checks; a re-run nev
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import dagster as dg
-
-sys.path.insert(0, str(Path(__file__).parent))
-from province_builder import Dataset, address_rows, build_package, person_rows  # noqa: E402
+from support.province_builder import Dataset, address_rows, build_package, person_rows
 
 BATCH = dg.AssetKey(["meta", "province_batch"])
 

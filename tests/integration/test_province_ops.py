@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from province_builder import Dataset, address_rows, build_package, person_rows  # noqa: E402
+from support.province_builder import Dataset, address_rows, build_package, person_rows
 
 SYNTH_TABLES = ["HZ_HJRKJBXX", "YBSS_BZDZMLXX"]
 

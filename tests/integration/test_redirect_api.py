@@ -16,11 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-
-from redirect_api.app import create_app
-from redirect_api.keys import KeyRing
-from redirect_api.replay import ReplayMemory
-from redirect_api.testing import (
+from support.redirect_sample import (
     TEST_KEYS,
     TEST_MAC,
     TEST_RING,
@@ -28,6 +24,10 @@ from redirect_api.testing import (
     drop_database,
     test_settings,
 )
+
+from redirect_api.app import create_app
+from redirect_api.keys import KeyRing
+from redirect_api.replay import ReplayMemory
 from redirect_api.tokens import ReplayedToken, decrypt_token, issue_token, read_token
 
 KEYS, MAC, RING = TEST_KEYS, TEST_MAC, TEST_RING

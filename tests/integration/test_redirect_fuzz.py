@@ -14,9 +14,15 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.redirect_sample import (
+    SAMPLE_ROWS,
+    TEST_RING,
+    create_sample_database,
+    drop_database,
+    test_settings,
+)
 
 from redirect_api.app import create_app
-from redirect_api.testing import SAMPLE_ROWS, TEST_RING, create_sample_database, drop_database, test_settings
 from redirect_api.tokens import issue_token
 
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

@@ -4,18 +4,14 @@ spec/change-messages.md, every poison kind is identifiable and fails for its own
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime
-from pathlib import Path
 
 import pika
 import pytest
+from support.synth_reader import _type_problem
 
 from dz_assets.catalog import load_catalogue
 from dz_assets.synth import POISON_KINDS, publish_messages
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from synth_reader import _type_problem  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

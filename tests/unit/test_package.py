@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))  # the shared tiny-package builder
-from province_builder import Dataset, address_rows, build_package, person_rows  # noqa: E402
+from support.province_builder import Dataset, address_rows, build_package, person_rows
 
 from dz_assets.province.reader.index import parse_index  # noqa: E402
 from dz_assets.province.reader.package import open_package  # noqa: E402

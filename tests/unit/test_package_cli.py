@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from province_builder import Dataset, build_package, person_rows  # noqa: E402
+from support.province_builder import Dataset, build_package, person_rows
 
 from dz_assets.cli import main  # noqa: E402
 

@@ -11,14 +11,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.synth_reader import read_package
 
 from dz_assets.catalog import load_catalogue
 from dz_assets.catalog.idcard import is_valid_id
 from dz_assets.synth import iter_rows, write_package, write_packages
 from dz_assets.synth.geography import COUNTIES
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from synth_reader import read_package  # noqa: E402
 
 PERSONS, SEED = 2500, 11
 DZHUB = str(Path(sys.executable).parent / "dzhub")

@@ -4,16 +4,12 @@ judged by the independent strict reader; the planted record says exactly where i
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from support.synth_reader import read_package
 
 from dz_assets.synth import write_package
 from dz_assets.synth.defects import DRIFT_DEFECTS, FLAG_DEFECTS, PACKAGE_DEFECTS, ROW_DEFECTS
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from synth_reader import read_package  # noqa: E402
 
 PERSONS, SEED = 600, 3
 TABLES = ["HZ_HJRKJBXX", "YBSS_BZDZMLXX", "YBSS_BZDZCHXX", "YBSS_SYRKXX"]

@@ -1,4 +1,4 @@
-"""Helpers for the redirect tests, the e2e browser test and demos: fixed keys, sample addresses.
+"""Helpers for the redirect tests and the e2e browser test: fixed keys, sample addresses.
 
 Not used by the service itself. The sample database is initialised like any dz-hub database
 and holds a handful of standard addresses covering every branch of the contract.
