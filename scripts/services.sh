@@ -12,7 +12,8 @@ apt_install() {
   fi
   echo "installing $* from Debian's packages" >&2
   [ -n "${_APT_UPDATED:-}" ] || { apt-get update -qq >&2; _APT_UPDATED=1; }
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+  # Only what is named: chromium's recommended packages alone are ~300 MB of desktop integration.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
 ensure_postgres() {
@@ -35,8 +36,9 @@ ensure_rabbitmq() {
 }
 
 ensure_chromium() {
-  command -v chromium >/dev/null && return 0
-  apt_install chromium || return 1
+  command -v chromium >/dev/null || apt_install chromium || return 1
+  # A CJK font, so that pages rendered in the browser tests show Chinese, not empty boxes.
+  fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || apt_install fonts-wqy-microhei fontconfig || return 1
 }
 
 status=0

@@ -61,3 +61,14 @@ def test_browser_follows_redirect_to_the_address_card(base_url, tmp_path, dzbm, 
 def test_browser_sees_a_clear_error_for_a_bad_token(base_url, tmp_path):
     dom = dump_dom(chromium(), f"{base_url}/doorplate?d=AQEnotavalidtoken", tmp_path)
     assert 'id="token-error"' in dom and "链接无效" in dom
+
+
+def test_the_browser_has_a_cjk_font():
+    """Pages are in Chinese: without a CJK font chromium renders them as empty boxes, and a
+    screenshot test would pass on a page nobody can read."""
+    out = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True)
+    if not out.stdout.strip():
+        msg = "no CJK font is installed (apt-get install -y fonts-wqy-microhei)"
+        if REQUIRE:
+            pytest.fail(f"DZ_REQUIRE_SERVICES=1: {msg}", pytrace=False)
+        pytest.skip(msg)
