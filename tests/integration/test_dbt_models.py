@@ -188,7 +188,8 @@ def test_dbt_models_materialize_through_dagster(city):
     import dagster as dg
 
     from dz_assets.defs.resources import WarehouseResource
-    from dz_assets.defs.transform.dbt_assets import dbt_resource, dz_dbt_models
+    from dz_assets.defs.transform.dbt_assets import dz_dbt_models
+    from dz_assets.defs.transform.project import dbt_resource
 
     result = dg.materialize(
         [dz_dbt_models],

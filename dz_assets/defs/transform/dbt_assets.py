@@ -26,15 +26,10 @@ from dagster_dbt import (
 )
 
 from dz_assets.defs.resources import WarehouseResource
-from dz_assets.transform import DBT_PROJECT_DIR, apply_dbt_env, dbt_executable, run_dbt
+from dz_assets.defs.transform.project import dbt_project
+from dz_assets.transform import apply_dbt_env
 
 LAYERS = ("staging", "core", "topic", "element", "model", "serve")
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()
-if not dbt_project.manifest_path.exists():
-    # A fresh clone where set-up did not run `dzhub dbt parse` yet: parse once (no database needed).
-    run_dbt(["parse", "--quiet"])
 
 
 class LayeredTranslator(DagsterDbtTranslator):
@@ -72,6 +67,3 @@ def dz_dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt
     apply_dbt_env(warehouse.resolved_dsn())
     args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
     yield from dbt.cli(args, context=context).stream().fetch_row_counts()
-
-
-dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
