@@ -10,7 +10,7 @@ import pytest
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_keys.txt"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-SCHEMAS = {"meta", "raw", "raw_src", "ods", "staging", "core", "topic", "element", "model", "serve", "ecode", "cdc"}
+SCHEMAS = {"meta", "raw", "raw_src", "ods", "staging", "core", "topic", "element", "model", "serve", "ecode"}
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from support.province_builder import Dataset, address_rows, build_package, person_rows
 
-BATCH = dg.AssetKey(["meta", "province_batch"])
+BATCH = dg.AssetKey(["meta", "batch"])
 
 
 def _checks(instance, key, name, partition=None):
@@ -88,7 +88,7 @@ def test_sensor_partitions_and_batch_asset(dirs, db):
 
 def test_ods_assets_cover_the_catalogue_with_chinese_descriptions():
     from dz_assets.catalog import load_catalogue
-    from dz_assets.defs.province.ods import ods_rebase_reconciles, ods_tables
+    from dz_assets.defs.ods.tables import ods_rebase_reconciles, ods_tables
 
     cat = load_catalogue()
     assert {s.key for s in ods_tables} == {dg.AssetKey(["ods", t.ods_name]) for t in cat.tables.values()}

@@ -1,4 +1,4 @@
-"""The provincial batch asset: one dynamic partition per BATCH_ID (``meta/province_batch``).
+"""The provincial batch asset: one dynamic partition per BATCH_ID (``meta/batch``, the registry it writes).
 
 Shape, and why: Dagster does not let one multi-asset mix a partitioned output (the batch) with
 unpartitioned ones (the ODS tables, which the CDC apply also writes). So the batch is a
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from dz_assets.defs.province.ods import BATCH_KEY, ods_key, rebase_check_result
+from dz_assets.defs.keys import BATCH_KEY, ods_key
+from dz_assets.defs.ods.tables import rebase_check_result
 from dz_assets.defs.province.partitions import province_batch
 from dz_assets.defs.resources import PathsResource, WarehouseResource
 from dz_assets.province.delivery import pipeline

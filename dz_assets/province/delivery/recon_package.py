@@ -18,7 +18,7 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -27,9 +27,12 @@ from dz_assets.catalog import Table, load_catalogue
 from dz_assets.catalog.bucket_figures import BUCKETS, ReconFigures, bucket_of, pk_text
 from dz_assets.catalog.values import BEIJING, parse_datetime
 from dz_assets.db import pg_dsn
+from dz_assets.db.named_sql import NamedSql
 from dz_assets.province.reader.index import Dataset
 from dz_assets.province.reader.package import Package
 from dz_assets.settings import get_settings
+
+query = NamedSql(__file__)
 
 FETCH = 20_000  # rows per round trip of the server-side cursor: flat memory at 10 M rows
 
@@ -177,3 +180,24 @@ def reconcile_package(dsn: str | None, package: Package, *, delivery_id: int | N
             "differing_keys": sum(len(t["differing_keys"]) for t in tables.values()),
             "in_flight_keys": sum(len(t["in_flight_keys"]) for t in tables.values()),
             "repair_request": str(repair) if repair else None, "duration_s": round(time.monotonic() - t0, 3)}
+
+
+class LatestRecon(NamedTuple):
+    """A table's latest reconciliation: what the monitoring and its asset check read."""
+
+    table_code: str
+    batch_id: str
+    buckets_differing: int
+    keys_differing: int
+    keys_in_flight: int
+    repair_path: str | None
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.buckets_differing or self.keys_differing)
+
+
+def latest_recon_runs(conn: psycopg.Connection) -> list[LatestRecon]:
+    """Each table's latest RECON result (keys in flight are not differences)."""
+    rows = conn.execute(query("recon_package", "latest_runs")).fetchall()
+    return [LatestRecon(*r) for r in rows]
