@@ -1,9 +1,10 @@
 """``dzhub demo``: the main job, end to end on a small synthetic city.
 
-PostgreSQL found or started (embedded) → schema → a demo city's packages in the inbox → every
-asset materialized through the project's Dagster instance, in the order the data flows: the
+PostgreSQL found or started (embedded) → schema → a demo city's packages in the inbox → the jobs
+of ``defs/`` run through the project's Dagster instance, in the order the data flows: the
 catalogue, then each batch the inbox sensor asks for (its dynamic partition and run request,
-exactly as the daemon would), then everything downstream → a short summary.
+exactly as the daemon would), the change stream, then everything downstream → a short summary
+on standard output.
 """
 
 from __future__ import annotations
@@ -95,55 +96,43 @@ def _record(report: DemoReport, label: str, result, seconds: float) -> None:
 
 
 def materialize_all(instance, report: DemoReport, publish_changes=None) -> None:
-    """Materialize every asset of the definitions, upstream first, through ``instance``."""
+    """Run the jobs defined in ``defs/`` through ``instance``, in the order the data flows, as the
+    daemon would: the catalogue, then the loads the inbox sensor asks for (its dynamic partitions
+    and run requests), the change stream, the reconciliation summary and the daily dbt build.
+    Every run carries its job's name, as in production."""
     import dagster as dg
 
     from dz_assets.definitions import defs as load_defs
 
     defs = load_defs()
-    graph = defs.resolve_asset_graph()
-    assets = [*defs.assets, *(defs.asset_checks or [])]
-    resources = defs.resources
-    materializable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
-    partitioned = {k for k in materializable if graph.get(k).partitions_def is not None}
-    upstream_of_batches = {k for k in materializable - partitioned
-                           if any(graph.get(p).partitions_def is not None
-                                  for p in graph.get(k).child_keys) or graph.get(k).group_name == "meta"}
-    stream = {k for k in materializable - partitioned - upstream_of_batches if graph.get(k).group_name == "cdc"}
-    downstream = materializable - partitioned - upstream_of_batches - stream
 
-    def run(label: str, keys: set, **kw) -> None:
-        if not keys:
-            return
+    def run(label: str, job_name: str, **kw) -> None:
         started = time.monotonic()
-        result = dg.materialize(assets, instance=instance, resources=resources, run_config=QUIET,
-                                selection=dg.AssetSelection.assets(*keys), raise_on_error=False, **kw)
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False, **kw)
         _record(report, label, result, time.monotonic() - started)
 
-    run("catalogue", upstream_of_batches)
-    # Tick the inbox sensors as the daemon would, until they ask for nothing more: they hand out
-    # one run per source at a time, oldest batch first.
-    inbox_sensors = [s for s in defs.sensors or [] if "inbox" in s.name]
-    cursors: dict[str, str | None] = {}
+    run("catalogue", "catalogue_sync_job")
+    # Tick the inbox sensor until it asks for nothing more: it hands out one run per source at a
+    # time, oldest batch first.
+    sensor = defs.resolve_sensor_def("province_inbox_sensor")
+    cursor: str | None = None
     for _ in range(MAX_SENSOR_TICKS):
-        requested = 0
-        for sensor in inbox_sensors:
-            ctx = dg.build_sensor_context(instance=instance, resources=resources, cursor=cursors.get(sensor.name))
-            result = sensor(ctx)
-            cursors[sensor.name] = result.cursor
-            for req in result.dynamic_partitions_requests or []:
-                instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys or []))
-            for rr in result.run_requests or []:
-                requested += 1
-                keys = set(rr.asset_selection or partitioned)
-                run(f"batch {rr.partition_key}", keys, partition_key=rr.partition_key, tags=rr.tags)
-        if not requested:
+        ctx = dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor)
+        result = sensor(ctx)
+        cursor = result.cursor
+        for req in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys or []))
+        for rr in result.run_requests or []:
+            run(f"batch {rr.partition_key}", sensor.job_name, partition_key=rr.partition_key, tags=rr.tags)
+        if not result.run_requests:
             break
     # The change stream on top of the loaded state (only where RabbitMQ answers), then dbt.
     if publish_changes is not None:
         publish_changes()
-        run("change stream", stream)
-    run("downstream", downstream)
+        run("change stream", "change_stream_job")
+    run("reconciliation summary", "recon_summary_job")
+    run("dbt daily build", "dbt_daily_build")
 
 
 def layer_rows(dsn: str) -> dict[str, int]:
@@ -156,7 +145,7 @@ def layer_rows(dsn: str) -> dict[str, int]:
     from psycopg import sql
 
     from dz_assets.db import connect
-    from dz_assets.defs.transform.dbt_assets import dbt_project
+    from dz_assets.defs.transform.project import dbt_project
 
     nodes = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))["nodes"].values()
     models = {(n["schema"], n["alias"]) for n in nodes if n["resource_type"] in ("model", "seed", "snapshot")}
@@ -278,6 +267,20 @@ def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
     return report
 
 
+def summary_text(report: DemoReport) -> str:
+    lines = [f"dz-hub demo {'finished' if report.ok else 'FAILED'} in {report.seconds}s "
+             f"on {report.how} PostgreSQL {report.warehouse}"]
+    lines += [f"  {layer:<8} {n:>12,} rows" for layer, n in report.rows_per_layer.items()]
+    lines.append(f"  checks: {report.checks_passed} passed, {len(report.checks_failed)} failed")
+    lines += [f"    failed: {name}" for name in report.checks_failed]
+    lines.append(f"  RabbitMQ: {report.broker}"
+                 + (f"; {report.changes_published:,} changes streamed and applied" if report.changes_published
+                    else "; change stream skipped"))
+    lines.append(f"  e-code redirect: {'ok' if report.ecode.get('ok') else 'FAILED'} ({report.ecode.get('dzbm', '-')})")
+    lines.append("Open the Dagster UI with:  .venv/bin/dzhub ui   (then http://127.0.0.1:3000)")
+    return "\n".join(lines)
+
+
 @click.command("demo")
 @click.option("--persons", default=DEMO_PERSONS, show_default=True, type=int, help="Size of the demo city.")
 @click.option("--seed", default=DEMO_SEED, show_default=True, type=int)
@@ -291,18 +294,7 @@ def command(persons: int, seed: int, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_dict())
     else:
-        notice("")
-        notice(f"dz-hub demo {'finished' if report.ok else 'FAILED'} in {report.seconds}s "
-               f"on {report.how} PostgreSQL {report.warehouse}")
-        for layer, n in report.rows_per_layer.items():
-            notice(f"  {layer:<8} {n:>12,} rows")
-        notice(f"  checks: {report.checks_passed} passed, {len(report.checks_failed)} failed")
-        for name in report.checks_failed:
-            notice(f"    failed: {name}")
-        notice(f"  RabbitMQ: {report.broker}"
-               + (f"; {report.changes_published:,} changes streamed and applied" if report.changes_published else
-                  "; change stream skipped"))
-        notice(f"  e-code redirect: {'ok' if report.ecode.get('ok') else 'FAILED'} ({report.ecode.get('dzbm', '-')})")
-        notice("Open the Dagster UI with:  .venv/bin/dzhub ui   (then http://127.0.0.1:3000)")
+        # The summary is the command's result: standard output (progress went to standard error).
+        click.echo(summary_text(report))
     if not report.ok:
         raise SystemExit(1)

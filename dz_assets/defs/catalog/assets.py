@@ -30,3 +30,8 @@ def code_table(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
         "digest": catalogue_digest(cat)[:12],
         "ods_tables_created": len(created),
     })
+
+
+catalogue_job = dg.define_asset_job(
+    "catalogue_sync_job", selection=dg.AssetSelection.assets(code_table),
+    description="目录同步：代码表与省级数据目录写入 meta 模式，按目录补建缺失的 ODS 表")

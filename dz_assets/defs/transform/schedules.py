@@ -19,11 +19,16 @@ dbt_weekly_full_refresh_job = dg.define_asset_job(
 
 # 06:30 Beijing: after the night's deliveries of the previous day's changes, before the working
 # day; a delivery arriving later is picked up by the next day's run (or a manual materialize).
+# On by default: a fresh deployment runs T+1 without anyone switching it on in the UI.
 dbt_daily_schedule = dg.ScheduleDefinition(
     job=dbt_daily_job, cron_schedule="30 6 * * *", execution_timezone="Asia/Shanghai",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="每日 06:30（北京时间）构建 staging → core → topic → element → serve",
 )
 
 # Sunday 03:00 Beijing, the quietest hour of the week.
 dbt_weekly_schedule = dg.ScheduleDefinition(
     job=dbt_weekly_full_refresh_job, cron_schedule="0 3 * * 0", execution_timezone="Asia/Shanghai",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="每周日 03:00（北京时间）全量重建增量模型",
 )
