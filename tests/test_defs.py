@@ -53,3 +53,16 @@ def test_asset_keys_snapshot(asset_graph):
     """Renaming or dropping an asset breaks lineage for users: do it on purpose (update the file)."""
     keys = sorted(k.to_user_string() for k in asset_graph.get_all_asset_keys() if k.path[0] != "ods")
     assert SNAPSHOT.read_text(encoding="utf-8").split() == keys
+
+
+def test_code_location_name_matches_the_workspace():
+    """dg takes [tool.dg.project] code_location_name (else the checkout folder's name) and warns on
+    every component load when it differs from the name workspace.yaml registers."""
+    import tomllib
+
+    import yaml
+
+    root = Path(__file__).parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["dg"]["project"]
+    workspace = yaml.safe_load((root / "workspace.yaml").read_text(encoding="utf-8"))
+    assert {e["python_module"]["location_name"] for e in workspace["load_from"]} == {project["code_location_name"]}
