@@ -9,6 +9,16 @@ import click
 from dz_assets.cli.output import emit_json, json_option, notice
 
 
+def _list_defects(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """Eager: lists the defects before the required options are asked for."""
+    if not value or ctx.resilient_parsing:
+        return
+    from dz_assets.synth import ALL_DEFECTS
+
+    click.echo("\n".join(ALL_DEFECTS))
+    ctx.exit()
+
+
 @click.group("synth")
 def command() -> None:
     """合成城市 (synthetic city): deterministic packages and change messages for tests and benchmarks."""
@@ -29,16 +39,14 @@ def command() -> None:
 @click.option("--encoding", type=click.Choice(["UTF-8", "GB18030"], case_sensitive=False), default="UTF-8")
 @click.option("--crlf", is_flag=True, help="End records with CRLF.")
 @click.option("--records-per-file", type=click.IntRange(1), default=500_000, show_default=True)
-@click.option("--list-defects", is_flag=True, help="Print the defect names and exit.")
+@click.option("--list-defects", is_flag=True, is_eager=True, expose_value=False, callback=_list_defects,
+              help="Print the defect names and exit (no other option needed).")
 @json_option
 def packages(out_dir, persons, seed, kind, date, base_date, nnnn, source, prev, tables, defects, encoding,
-             crlf, records_per_file, list_defects, as_json) -> None:
+             crlf, records_per_file, as_json) -> None:
     """Write <BATCH_ID>.zip + <BATCH_ID>.zip.ok into OUT (spec/package-format.md)."""
-    from dz_assets.synth import ALL_DEFECTS, write_package
+    from dz_assets.synth import write_package
 
-    if list_defects:
-        click.echo("\n".join(ALL_DEFECTS))
-        return
     try:
         info = write_package(out_dir, persons=persons, seed=seed, kind=kind, date=date, nnnn=nnnn,
                              source=source, tables=tables.split(",") if tables else None, defects=defects,

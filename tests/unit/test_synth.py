@@ -226,3 +226,11 @@ def test_change_seqs_grow_past_the_full_and_across_days(series):
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
         days.append(seqs)
     assert full_seq < days[0][0] and days[0][-1] < days[1][0] < 2**63
+
+
+def test_list_defects_works_alone():
+    """--list-defects needs no --out, --persons or --seed: it only lists."""
+    from dz_assets.synth import ALL_DEFECTS
+
+    out = subprocess.run([DZHUB, "synth", "packages", "--list-defects"], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == list(ALL_DEFECTS)
