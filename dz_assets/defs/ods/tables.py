@@ -12,7 +12,7 @@ import dagster as dg
 from dz_assets.catalog import Table, load_catalogue
 from dz_assets.defs.keys import BATCH_KEY, changelog_key, ods_key
 from dz_assets.defs.resources import WarehouseResource
-from dz_assets.province.delivery.batch_balance import last_rebase
+from dz_assets.province.delivery.batch_balance import RebaseFigures, last_rebase
 
 REBASE_CHECK = "rebase_reconciles"
 
@@ -38,13 +38,13 @@ def _spec(t: Table) -> dg.AssetSpec:
 ods_tables = [_spec(t) for t in load_catalogue().tables.values()]
 
 
-def rebase_check_result(key: dg.AssetKey, figures: dict | None) -> dg.AssetCheckResult:
+def rebase_check_result(key: dg.AssetKey, figures: RebaseFigures | None) -> dg.AssetCheckResult:
     """The table's re-base check from its last re-base's figures (None: never re-based)."""
     if figures is None:
         return dg.AssetCheckResult(asset_key=key, check_name=REBASE_CHECK, passed=True,
                                    metadata={"note": "not re-based by a FULL batch yet"})
-    ok = figures["reconciles"] and figures["ods_rows_from_batch"] <= figures["loaded"]
-    return dg.AssetCheckResult(asset_key=key, check_name=REBASE_CHECK, passed=ok, metadata=figures)
+    return dg.AssetCheckResult(asset_key=key, check_name=REBASE_CHECK, passed=figures.ok,
+                               metadata=figures.as_dict())
 
 
 @dg.multi_asset_check(

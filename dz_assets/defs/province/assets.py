@@ -22,7 +22,14 @@ from dz_assets.defs.ods.tables import rebase_check_result
 from dz_assets.defs.province.partitions import province_batch
 from dz_assets.defs.resources import PathsResource, WarehouseResource
 from dz_assets.province.delivery import pipeline
-from dz_assets.province.delivery.batch_balance import batch_figures, last_rebase, rebase_lineage
+from dz_assets.province.delivery.batch_balance import (
+    BatchFigures,
+    RebaseFigures,
+    TableFigures,
+    batch_figures,
+    just_rebased,
+    rerun_mismatches,
+)
 from dz_assets.province.delivery.registry import BatchRegistry
 from dz_assets.settings import get_settings
 
@@ -96,22 +103,15 @@ def province_batch_asset(context: dg.AssetExecutionContext, warehouse: Warehouse
     loaded = result.get("loaded") or {}
     with warehouse.connect() as conn:
         figures = batch_figures(conn, result["delivery_id"]) if result.get("delivery_id") else None
-        mismatches = _rerun_mismatches(conn, batch_id, figures) if result.get("rerun") and figures else []
+        mismatches = rerun_mismatches(conn, batch_id, figures) if result.get("rerun") and figures else []
         for table, t in (loaded.get("tables") or {}).items():
-            # Just re-based, but changes held above BATCH@seq were applied again on top
-            # (package-format.md): they move rows onto their own lineage, so the rows still from
-            # this batch may be fewer than its keys, never more, and exactly as many when no
-            # change was re-applied.
-            t["ods_rows"], from_batch, elsewhere = rebase_lineage(conn, table, batch_id)
-            rebase = {"batch_id": batch_id, "delivery_id": result["delivery_id"],
-                      **{k: t[k] for k in ("declared", "loaded", "rejected", "duplicate")},
-                      "ods_live_rows": t["ods_rows"], "ods_rows_from_batch": from_batch,
-                      "reconciles": t["declared"] == t["loaded"] + t["rejected"] + t["duplicate"]}
-            if from_batch > t["loaded"] or from_batch + elsewhere < t["loaded"]:
-                mismatches.append(f"ods.{table.lower()}: {from_batch} live rows from {batch_id} and {elsewhere} "
-                                  f"re-applied changes after the swap, {t['loaded']} distinct keys delivered")
+            delivered = TableFigures(records=t["declared"], loaded=t["loaded"], rejected=t["rejected"],
+                                     duplicate=t["duplicate"])
+            rebase, mismatch = just_rebased(conn, table, batch_id, result["delivery_id"], delivered)
+            if mismatch:
+                mismatches.append(mismatch)
             context.log_event(dg.AssetMaterialization(asset_key=ods_key(table), metadata={
-                "dagster/row_count": t["ods_rows"], "batch_id": batch_id, "rows_in": t["declared"],
+                "dagster/row_count": rebase.ods_live_rows, "batch_id": batch_id, "rows_in": t["declared"],
                 "rows_loaded": t["loaded"], "rows_rejected": t["rejected"], "rows_duplicate": t["duplicate"],
                 "rows_flagged": t.get("flagged_rows", 0), "flagged": _md(t.get("flagged") or {}),
                 "bytes": t.get("bytes", 0),
@@ -132,7 +132,7 @@ def province_batch_asset(context: dg.AssetExecutionContext, warehouse: Warehouse
         "reason": result.get("reason"),
     }
     if figures:
-        meta["tables"] = _md(figures["tables"])
+        meta["tables"] = _md({t: dataclasses.asdict(f) for t, f in figures.tables.items()})
     return dg.MaterializeResult(
         metadata={k: v for k, v in meta.items() if v is not None},
         check_results=_check_results(result, figures, mismatches))
@@ -146,38 +146,25 @@ def _sensor_hash(tags, zip_path: Path) -> str | None:
     return None
 
 
-def _rerun_mismatches(conn, batch_id: str, figures: dict) -> list[str]:
-    """A re-run loads nothing, but its checks still read the tables this batch last re-based."""
-    out = []
-    for table, fig in figures["tables"].items():
-        rebase = last_rebase(conn, table)
-        # fewer is fine: later changes (CDC, INCR) move rows on to their own lineage
-        if rebase and rebase["batch_id"] == batch_id and rebase["ods_rows_from_batch"] > fig["loaded"]:
-            out.append(f"ods.{table.lower()}: {rebase['ods_rows_from_batch']} live rows from {batch_id}, "
-                       f"{fig['loaded']} distinct keys delivered")
-    return out
-
-
-def _rebase_eval(table: str, figures: dict | None) -> dg.AssetCheckEvaluation:
+def _rebase_eval(table: str, figures: RebaseFigures | None) -> dg.AssetCheckEvaluation:
     r = rebase_check_result(ods_key(table), figures)
     return dg.AssetCheckEvaluation(asset_key=r.asset_key, check_name=r.check_name, passed=r.passed,
                                    metadata=r.metadata)
 
 
-def _check_results(result: dict, figures: dict | None, mismatches: list[str]) -> list[dg.AssetCheckResult]:
+def _check_results(result: dict, figures: BatchFigures | None, mismatches: list[str]) -> list[dg.AssetCheckResult]:
     status = result.get("status")
     errors = result.get("errors") or []
     package_errors = [e for e in errors if e.get("code") != "duplicate_batch"]
     not_loaded = {"note": f"nothing loaded by this run (status {status})"}
-    tables = figures["tables"] if figures else {}
-    dup = {t: f["duplicate"] for t, f in tables.items() if f.get("duplicate")}
-    flagged = (figures or {}).get("flags") or {}
+    dup = figures.duplicates() if figures else {}
+    flagged = figures.flags if figures else {}
     return [
         dg.AssetCheckResult(check_name="package_valid", passed=not package_errors,
                             metadata={"errors": _md(package_errors), "status": status}),
         dg.AssetCheckResult(check_name="records_reconcile",
-                            passed=not (figures and figures["unreconciled"]),
-                            metadata={"unreconciled": _md(figures["unreconciled"]), "files": len(figures["files"])}
+                            passed=not (figures and figures.unreconciled),
+                            metadata={"unreconciled": _md(figures.unreconciled), "files": len(figures.files)}
                             if figures and status == "loaded" else not_loaded),
         dg.AssetCheckResult(check_name="ods_rows_match_keys", passed=not mismatches,
                             metadata={"mismatches": _md(mismatches)} if status == "loaded" else not_loaded),
