@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from dz_assets.db.embedded import start_embedded, status_running
 from dz_assets.settings import DEFAULT_PG_DSN, Settings, get_settings
 
 CONNECT_TIMEOUT_S = 3
@@ -65,13 +66,9 @@ def resolve_dsn(settings: Settings | None = None, *, allow_embedded: bool = Fals
         return ResolvedDsn(settings.pg_dsn, "env")
     if _resolved is not None and _resolved.how != "env":
         return _resolved
-    from dz_assets.db.embedded import status_running
-
     if answers(DEFAULT_PG_DSN):
         _resolved = ResolvedDsn(DEFAULT_PG_DSN, "loopback")
     elif status_running(settings.embedded_pg_dir) or allow_embedded:
-        from dz_assets.db.embedded import start_embedded
-
         print("No PostgreSQL answers at 127.0.0.1:5432: starting an embedded one under "
               f"{settings.embedded_pg_dir}", file=sys.stderr)
         _resolved = ResolvedDsn(start_embedded(settings.embedded_pg_dir), "embedded")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from . import names
 from .city import City
 from .population import Person, day_index, day_text
 from .rng import sub_seed
@@ -119,7 +120,6 @@ class _ChangeCity(City):
         p.birth = day - 1
         p.gmsfhm = self.model.ids.allocate(hh.county, p.birth, p.xb)
         family = hh.members[0].xm[0]
-        from . import names
 
         p.xm = names.full_name(rng, p.xb, family)
         p.mz, p.rel, p.hukou_local, p.reg_day = hh.members[0].mz, self.model.rel["son" if p.xb == "1" else "daughter"], True, day

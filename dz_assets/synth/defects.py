@@ -18,6 +18,7 @@ line (1-based within the file), field.
 from __future__ import annotations
 
 import hashlib
+from datetime import date, timedelta
 from pathlib import Path
 
 from dz_assets.catalog import Field, load_catalogue
@@ -292,6 +293,5 @@ class Plan:
 
 
 def _plus_days(d: str, n: int) -> str:
-    from datetime import date, timedelta
 
     return (date(int(d[:4]), int(d[4:6]), int(d[6:])) + timedelta(days=n)).strftime("%Y%m%d")

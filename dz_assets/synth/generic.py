@@ -10,6 +10,7 @@ import random
 from dz_assets.catalog import Field, Table, load_catalogue
 
 from .population import Household, Person, day_text
+from .tables import ADDRESS_TABLES, PERSON_TABLES
 
 GENERIC_PER_HOUSEHOLDS = 120  # one row per 120 households: ~3 rows per 1,000 persons per table
 
@@ -117,7 +118,6 @@ class GenericTable:
 
 def generic_tables() -> list[Table]:
     """Catalogue tables the specific builders do not make but that have a key and fields."""
-    from .tables import ADDRESS_TABLES, PERSON_TABLES
 
     special = set(PERSON_TABLES) | set(ADDRESS_TABLES)
     return [t for t in load_catalogue().tables.values()
