@@ -1,8 +1,10 @@
 """Every dz-hub setting, read from ``DZ_*`` environment variables, with loopback defaults.
 
 One place for each fact: the CLI, the Dagster resources, dbt's profile and the tests all read
-their configuration through :func:`get_settings`. ``.env.example`` lists the same variables.
-An environment variable set to the empty string counts as unset.
+their configuration through :func:`get_settings`. :data:`DEFAULTS` lists every variable with its
+default, and ``.env.example`` lists exactly the same (a test holds them together). An environment
+variable set to the empty string counts as unset; a default of ``""`` means unset too (resolved
+at run time, or optional).
 """
 
 from __future__ import annotations
@@ -16,11 +18,62 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/dzhub"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
+DEFAULTS: dict[str, str] = {
+    # unset: DEFAULT_PG_DSN when something answers there, else an embedded PostgreSQL
+    "DZ_PG_DSN": "",
+    "DZ_AMQP_URL": DEFAULT_AMQP_URL,
+    "DZ_MYSQL_URL": "mysql://root@127.0.0.1:3306/test",
+    "DZ_STATE_DIR": "",  # unset: .state in the checkout
+    # unset: under the state folder (inbox, backup, quarantine, reject, objects, outbox)
+    "DZ_INBOX": "",
+    "DZ_BACKUP_DIR": "",
+    "DZ_QUARANTINE_DIR": "",
+    "DZ_REJECT_DIR": "",
+    "DZ_OBJECT_STORE": "",
+    "DZ_OUTBOX": "",
+    "DZ_INCR_WAIT_ALERT_S": "3600",
+    "DZ_LOAD_THROTTLE_S": "0",
+    "DZ_ALERT_WEBHOOK": "",
+    "DZ_REQUIRE_SERVICES": "0",
+    "DZ_SM4_KEYS": "",
+    "DZ_SM4_KEYS_FILE": "",
+    "DZ_SM4_MAC_KEY": "",
+    "DZ_TOKEN_MODE": "gcm",
+    "DZ_DOORPLATE_URL": "/doorplate",
+    "DZ_ECODE_FALLBACK_URL": "",
+    "DZ_TOKEN_LIFETIME_S": "300",
+    "DZ_REDIRECT_RATE_LIMIT": "20",
+    "DZ_REDIRECT_RATE_BURST": "40",
+    "DZ_REDIRECT_CACHE_TTL_S": "5",
+    "DZ_REDIRECT_CACHE_SIZE": "100000",
+    "DZ_REDIRECT_POOL_SIZE": "4",
+    "DZ_REDIRECT_RECEIVER": "1",
+    "DZ_REDIRECT_ACCESS_LOG": "1",
+    "DZ_CDC_EXCHANGE": "dz.cdc",
+    "DZ_CDC_QUEUE": "dzhub.cdc",
+    "DZ_CDC_PREFETCH": "15000",
+    "DZ_CDC_BATCH_SIZE": "5000",
+    "DZ_CDC_FLUSH_S": "0.25",
+    "DZ_CDC_MAX_LAG_S": "60",
+    "DZ_CDC_THROTTLE_S": "0",
+    "DZ_DEBUG": "0",
+    "DZ_DBT_TARGET": "dev",  # read by dbt_project/profiles.yml only
+}
+
 
 def env(name: str, default: str | None = None) -> str | None:
     """The variable's value, or ``default`` when it is unset or empty."""
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def setting(name: str) -> str | None:
+    """A dz-hub setting: the variable's value, else its default from :data:`DEFAULTS` (None when unset)."""
+    return env(name, DEFAULTS[name] or None)
+
+
+def flag(name: str) -> bool:
+    return setting(name) in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -42,7 +95,7 @@ class Settings:
     # An INCR batch waiting for its BATCH@prev this long raises an alert (1 h: a day's INCRs arrive hourly).
     incr_wait_alert_s: float = 3600.0
     load_throttle_s: float = 0.0  # pause after each COPY chunk of a FULL load: crash tests only
-    # Incremental sync (issue 5): exchange and dz-hub's own queue (tests use uuid-suffixed names).
+    # Incremental sync: exchange and dz-hub's own queue (tests use uuid-suffixed names).
     cdc_exchange: str = "dz.cdc"
     cdc_queue: str = "dzhub.cdc"
     cdc_prefetch: int = 15000  # unacked messages in flight: 3 micro-batches, so the broker never idles
@@ -61,33 +114,33 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    state = Path(env("DZ_STATE_DIR", str(PROJECT_ROOT / ".state"))).expanduser().resolve()
+    state = Path(setting("DZ_STATE_DIR") or str(PROJECT_ROOT / ".state")).expanduser().resolve()
 
     def path(name: str, default: Path) -> Path:
-        return Path(env(name, str(default))).expanduser().resolve()
+        return Path(setting(name) or str(default)).expanduser().resolve()
 
     return Settings(
         state_dir=state,
-        pg_dsn=env("DZ_PG_DSN"),
-        amqp_url=env("DZ_AMQP_URL", DEFAULT_AMQP_URL),
-        mysql_url=env("DZ_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+        pg_dsn=setting("DZ_PG_DSN"),
+        amqp_url=setting("DZ_AMQP_URL"),
+        mysql_url=setting("DZ_MYSQL_URL"),
         inbox=path("DZ_INBOX", state / "inbox"),
         backup_dir=path("DZ_BACKUP_DIR", state / "backup"),
         quarantine_dir=path("DZ_QUARANTINE_DIR", state / "quarantine"),
         reject_dir=path("DZ_REJECT_DIR", state / "reject"),
         object_store=path("DZ_OBJECT_STORE", state / "objects"),
         outbox=path("DZ_OUTBOX", state / "outbox"),
-        alert_webhook=env("DZ_ALERT_WEBHOOK"),
-        require_services=env("DZ_REQUIRE_SERVICES", "0") in ("1", "true", "yes"),
-        incr_wait_alert_s=float(env("DZ_INCR_WAIT_ALERT_S", "3600")),
-        load_throttle_s=float(env("DZ_LOAD_THROTTLE_S", "0")),
-        cdc_exchange=env("DZ_CDC_EXCHANGE", "dz.cdc"),
-        cdc_queue=env("DZ_CDC_QUEUE", "dzhub.cdc"),
-        cdc_prefetch=int(env("DZ_CDC_PREFETCH", "15000")),
-        cdc_batch_size=int(env("DZ_CDC_BATCH_SIZE", "5000")),
-        cdc_flush_s=float(env("DZ_CDC_FLUSH_S", "0.25")),
-        cdc_max_lag_s=float(env("DZ_CDC_MAX_LAG_S", "60")),
-        cdc_throttle_s=float(env("DZ_CDC_THROTTLE_S", "0")),
+        alert_webhook=setting("DZ_ALERT_WEBHOOK"),
+        require_services=flag("DZ_REQUIRE_SERVICES"),
+        incr_wait_alert_s=float(setting("DZ_INCR_WAIT_ALERT_S")),
+        load_throttle_s=float(setting("DZ_LOAD_THROTTLE_S")),
+        cdc_exchange=setting("DZ_CDC_EXCHANGE"),
+        cdc_queue=setting("DZ_CDC_QUEUE"),
+        cdc_prefetch=int(setting("DZ_CDC_PREFETCH")),
+        cdc_batch_size=int(setting("DZ_CDC_BATCH_SIZE")),
+        cdc_flush_s=float(setting("DZ_CDC_FLUSH_S")),
+        cdc_max_lag_s=float(setting("DZ_CDC_MAX_LAG_S")),
+        cdc_throttle_s=float(setting("DZ_CDC_THROTTLE_S")),
     )
 
 
@@ -112,20 +165,20 @@ class RedirectSettings:
 
 
 def get_redirect_settings() -> RedirectSettings:
-    keys_file = env("DZ_SM4_KEYS_FILE")
+    keys_file = setting("DZ_SM4_KEYS_FILE")
     return RedirectSettings(
-        sm4_keys=env("DZ_SM4_KEYS"),
+        sm4_keys=setting("DZ_SM4_KEYS"),
         sm4_keys_file=Path(keys_file).expanduser() if keys_file else None,
-        mac_key=env("DZ_SM4_MAC_KEY"),
-        token_mode=env("DZ_TOKEN_MODE", "gcm").lower(),
-        doorplate_url=env("DZ_DOORPLATE_URL", "/doorplate"),
-        fallback_url=env("DZ_ECODE_FALLBACK_URL"),
-        token_lifetime_s=int(env("DZ_TOKEN_LIFETIME_S", "300")),
-        rate_limit=float(env("DZ_REDIRECT_RATE_LIMIT", "20")),
-        rate_burst=int(env("DZ_REDIRECT_RATE_BURST", "40")),
-        cache_ttl_s=float(env("DZ_REDIRECT_CACHE_TTL_S", "5")),
-        cache_size=int(env("DZ_REDIRECT_CACHE_SIZE", "100000")),
-        pool_size=int(env("DZ_REDIRECT_POOL_SIZE", "4")),
-        mount_receiver=env("DZ_REDIRECT_RECEIVER", "1") in ("1", "true", "yes"),
-        access_log=env("DZ_REDIRECT_ACCESS_LOG", "1") in ("1", "true", "yes"),
+        mac_key=setting("DZ_SM4_MAC_KEY"),
+        token_mode=setting("DZ_TOKEN_MODE").lower(),
+        doorplate_url=setting("DZ_DOORPLATE_URL"),
+        fallback_url=setting("DZ_ECODE_FALLBACK_URL"),
+        token_lifetime_s=int(setting("DZ_TOKEN_LIFETIME_S")),
+        rate_limit=float(setting("DZ_REDIRECT_RATE_LIMIT")),
+        rate_burst=int(setting("DZ_REDIRECT_RATE_BURST")),
+        cache_ttl_s=float(setting("DZ_REDIRECT_CACHE_TTL_S")),
+        cache_size=int(setting("DZ_REDIRECT_CACHE_SIZE")),
+        pool_size=int(setting("DZ_REDIRECT_POOL_SIZE")),
+        mount_receiver=flag("DZ_REDIRECT_RECEIVER"),
+        access_log=flag("DZ_REDIRECT_ACCESS_LOG"),
     )

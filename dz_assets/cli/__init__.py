@@ -16,7 +16,7 @@ import os
 
 import click
 
-from dz_assets.settings import env
+from dz_assets.settings import flag
 
 # No network here, and none wanted: dbt and Dagster must not phone home.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -33,7 +33,7 @@ class DzGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
-            if env("DZ_DEBUG", "0") in ("1", "true", "yes"):
+            if flag("DZ_DEBUG"):
                 raise
             what = type(exc).__name__
             click.echo(f"dzhub: error: {what}: {exc}".rstrip(), err=True)
