@@ -6,7 +6,8 @@ demo and the benchmark all take.
 FULL: ``load_full`` (COPY, checks, swap), objects, backup, ``loaded``; INCR/RECON: recorded
 ``pending_apply`` (or ``waiting`` for their prev) and backed up — applying them is the next
 stage's work, and their status says so. A session advisory lock per batch id keeps two loaders
-off one batch; a loader that died leaves its delivery ``loading`` with the lock released, and
+off one batch; one per source makes the order check and the apply
+one step, so batches of a source apply in BATCH_ID order whatever the timing of their loaders; a loader that died leaves its delivery ``loading`` with the lock released, and
 the next run supersedes it (the ODS table was never swapped, so nothing needs undoing).
 """
 
@@ -41,6 +42,18 @@ def batch_lock(conn: psycopg.Connection, batch_id: str) -> Iterator[None]:
     got = conn.execute("select pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]
     if not got:
         raise BatchBusy(f"batch {batch_id} is being processed by another loader")
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+
+@contextmanager
+def source_lock(conn: psycopg.Connection, source: str) -> Iterator[None]:
+    """Batches of one source take their turns: waits while another loader of the source decides
+    its order or applies (a FULL's load, an INCR's apply)."""
+    key = "dz.province.source:" + source
+    conn.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (key,))
     try:
         yield
     finally:
@@ -150,28 +163,42 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
         if not package.valid:
             return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
 
-        order = reg.order_verdict(name, index.prev)
-        if order.status == "stale":
-            errors: list[dict] = []
-            target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=batch_id,
-                                      errors=[{"code": "stale", "message": order.reason, "file": zip_path.name}],
-                                      reason=order.reason)
-            reg.finish(delivery, "stale", reason=order.reason, quarantine_path=str(target))
-            raise_alert(conn, severity="warning", source="province", code="stale_batch", subject=batch_id,
-                        message=f"{batch_id}: {order.reason}; not applied", details={"path": str(target)})
-            return _verdict(batch_id, errors, **base, status="stale", reason=order.reason,
-                            quarantine_path=str(target))
-
-        if name.kind != "FULL":
-            result = _park(conn, reg, s, zip_path, name, delivery, order, package)
-            if result["status"] == "pending_apply":  # issue 5: INCR applied, RECON reconciled
-                from dz_assets.province.incr_load import apply_parked
-
-                result = apply_parked(conn, reg, dsn, name, delivery, package, result)
-            return result
-        return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
+        # The order is decided and the batch applied under its source's lock: whichever loader
+        # of the source comes second sees what the first applied (a newer batch that was
+        # being applied makes this one stale), and an INCR's prev cannot be applied between
+        # its check and its parking as `waiting`.
+        with source_lock(conn, name.source):
+            return _apply_in_order(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
     finally:
         package.close()  # its archive: read by every step above, released here
+
+
+def _apply_in_order(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: Path, name: BatchName,
+                    delivery: int, package, t0: float) -> dict[str, Any]:
+    """A valid package, its source's lock held: stale, or parked/applied (INCR, RECON) or loaded
+    (FULL)."""
+    batch_id = name.batch_id
+    base = {"delivery_id": delivery}
+    order = reg.order_verdict(name, package.index.prev)
+    if order.status == "stale":
+        errors: list[dict] = []
+        target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=batch_id,
+                                  errors=[{"code": "stale", "message": order.reason, "file": zip_path.name}],
+                                  reason=order.reason)
+        reg.finish(delivery, "stale", reason=order.reason, quarantine_path=str(target))
+        raise_alert(conn, severity="warning", source="province", code="stale_batch", subject=batch_id,
+                    message=f"{batch_id}: {order.reason}; not applied", details={"path": str(target)})
+        return _verdict(batch_id, errors, **base, status="stale", reason=order.reason,
+                        quarantine_path=str(target))
+
+    if name.kind != "FULL":
+        result = _park(conn, reg, s, zip_path, name, delivery, order, package)
+        if result["status"] == "pending_apply":  # issue 5: INCR applied, RECON reconciled
+            from dz_assets.province.incr_load import apply_parked
+
+            result = apply_parked(conn, reg, dsn, name, delivery, package, result)
+        return result
+    return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
 
 
 def _quarantine_invalid(conn, reg, s, zip_path: Path, delivery: int, package) -> dict[str, Any]:
