@@ -6,7 +6,7 @@ demo and the benchmark all take.
 FULL: ``load_full`` (COPY, checks, swap), objects, backup, ``loaded``; INCR/RECON: recorded
 ``pending_apply`` (or ``waiting`` for their prev) and backed up — applying them is the next
 stage's work, and their status says so. A session advisory lock per batch id keeps two loaders
-off one batch; one per source makes the order check and the apply
+off one batch (the second reports ``busy``); one per source makes the order check and the apply
 one step, so batches of a source apply in BATCH_ID order whatever the timing of their loaders; a loader that died leaves its delivery ``loading`` with the lock released, and
 the next run supersedes it (the ODS table was never swapped, so nothing needs undoing).
 """
@@ -310,7 +310,8 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
     """``dzhub package load``: the asset's path on a copy of ``path`` (which stays where it is).
 
     A batch id already loaded is reported as ``duplicate_batch`` (and recorded) before any byte
-    of the package is read.
+    of the package is read; one another loader holds right now is ``busy`` (``duplicate_batch``,
+    not recorded), a verdict like every other outcome.
     """
     s = settings or get_settings()
     dsn = dsn or pg_dsn()
@@ -337,6 +338,13 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
         sha = inbox.copy_hashed(path, copy)
         if inbox.marker_of(path).is_file():
             shutil.copy2(inbox.marker_of(path), inbox.marker_of(copy))
-        return process_package(copy, dsn=dsn, settings=s, sha256=sha)
+        try:
+            return process_package(copy, dsn=dsn, settings=s, sha256=sha)
+        except BatchBusy as exc:
+            # Another loader has the batch in hand right now: it is that delivery's batch, so
+            # this one is not loaded again (nothing was recorded; the other's outcome will be).
+            errors = [{"code": "duplicate_batch", "file": path.name, "message":
+                       f"{exc}; not loaded again (retry once it has finished if it fails)"}]
+            return _verdict(batch_id, errors, status="busy", reason=errors[0]["message"])
     finally:
         shutil.rmtree(work, ignore_errors=True)  # our own scratch copy; the package was moved on

@@ -102,3 +102,15 @@ def test_an_incr_older_than_a_full_being_loaded_is_stale(pg_dsn, tmp_path, env):
     assert _verdict(first)["status"] == "loaded"
     assert v_incr["status"] == "stale", v_incr
     assert _live(pg_dsn) == (400, newer.batch_id, newer.batch_id)
+
+
+def test_a_concurrent_load_of_the_same_package_prints_a_verdict(pg_dsn, tmp_path, env):
+    built = build_package(tmp_path / "in", "RACED-FULL-20261120-0001",
+                          [Dataset("HZ_HJRKJBXX", person_rows(300), files=10)])
+    first = _start(built, env, throttle=0.5)  # ~5 s of loading: the second arrives meanwhile
+    _wait_loading(pg_dsn, built.batch_id)
+    again = _verdict(_start(built, env))
+    assert _verdict(first)["status"] == "loaded"
+    assert again["status"] == "busy", again
+    assert [e["code"] for e in again["errors"]] == ["duplicate_batch"]
+    assert _status(pg_dsn, built.batch_id) == ["loaded"]
