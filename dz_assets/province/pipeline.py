@@ -8,7 +8,9 @@ FULL: ``load_full`` (COPY, checks, swap), objects, backup, ``loaded``; INCR/RECO
 stage's work, and their status says so. A session advisory lock per batch id keeps two loaders
 off one batch (the second reports ``busy``); one per source makes the order check and the apply
 one step, so batches of a source apply in BATCH_ID order whatever the timing of their loaders; a loader that died leaves its delivery ``loading`` with the lock released, and
-the next run supersedes it (the ODS table was never swapped, so nothing needs undoing).
+the next run supersedes it. A loader that died before its swap committed left the previous
+ODS tables in place, so nothing needs undoing; one that died after it left the batch live, and
+the next start records it ``loaded`` (``recover_swapped``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,38 @@ def _full_load_slot(conn: psycopg.Connection) -> Iterator[None]:
         yield
     finally:
         conn.execute("select pg_advisory_unlock(hashtextextended('dz.province.full_load', 0))")
+
+
+def recover_swapped(conn: psycopg.Connection, reg: BatchRegistry, *, source: str | None = None,
+                    batch_id: str | None = None) -> list[int]:
+    """Reconcile the registry with what is live after a loader died between its swap's commit and
+    marking the batch: such a FULL is ``loaded`` (the swap recorded its per-file figures in the
+    same transaction), its tables still holding it are re-based on the change log if the loader
+    had not got to that, and INCRs waiting for it move on. Returns the recovered deliveries."""
+    from psycopg import sql
+
+    from dz_assets.catalog import load_catalogue
+    from dz_assets.cdc.rebase import rebase_after_full
+
+    cat = load_catalogue()
+    out = []
+    for delivery, bid, src, seq, tables in reg.swapped_interrupted(source=source, batch_id=batch_id):
+        for code in tables:
+            live = conn.execute(sql.SQL("select exists (select 1 from ods.{} where _batch_id = %s)").format(
+                sql.Identifier(cat.tables[code].ods_name)), (bid,)).fetchone()[0]
+            base = conn.execute("select base_batch_id from meta.cdc_table_state where table_code = %s",
+                                (code,)).fetchone()
+            if live and (base is None or base[0] != bid):
+                rebase_after_full(conn, code, seq, bid)
+        reason = ("recovered: the loader stopped after its swap had committed; the batch is live, "
+                  "recorded loaded from the swap's figures")
+        reg.mark_recovered(delivery, reason)
+        raise_alert(conn, severity="warning", source="province", code="load_recovered", subject=bid,
+                    message=f"{bid}: 加载进程在表切换提交后中断；数据已生效，批次已补记为已加载",
+                    details={"delivery_id": delivery, "tables": tables})
+        reg.release_waiting(src)
+        out.append(delivery)
+    return out
 
 
 def _verdict(batch_id: str, errors: list[dict], **extra: Any) -> dict[str, Any]:
@@ -128,6 +162,7 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
     from dz_assets.province.package import open_package
 
     batch_id = name.batch_id
+    recover_swapped(conn, reg, batch_id=batch_id)  # a dead loader's swap counts before the duplicate check
     if sha is None:
         sha, size = inbox.sha256_file(zip_path)
     else:
@@ -179,6 +214,7 @@ def _apply_in_order(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
     (FULL)."""
     batch_id = name.batch_id
     base = {"delivery_id": delivery}
+    recover_swapped(conn, reg, source=name.source)  # a newer batch a dead loader swapped in counts
     order = reg.order_verdict(name, package.index.prev)
     if order.status == "stale":
         errors: list[dict] = []
@@ -240,13 +276,21 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
     try:
         # One FULL load at a time: each already keeps both cores busy (a prover thread and a
         # PostgreSQL backend per table), and two re-bases of one table must not interleave.
+        stored: list[int] = []
+
+        def objects_first(tables: dict) -> None:
+            # Before the swap: once the rows are live, a loader that dies leaves nothing the
+            # batch needs undone but the change log's re-base, which the next start redoes.
+            refs = [(t.table, k, f, m) for t in tables.values() for k, f, m in t.file_refs]
+            stored.append(store_objects(conn, package, batch_id=batch_id, store=s.object_store, refs=refs))
+
         with _full_load_slot(conn):
             try:
-                result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id)
+                result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id,
+                                   before_swap=objects_first)
             except MemberCheckFailed:  # a data file is not what the index says: nothing swapped in
                 return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
-        refs = [(t.table, k, f, m) for t in result.tables.values() for k, f, m in t.file_refs]
-        objects = store_objects(conn, package, batch_id=batch_id, store=s.object_store, refs=refs)
+        objects = stored[0]
         from dz_assets.cdc.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
 
         for ds in package.index.datasets:
@@ -295,6 +339,8 @@ def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -
     s = settings or get_settings()
     dsn = dsn or pg_dsn()
     out = []
+    with connect(dsn, autocommit=True) as conn:
+        recover_swapped(conn, BatchRegistry(conn))
     for p in inbox.scan_inbox(s.inbox):
         try:
             out.append(process_package(p.zip_path, dsn=dsn, settings=s))
@@ -321,6 +367,7 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
     if name is not None:
         with connect(dsn, autocommit=True) as conn:
             reg = BatchRegistry(conn)
+            recover_swapped(conn, reg, batch_id=batch_id)
             taken = reg.taken_by(batch_id)
             if taken:
                 marker = inbox.marker_of(path)

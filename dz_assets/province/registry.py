@@ -107,6 +107,16 @@ class BatchRegistry:
                               "reason = null where delivery_id = %s", (delivery_id,))
         return gone
 
+    def swapped_interrupted(self, *, source: str | None = None,
+                            batch_id: str | None = None) -> list[tuple[int, str, str, int | None, list[str]]]:
+        """(delivery_id, batch_id, source, seq, table codes) of FULL deliveries whose loader died after
+        their swap committed (status still ``loading``), oldest batch first."""
+        return [tuple(r) for r in self._run("swapped_interrupted", {"source": source, "batch_id": batch_id})]
+
+    def mark_recovered(self, delivery_id: int, reason: str) -> None:
+        """``loaded``, with the figures the swap recorded per file."""
+        self._run("mark_recovered", {"delivery_id": delivery_id, "reason": reason})
+
     def order_verdict(self, name: BatchName, prev: str | None) -> OrderVerdict:
         """Where the batch stands in its source's order (RECON figures are never stale)."""
         if name.kind == "RECON":

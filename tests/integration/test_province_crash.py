@@ -81,3 +81,52 @@ def test_killed_load_leaves_previous_table_and_rerun_converges(pg_dsn, tmp_path,
     assert statuses == ["failed", "loaded"]
     assert files == (20, 2000, 2000)
     assert leftovers == 0
+
+
+def test_killed_right_after_the_swap_commit_is_recovered_as_loaded(pg_dsn, tmp_path, monkeypatch):
+    """The swap committed, the loader died before it marked the batch: the next start finds the
+    batch live in ODS and records it loaded, so an older FULL of the source is stale, not
+    swapped over it."""
+    for var in ("DZ_INBOX", "DZ_BACKUP_DIR", "DZ_QUARANTINE_DIR", "DZ_REJECT_DIR", "DZ_OBJECT_STORE"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    env = {**os.environ}
+    newer = build_package(tmp_path / "in", "TSW-FULL-20261122-0009",
+                          [Dataset("HZ_HJRKJBXX", person_rows(400, start=9000, photo=True), files=4)],
+                          objects={"files/p0.jpg": b"\xff\xd8swap"})
+    older = build_package(tmp_path / "in", "TSW-FULL-20261122-0008",
+                          [Dataset("HZ_HJRKJBXX", person_rows(300, start=8000), files=3)])
+    with psycopg.connect(pg_dsn, autocommit=True) as hold:
+        # The step after the swap (the change log's re-base) waits on this table's apply lock:
+        # the loader stops there, its swap committed, until it is killed.
+        hold.execute("select pg_advisory_lock(hashtextextended('dz.cdc.apply:HZ_HJRKJBXX', 0))")
+        proc = subprocess.Popen([DZHUB, "package", "load", str(newer.zip_path), "--json"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            _wait_for(pg_dsn, "select count(*) from ods.hz_hjrkjbxx where _batch_id = %s", (newer.batch_id,))
+            time.sleep(0.3)
+            assert proc.poll() is None, "the load finished before it could be killed"
+            os.killpg(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait(timeout=30)
+            hold.execute("select pg_advisory_unlock(hashtextextended('dz.cdc.apply:HZ_HJRKJBXX', 0))")
+    assert _snapshot(pg_dsn)[:3] == (400, newer.batch_id, newer.batch_id)
+
+    out = subprocess.run([DZHUB, "package", "load", str(older.zip_path), "--json"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert json.loads(out.stdout)["status"] == "stale", out.stderr
+    assert _snapshot(pg_dsn)[:3] == (400, newer.batch_id, newer.batch_id)
+    with psycopg.connect(pg_dsn) as conn:
+        status, rows, reason = conn.execute("select status, rows_loaded, reason from meta.batch "
+                                            "where batch_id = %s", (newer.batch_id,)).fetchone()
+        refs = conn.execute("select count(*) from meta.object_ref where batch_id = %s",
+                            (newer.batch_id,)).fetchone()[0]
+        base = conn.execute("select base_batch_id from meta.cdc_table_state where table_code = 'HZ_HJRKJBXX'"
+                            ).fetchone()[0]
+    assert (status, rows) == ("loaded", 400) and "recovered" in reason
+    assert base == newer.batch_id  # the re-base the loader did not get to
+    assert refs == 1  # stored before the swap: nothing but the re-base was left undone
+
+    out = subprocess.run([DZHUB, "package", "load", str(newer.zip_path), "--json"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    v = json.loads(out.stdout)
+    assert v["status"] == "duplicate" and v["errors"][0]["code"] == "duplicate_batch", out.stderr
