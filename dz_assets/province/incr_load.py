@@ -6,7 +6,8 @@ file, line, field and reason. Good rows become changes in the order the spec giv
 then FILE order in the index, then line): their ``seq`` is that order, on a scale of its own
 (the batch's day and number, then the row's position), so a later INCR row always wins over an
 earlier one and over a FULL's rows. Each row's ``msg_id`` is ``<batch>/<file>/<line>``: applying a
-batch twice stores and applies nothing new. The whole batch is one transaction.
+batch twice stores and applies nothing new. The whole batch is one transaction, and with a
+delivery it sets that delivery ``applied`` in it.
 """
 
 from __future__ import annotations
@@ -109,9 +110,16 @@ def apply_incr_batch(dsn: str | None, package: Package, *, delivery_id: int | No
             r = apply_changes(conn, cat.tables[code])
             for k in ("applied", "deleted", "ignored"):
                 tables[code][k] += getattr(r, k)
+        totals = {k: sum(t[k] for t in tables.values()) for k in ("rows", "rejected", "flagged", "stored", "applied")}
         if delivery_id is not None:
             _record_rejects(conn, rejects, delivery_id, batch_id)
-    totals = {k: sum(t[k] for t in tables.values()) for k in ("rows", "rejected", "flagged", "stored", "applied")}
+            # The batch's status commits with its changes: a loader that dies right after this
+            # commit leaves no applied batch that the registry still calls pending.
+            conn.execute("update meta.batch set status = 'applied', reason = null, finished_at = now(), "
+                         "rows_total = %s, rows_rejected = %s, rows_loaded = %s, rows_flagged = %s "
+                         "where delivery_id = %s",
+                         (totals["rows"], totals["rejected"], totals["rows"] - totals["rejected"],
+                          totals["flagged"], delivery_id))
     return {"batch_id": batch_id, "tables": {k: dict(v) for k, v in tables.items()},
             "rows": {"total": totals["rows"], "rejected": totals["rejected"], "flagged": totals["flagged"]},
             "stored": totals["stored"], "applied": totals["applied"],

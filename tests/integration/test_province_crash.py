@@ -130,3 +130,24 @@ def test_killed_right_after_the_swap_commit_is_recovered_as_loaded(pg_dsn, tmp_p
                          capture_output=True, text=True, timeout=120)
     v = json.loads(out.stdout)
     assert v["status"] == "duplicate" and v["errors"][0]["code"] == "duplicate_batch", out.stderr
+
+
+def test_an_incr_apply_commits_its_status_with_its_changes(pg_dsn, tmp_path):
+    """The INCR counterpart of the swap: a loader that dies after the apply's commit must not
+    leave a batch whose changes are live but whose status still says ``pending_apply`` (it would
+    be a duplicate when delivered again, and the INCR after it would wait for ever)."""
+    from dz_assets.province.incr_load import apply_incr_batch
+    from dz_assets.province.package import open_package
+
+    incr = build_package(tmp_path / "in", "TIA-INCR-20261122-0001",
+                         [Dataset("HZ_HJRKJBXX", person_rows(5, start=700))], prev="")
+    with psycopg.connect(pg_dsn) as conn:
+        delivery = conn.execute(
+            "insert into meta.batch (batch_id, source, kind, batch_date, batch_no, file_name, size_bytes, sha256, "
+            "status) values (%s, 'TIA', 'INCR', '2026-11-22', 1, %s, 0, '', 'pending_apply') returning delivery_id",
+            (incr.batch_id, incr.zip_path.name)).fetchone()[0]
+    apply_incr_batch(pg_dsn, open_package(incr.zip_path), delivery_id=delivery, batch_id=incr.batch_id)
+    with psycopg.connect(pg_dsn) as conn:
+        row = conn.execute("select status, rows_total, rows_loaded, finished_at is not null from meta.batch "
+                           "where delivery_id = %s", (delivery,)).fetchone()
+    assert row == ("applied", 5, 5, True)
