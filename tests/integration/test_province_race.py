@@ -114,3 +114,52 @@ def test_a_concurrent_load_of_the_same_package_prints_a_verdict(pg_dsn, tmp_path
     assert again["status"] == "busy", again
     assert [e["code"] for e in again["errors"]] == ["duplicate_batch"]
     assert _status(pg_dsn, built.batch_id) == ["loaded"]
+
+
+@pytest.mark.parametrize("first_no", ["0001", "0002"])
+def test_an_incr_chain_delivered_at_once_applies_in_order(pg_dsn, tmp_path, env, first_no):
+    """INCR 0002 (prev 0001) and 0001 loaded at the same moment: 0002 either sees 0001 applied or
+    waits and is applied right after it, never left waiting for a prev that is applied."""
+    src = f"RACEI{first_no[-1]}"
+    one = build_package(tmp_path / "in", f"{src}-INCR-20261121-0001",
+                        [Dataset("HZ_HJRKJBXX", person_rows(5, start=6100))], prev="")
+    two = build_package(tmp_path / "in", f"{src}-INCR-20261121-0002",
+                        [Dataset("HZ_HJRKJBXX", person_rows(5, start=6200))], prev=one.batch_id)
+    a, b = (one, two) if first_no == "0001" else (two, one)
+    procs = [_start(a, env), _start(b, env)]
+    verdicts = {v["batch_id"]: v for v in map(_verdict, procs)}
+    assert verdicts[one.batch_id]["status"] == "applied"
+    assert _status(pg_dsn, one.batch_id) == ["applied"]
+    assert _status(pg_dsn, two.batch_id) == ["applied"]
+
+
+def test_an_incr_prev_applied_between_its_check_and_its_parking_is_not_missed(pg_dsn, dirs, monkeypatch):
+    """The narrowest window of the INCR chain, opened wide: right after INCR 0002 found its prev
+    0001 not applied, 0001 is loaded by another thread (real connections). 0001 must not
+    apply and release the waiters before 0002 is parked as ``waiting``."""
+    import threading
+
+    from dz_assets.province.pipeline import process_package
+    from dz_assets.province.registry import BatchRegistry
+
+    one = build_package(dirs["inbox"], "RACEW-INCR-20261121-0001",
+                        [Dataset("HZ_HJRKJBXX", person_rows(5, start=6300))], prev="")
+    two = build_package(dirs["inbox"], "RACEW-INCR-20261121-0002",
+                        [Dataset("HZ_HJRKJBXX", person_rows(5, start=6400))], prev=one.batch_id)
+    verdict_of = BatchRegistry.order_verdict
+    other: dict = {}
+
+    def order_verdict(self, name, prev):
+        v = verdict_of(self, name, prev)
+        if name.batch_id == two.batch_id and not other:
+            t = threading.Thread(target=lambda: other.update(process_package(one.zip_path)))
+            other["thread"] = t
+            t.start()
+            t.join(timeout=5)  # finishes here unless it has to wait for this batch's turn
+        return v
+
+    monkeypatch.setattr(BatchRegistry, "order_verdict", order_verdict)
+    process_package(two.zip_path)
+    other["thread"].join(timeout=60)
+    assert other["status"] == "applied"
+    assert _status(pg_dsn, two.batch_id) == ["applied"]
