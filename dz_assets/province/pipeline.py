@@ -16,6 +16,7 @@ the next start records it ``loaded`` (``recover_swapped``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import time
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ from dz_assets.province.objects import store_objects
 from dz_assets.province.registry import BatchName, BatchRegistry
 from dz_assets.province.rejects import write_rejects_file
 from dz_assets.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 class BatchBusy(RuntimeError):
@@ -71,12 +74,13 @@ def _full_load_slot(conn: psycopg.Connection) -> Iterator[None]:
         conn.execute("select pg_advisory_unlock(hashtextextended('dz.province.full_load', 0))")
 
 
-def recover_swapped(conn: psycopg.Connection, reg: BatchRegistry, *, source: str | None = None,
+def recover_swapped(conn: psycopg.Connection, reg: BatchRegistry, s: Settings, *, source: str | None = None,
                     batch_id: str | None = None) -> list[int]:
     """Reconcile the registry with what is live after a loader died between its swap's commit and
     marking the batch: such a FULL is ``loaded`` (the swap recorded its per-file figures in the
     same transaction), its tables still holding it are re-based on the change log if the loader
-    had not got to that, and INCRs waiting for it move on. Returns the recovered deliveries."""
+    had not got to that, its rejects file is written and INCRs waiting for it move on. Returns the
+    recovered deliveries."""
     from psycopg import sql
 
     from dz_assets.catalog import load_catalogue
@@ -99,6 +103,7 @@ def recover_swapped(conn: psycopg.Connection, reg: BatchRegistry, *, source: str
                     message=f"{bid}: 加载进程在表切换提交后中断；数据已生效，批次已补记为已加载",
                     details={"delivery_id": delivery, "tables": tables})
         reg.release_waiting(src)
+        write_rejects_file(conn, bid, s.reject_dir)
         out.append(delivery)
     return out
 
@@ -162,7 +167,7 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
     from dz_assets.province.package import open_package
 
     batch_id = name.batch_id
-    recover_swapped(conn, reg, batch_id=batch_id)  # a dead loader's swap counts before the duplicate check
+    recover_swapped(conn, reg, s, batch_id=batch_id)  # a dead loader's swap counts before the duplicate check
     if sha is None:
         sha, size = inbox.sha256_file(zip_path)
     else:
@@ -214,7 +219,7 @@ def _apply_in_order(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
     (FULL)."""
     batch_id = name.batch_id
     base = {"delivery_id": delivery}
-    recover_swapped(conn, reg, source=name.source)  # a newer batch a dead loader swapped in counts
+    recover_swapped(conn, reg, s, source=name.source)  # a newer batch a dead loader swapped in counts
     order = reg.order_verdict(name, package.index.prev)
     if order.status == "stale":
         errors: list[dict] = []
@@ -339,8 +344,11 @@ def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -
     s = settings or get_settings()
     dsn = dsn or pg_dsn()
     out = []
-    with connect(dsn, autocommit=True) as conn:
-        recover_swapped(conn, BatchRegistry(conn))
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            recover_swapped(conn, BatchRegistry(conn), s)
+    except Exception:  # each package's own run tries its source's recovery again, and fails there
+        log.exception("recovering interrupted FULL loads failed; the packages of their sources will retry")
     for p in inbox.scan_inbox(s.inbox):
         try:
             out.append(process_package(p.zip_path, dsn=dsn, settings=s))
@@ -367,7 +375,7 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
     if name is not None:
         with connect(dsn, autocommit=True) as conn:
             reg = BatchRegistry(conn)
-            recover_swapped(conn, reg, batch_id=batch_id)
+            recover_swapped(conn, reg, s, batch_id=batch_id)
             taken = reg.taken_by(batch_id)
             if taken:
                 marker = inbox.marker_of(path)
