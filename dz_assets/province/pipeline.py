@@ -295,16 +295,27 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
                                    before_swap=objects_first)
             except MemberCheckFailed:  # a data file is not what the index says: nothing swapped in
                 return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
-        objects = stored[0]
-        from dz_assets.cdc.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
-
-        for ds in package.index.datasets:
-            rebase_after_full(conn, ds.table, package.index.seq, batch_id)
     except Exception as exc:
         reg.finish(delivery, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
         raise_alert(conn, severity="error", source="province", code="load_failed", subject=batch_id,
                     message=f"{batch_id}: load failed: {exc}", details={"delivery_id": delivery,
                                                                        "path": str(zip_path)})
+        raise
+    objects = stored[0]
+    from dz_assets.cdc.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
+
+    try:
+        for ds in package.index.datasets:
+            rebase_after_full(conn, ds.table, package.index.seq, batch_id)
+    except Exception as exc:
+        # The swap has committed: the batch is live and must not be called failed (an older
+        # FULL would then not be stale). It stays `loading`; once this loader has let go of the
+        # batch, the next run's recover_swapped redoes the re-base and records it loaded.
+        reg.update(delivery, reason=f"swapped in; the change log's re-base failed, the next run redoes "
+                                    f"it: {type(exc).__name__}: {exc}"[:2000])
+        raise_alert(conn, severity="error", source="province", code="rebase_failed", subject=batch_id,
+                    message=f"{batch_id}: 已切换生效，但变更日志重放失败，下次运行将重做：{exc}",
+                    details={"delivery_id": delivery, "path": str(zip_path)})
         raise
     # The ODS tables' live rows are counted by the asset's checks, not here: a count(*) of a
     # 10M-row table costs seconds, and the CLI and the benchmark need not pay for it.

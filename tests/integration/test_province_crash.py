@@ -151,3 +151,37 @@ def test_an_incr_apply_commits_its_status_with_its_changes(pg_dsn, tmp_path):
         row = conn.execute("select status, rows_total, rows_loaded, finished_at is not null from meta.batch "
                            "where delivery_id = %s", (delivery,)).fetchone()
     assert row == ("applied", 5, 5, True)
+
+
+def test_a_rebase_that_fails_after_the_swap_does_not_call_the_live_batch_failed(pg_dsn, tmp_path, monkeypatch):
+    """The swap committed and the change log's re-base then failed (here: its lock not granted
+    in time): the batch is live, so it is not ``failed``; the next run redoes the re-base and
+    records it loaded."""
+    for var in ("DZ_INBOX", "DZ_BACKUP_DIR", "DZ_QUARANTINE_DIR", "DZ_REJECT_DIR", "DZ_OBJECT_STORE"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    env = {**os.environ}
+    built = build_package(tmp_path / "in", "TRB-FULL-20261123-0001",
+                          [Dataset("HZ_HJRKJBXX", person_rows(250, start=12000))])
+    with psycopg.connect(pg_dsn, autocommit=True) as hold:
+        hold.execute("select pg_advisory_lock(hashtextextended('dz.cdc.apply:HZ_HJRKJBXX', 0))")
+        try:
+            out = subprocess.run([DZHUB, "package", "load", str(built.zip_path), "--json"],
+                                 env={**env, "PGOPTIONS": "-c lock_timeout=1s"}, capture_output=True,
+                                 text=True, timeout=120)
+        finally:
+            hold.execute("select pg_advisory_unlock(hashtextextended('dz.cdc.apply:HZ_HJRKJBXX', 0))")
+    assert out.returncode != 0 and "lock" in out.stderr, out.stderr
+    assert _snapshot(pg_dsn)[:3] == (250, built.batch_id, built.batch_id)
+    with psycopg.connect(pg_dsn) as conn:
+        assert [r[0] for r in conn.execute("select status from meta.batch where batch_id = %s",
+                                           (built.batch_id,))] != ["failed"]
+    out = subprocess.run([DZHUB, "package", "load", str(built.zip_path), "--json"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    v = json.loads(out.stdout)
+    assert v["status"] == "duplicate", out.stderr  # the first delivery is the loaded one
+    with psycopg.connect(pg_dsn) as conn:
+        statuses = [r[0] for r in conn.execute("select status from meta.batch where batch_id = %s "
+                                               "order by delivery_id", (built.batch_id,))]
+        base = conn.execute("select base_batch_id from meta.cdc_table_state where table_code = 'HZ_HJRKJBXX'"
+                            ).fetchone()[0]
+    assert statuses == ["loaded", "duplicate"] and base == built.batch_id
