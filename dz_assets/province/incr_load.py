@@ -132,7 +132,6 @@ def apply_parked(conn: psycopg.Connection, reg: Any, dsn: str, name: Any, delive
     an INCR is applied (then the INCRs that waited for it follow, from backup, in order); a RECON
     is reconciled. Its status becomes ``applied``; a failure is ``failed``, alerted and raised."""
     from dz_assets.alerts import raise_alert
-    from dz_assets.province.package import open_package
     from dz_assets.province.recon import reconcile_package
 
     # _park moved the zip to backup: read it there (the same bytes, already proven).
@@ -158,14 +157,33 @@ def apply_parked(conn: psycopg.Connection, reg: Any, dsn: str, name: Any, delive
                     message=f"{name.batch_id}: apply failed: {exc}", details={"delivery_id": delivery})
         raise
     out = {**parked, "status": "applied", "applied": res}
-    followed = []
-    while released := reg.release_waiting(name.source):
-        for d, batch_id in released:  # their zips are in backup since they were parked
-            nxt = open_package(reg.get(d)["backup_path"])
-            followed.append(apply_incr_batch(dsn, nxt, delivery_id=d, batch_id=batch_id))
-            r = followed[-1]["rows"]
-            reg.finish(d, "applied", reason=None, rows_total=r["total"], rows_rejected=r["rejected"],
-                       rows_loaded=r["total"] - r["rejected"], rows_flagged=r["flagged"])
-    if followed:
+    if followed := apply_pending(conn, reg, dsn, name.source):
         out["released"] = [f["batch_id"] for f in followed]
     return out
+
+
+def apply_pending(conn: psycopg.Connection, reg: Any, dsn: str, source: str) -> list[dict[str, Any]]:
+    """Apply the source's INCR batches that are ``pending_apply`` or whose prev is now applied, in
+    BATCH_ID order, from their backup zips. The caller holds the source's lock, under which every
+    apply runs, so nobody else is applying these: they were released by a batch just applied (or
+    by a FULL), or their loader died mid-apply (the apply's transaction rolled back). One that
+    fails is ``failed`` and alerted; the others go on. Returns what each applied."""
+    from dz_assets.alerts import raise_alert
+    from dz_assets.province.package import open_package
+
+    done = []
+    while True:
+        reg.release_waiting(source)
+        if not (pending := reg.pending_incr(source)):
+            return done
+        for d, batch_id, _src, backup in pending:
+            try:
+                package = open_package(backup)
+                try:
+                    done.append(apply_incr_batch(dsn, package, delivery_id=d, batch_id=batch_id))
+                finally:
+                    package.close()
+            except Exception as exc:
+                reg.finish(d, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
+                raise_alert(conn, severity="error", source="province", code="apply_failed", subject=batch_id,
+                            message=f"{batch_id}: 增量批次应用失败：{exc}", details={"delivery_id": d})

@@ -219,7 +219,10 @@ def _apply_in_order(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
     (FULL)."""
     batch_id = name.batch_id
     base = {"delivery_id": delivery}
+    from dz_assets.province.incr_load import apply_pending
+
     recover_swapped(conn, reg, s, source=name.source)  # a newer batch a dead loader swapped in counts
+    apply_pending(conn, reg, dsn, name.source)  # INCRs a dead loader or a FULL left pending go first
     order = reg.order_verdict(name, package.index.prev)
     if order.status == "stale":
         errors: list[dict] = []
@@ -330,7 +333,9 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
     reg.finish(delivery, "loaded", reason=None)
     target = inbox.backup(zip_path, s.backup_dir)
     reg.update(delivery, backup_path=str(target))
-    reg.release_waiting(name.source)
+    from dz_assets.province.incr_load import apply_pending
+
+    apply_pending(conn, reg, dsn, name.source)  # INCRs that waited for this batch
     rejects_file = write_rejects_file(conn, batch_id, s.reject_dir) if totals["rejected"] else None
     duration = time.monotonic() - t0
     return {
@@ -357,9 +362,15 @@ def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -
     out = []
     try:
         with connect(dsn, autocommit=True) as conn:
-            recover_swapped(conn, BatchRegistry(conn), s)
+            reg = BatchRegistry(conn)
+            recover_swapped(conn, reg, s)
+            from dz_assets.province.incr_load import apply_pending
+
+            for source in sorted({r[2] for r in reg.pending_incr()}):  # left by a loader that died
+                with source_lock(conn, source):
+                    apply_pending(conn, reg, dsn, source)
     except Exception:  # each package's own run tries its source's recovery again, and fails there
-        log.exception("recovering interrupted FULL loads failed; the packages of their sources will retry")
+        log.exception("recovering interrupted loads failed; the packages of their sources will retry")
     for p in inbox.scan_inbox(s.inbox):
         try:
             out.append(process_package(p.zip_path, dsn=dsn, settings=s))

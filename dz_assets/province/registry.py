@@ -138,6 +138,10 @@ class BatchRegistry:
         """INCR batches whose prev got applied move on to ``pending_apply``."""
         return [tuple(r) for r in self._run("release_waiting", {"source": source})]
 
+    def pending_incr(self, source: str | None = None) -> list[tuple[int, str, str, str | None]]:
+        """(delivery_id, batch_id, source, backup_path) of INCR batches ``pending_apply``, in order."""
+        return [tuple(r) for r in self._run("pending_incr", {"source": source})]
+
     def alert_overdue_waits(self, threshold_s: float) -> list[str]:
         """Alert (once each) on INCR batches waiting longer than ``threshold_s``; their ids."""
         out = []

@@ -185,3 +185,21 @@ def test_a_rebase_that_fails_after_the_swap_does_not_call_the_live_batch_failed(
         base = conn.execute("select base_batch_id from meta.cdc_table_state where table_code = 'HZ_HJRKJBXX'"
                             ).fetchone()[0]
     assert statuses == ["loaded", "duplicate"] and base == built.batch_id
+
+
+def test_an_incr_released_by_a_full_is_applied_not_left_pending(pg_dsn, dirs):
+    """An INCR waiting for the batch before it is released when that batch is loaded by a FULL:
+    it must be applied then, not left ``pending_apply`` (which nothing ever applied, and which
+    makes its re-delivery a duplicate)."""
+    from dz_assets.province.pipeline import process_package
+
+    full = build_package(dirs["inbox"], "TRL-FULL-20261124-0001",
+                         [Dataset("HZ_HJRKJBXX", person_rows(50, start=13000))])
+    incr = build_package(dirs["inbox"], "TRL-INCR-20261124-0002",
+                         [Dataset("HZ_HJRKJBXX", person_rows(3, start=13100))], prev=full.batch_id)
+    assert process_package(incr.zip_path)["status"] == "waiting"
+    assert process_package(full.zip_path)["status"] == "loaded"
+    with psycopg.connect(pg_dsn) as conn:
+        status = conn.execute("select status from meta.batch where batch_id = %s", (incr.batch_id,)).fetchone()[0]
+        rows = conn.execute("select count(*) from ods.hz_hjrkjbxx where _batch_id = %s", (incr.batch_id,)).fetchone()
+    assert (status, rows[0]) == ("applied", 3)

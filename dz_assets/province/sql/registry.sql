@@ -83,3 +83,10 @@ where w.status = 'waiting' and w.source = %(source)s
   and exists (select 1 from meta.batch p
               where p.batch_id = w.prev and p.status in ('loaded', 'applied'))
 returning w.delivery_id, w.batch_id;
+
+-- name: pending_incr
+-- INCR batches recorded 'pending_apply' (the caller holds the source's lock, under which every
+-- apply runs: nobody is applying them), in BATCH_ID order.
+select delivery_id, batch_id, source, backup_path from meta.batch
+where status = 'pending_apply' and kind = 'INCR' and (%(source)s::text is null or source = %(source)s)
+order by source, batch_date, batch_no, delivery_id;
