@@ -3,14 +3,18 @@ demo and the benchmark all take.
 
 ``process_package``: register the delivery → (duplicate? set aside) → package checks
 (``open_package``; invalid: quarantine + alert) → order per source (stale: set aside + alert) →
-FULL: ``load_full`` (COPY, checks, swap), objects, backup, ``loaded``; INCR/RECON: recorded
-``pending_apply`` (or ``waiting`` for their prev) and backed up — applying them is the next
-stage's work, and their status says so. A session advisory lock per batch id keeps two loaders
-off one batch (the second reports ``busy``); one per source makes the order check and the apply
-one step, so batches of a source apply in BATCH_ID order whatever the timing of their loaders; a loader that died leaves its delivery ``loading`` with the lock released, and
-the next run supersedes it. A loader that died before its swap committed left the previous
-ODS tables in place, so nothing needs undoing; one that died after it left the batch live, and
-the next start records it ``loaded`` (``recover_swapped``).
+FULL: ``load_full`` (COPY, checks, objects, swap), re-base, backup, ``loaded``; INCR/RECON:
+recorded ``pending_apply`` (or ``waiting`` for their prev), backed up, then applied (INCR) or
+reconciled (RECON), ``applied``.
+
+A session advisory lock per batch id keeps two loaders off one batch (``BatchBusy``; the CLI
+prints it as a ``busy`` verdict). One per source makes the order check and the apply one step:
+the batches of a source apply in BATCH_ID order whatever the timing of their loaders. A loader
+that died leaves its delivery ``loading`` with the locks released. If it died before its swap
+committed, the previous ODS tables are in place and the next run of the batch supersedes the
+delivery; if after, the batch is live and the next start records it ``loaded``
+(``recover_swapped``). INCRs left ``pending_apply`` are applied under the source's lock
+(``incr_load.apply_pending``).
 """
 
 from __future__ import annotations
@@ -281,17 +285,17 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
 
     batch_id = name.batch_id
     superseded = reg.start_loading(delivery, batch_id)
+    stored: list[int] = []
+
+    def objects_first(tables: dict) -> None:
+        # Before the swap: once the rows are live, a loader that dies leaves nothing the batch
+        # needs undone but the change log's re-base, which the next start redoes.
+        refs = [(t.table, k, f, m) for t in tables.values() for k, f, m in t.file_refs]
+        stored.append(store_objects(conn, package, batch_id=batch_id, store=s.object_store, refs=refs))
+
     try:
         # One FULL load at a time: each already keeps both cores busy (a prover thread and a
         # PostgreSQL backend per table), and two re-bases of one table must not interleave.
-        stored: list[int] = []
-
-        def objects_first(tables: dict) -> None:
-            # Before the swap: once the rows are live, a loader that dies leaves nothing the
-            # batch needs undone but the change log's re-base, which the next start redoes.
-            refs = [(t.table, k, f, m) for t in tables.values() for k, f, m in t.file_refs]
-            stored.append(store_objects(conn, package, batch_id=batch_id, store=s.object_store, refs=refs))
-
         with _full_load_slot(conn):
             try:
                 result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id,
