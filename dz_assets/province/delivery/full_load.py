@@ -17,7 +17,9 @@ Then one transaction swaps every table in (the old renamed ``__old``, the new to
 and dependent views re-created) and writes ``meta.batch_file``, ``meta.reject`` and
 ``meta.batch_flag`` of the delivery; the retired tables are dropped after its commit. A crash
 before that commit leaves every previous ``ods`` table as it was; a re-run drops any leftover
-``__load`` or ``__old`` tables and converges. ``meta.batch`` status is the registry's.
+``__load`` or ``__old`` tables and converges. ``meta.batch`` status is the registry's: the
+``meta.batch_file`` rows committed with the swap are what tells it, after a crash, that the
+swap happened (``pipeline.recover_swapped``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -473,8 +476,14 @@ def _record(conn: psycopg.Connection, b: _Build, delivery_id: int, batch_id: str
 
 
 def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: str,
-              chunk_bytes: int = CHUNK_BYTES, parallel: int = PARALLEL_FILES) -> FullLoadResult:
-    """Load every DATASET of a valid FULL package; see the module docstring for the steps."""
+              chunk_bytes: int = CHUNK_BYTES, parallel: int = PARALLEL_FILES,
+              before_swap: Callable[[dict[str, TableLoad]], None] | None = None) -> FullLoadResult:
+    """Load every DATASET of a valid FULL package; see the module docstring for the steps.
+
+    ``before_swap``: called with the built tables' figures once every build is committed and
+    before the swap (the pipeline stores the package's objects there, so that nothing the
+    batch needs is left to do by the time its rows are live); when it raises, nothing is
+    swapped."""
     if not package.valid or package.index is None:
         raise ValueError(f"{batch_id}: package is not valid: {[p.code for p in package.problems]}")
     if package.index.kind != "FULL":
@@ -495,6 +504,8 @@ def load_full(dsn: str, package: Package, *, delivery_id: int | None, batch_id: 
                     _create_build(conn, b, batch_id, package.index.created)
                     _finish_table(conn, b)
         _Loader(dsn, package, builds, batch_id=batch_id, chunk_bytes=chunk_bytes).run(parallel)
+        if before_swap is not None:
+            before_swap({b.table.code: b.load for b in builds})
     except BaseException:
         _drop_tables(dsn, [b.name for b in builds])  # a failed load leaves no half-built tables
         for b in builds:

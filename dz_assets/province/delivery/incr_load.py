@@ -6,7 +6,8 @@ file, line, field and reason. Good rows become changes in the order the spec giv
 then FILE order in the index, then line): their ``seq`` is that order, on a scale of its own
 (the batch's day and number, then the row's position), so a later INCR row always wins over an
 earlier one and over a FULL's rows. Each row's ``msg_id`` is ``<batch>/<file>/<line>``: applying a
-batch twice stores and applies nothing new. The whole batch is one transaction.
+batch twice stores and applies nothing new. The whole batch is one transaction, and with a
+delivery it sets that delivery ``applied`` in it.
 """
 
 from __future__ import annotations
@@ -108,9 +109,16 @@ def apply_incr_batch(dsn: str | None, package: Package, *, delivery_id: int | No
             r = apply_changes(conn, cat.tables[code])
             for k in ("applied", "deleted", "ignored"):
                 tables[code][k] += getattr(r, k)
+        totals = {k: sum(t[k] for t in tables.values()) for k in ("rows", "rejected", "flagged", "stored", "applied")}
         if delivery_id is not None:
             _record_rejects(conn, rejects, delivery_id, batch_id)
-    totals = {k: sum(t[k] for t in tables.values()) for k in ("rows", "rejected", "flagged", "stored", "applied")}
+            # The batch's status commits with its changes: a loader that dies right after this
+            # commit leaves no applied batch that the registry still calls pending.
+            conn.execute("update meta.batch set status = 'applied', reason = null, finished_at = now(), "
+                         "rows_total = %s, rows_rejected = %s, rows_loaded = %s, rows_flagged = %s "
+                         "where delivery_id = %s",
+                         (totals["rows"], totals["rejected"], totals["rows"] - totals["rejected"],
+                          totals["flagged"], delivery_id))
     return {"batch_id": batch_id, "tables": {k: dict(v) for k, v in tables.items()},
             "rows": {"total": totals["rows"], "rejected": totals["rejected"], "flagged": totals["flagged"]},
             "stored": totals["stored"], "applied": totals["applied"],
@@ -124,7 +132,6 @@ def apply_parked(conn: psycopg.Connection, reg: Any, dsn: str, name: Any, delive
     is reconciled. Its status becomes ``applied``; a failure is ``failed``, alerted and raised."""
     from dz_assets.ops.alerts import raise_alert
     from dz_assets.province.delivery.recon_package import reconcile_package
-    from dz_assets.province.reader.package import open_package
 
     # _park moved the zip to backup: read it there (the same bytes, already proven).
     package = dataclasses.replace(package, path=Path(parked["backup_path"]))
@@ -149,14 +156,33 @@ def apply_parked(conn: psycopg.Connection, reg: Any, dsn: str, name: Any, delive
                     message=f"{name.batch_id}: apply failed: {exc}", details={"delivery_id": delivery})
         raise
     out = {**parked, "status": "applied", "applied": res}
-    followed = []
-    while released := reg.release_waiting(name.source):
-        for d, batch_id in released:  # their zips are in backup since they were parked
-            nxt = open_package(reg.get(d)["backup_path"])
-            followed.append(apply_incr_batch(dsn, nxt, delivery_id=d, batch_id=batch_id))
-            r = followed[-1]["rows"]
-            reg.finish(d, "applied", reason=None, rows_total=r["total"], rows_rejected=r["rejected"],
-                       rows_loaded=r["total"] - r["rejected"], rows_flagged=r["flagged"])
-    if followed:
+    if followed := apply_pending(conn, reg, dsn, name.source):
         out["released"] = [f["batch_id"] for f in followed]
     return out
+
+
+def apply_pending(conn: psycopg.Connection, reg: Any, dsn: str, source: str) -> list[dict[str, Any]]:
+    """Apply the source's INCR batches that are ``pending_apply`` or whose prev is now applied, in
+    BATCH_ID order, from their backup zips. The caller holds the source's lock, under which every
+    apply runs, so nobody else is applying these: they were released by a batch just applied (or
+    by a FULL), or their loader died mid-apply (the apply's transaction rolled back). One that
+    fails is ``failed`` and alerted; the others go on. Returns what each applied."""
+    from dz_assets.ops.alerts import raise_alert
+    from dz_assets.province.reader.package import open_package
+
+    done = []
+    while True:
+        reg.release_waiting(source)
+        if not (pending := reg.pending_incr(source)):
+            return done
+        for d, batch_id, _src, backup in pending:
+            try:
+                package = open_package(backup)
+                try:
+                    done.append(apply_incr_batch(dsn, package, delivery_id=d, batch_id=batch_id))
+                finally:
+                    package.close()
+            except Exception as exc:
+                reg.finish(d, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
+                raise_alert(conn, severity="error", source="province", code="apply_failed", subject=batch_id,
+                            message=f"{batch_id}: 增量批次应用失败：{exc}", details={"delivery_id": d})

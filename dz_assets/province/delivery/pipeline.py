@@ -3,16 +3,24 @@ demo and the benchmark all take.
 
 ``process_package``: register the delivery → (duplicate? set aside) → package checks
 (``open_package``; invalid: quarantine + alert) → order per source (stale: set aside + alert) →
-FULL: ``load_full`` (COPY, checks, swap), objects, backup, ``loaded``; INCR/RECON: recorded
-``pending_apply`` (or ``waiting`` for their prev) and backed up — applying them is the next
-stage's work, and their status says so. A session advisory lock per batch id keeps two loaders
-off one batch; a loader that died leaves its delivery ``loading`` with the lock released, and
-the next run supersedes it (the ODS table was never swapped, so nothing needs undoing).
+FULL: ``load_full`` (COPY, checks, objects, swap), re-base, backup, ``loaded``; INCR/RECON:
+recorded ``pending_apply`` (or ``waiting`` for their prev), backed up, then applied (INCR) or
+reconciled (RECON), ``applied``.
+
+A session advisory lock per batch id keeps two loaders off one batch (``BatchBusy``; the CLI
+prints it as a ``busy`` verdict). One per source makes the order check and the apply one step:
+the batches of a source apply in BATCH_ID order whatever the timing of their loaders. A loader
+that died leaves its delivery ``loading`` with the locks released. If it died before its swap
+committed, the previous ODS tables are in place and the next run of the batch supersedes the
+delivery; if after, the batch is live and the next start records it ``loaded``
+(``recover_swapped``). INCRs left ``pending_apply`` are applied under the source's lock
+(``incr_load.apply_pending``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import time
 from collections.abc import Iterator
@@ -29,6 +37,8 @@ from dz_assets.province.delivery.objects import store_objects
 from dz_assets.province.delivery.registry import BatchName, BatchRegistry
 from dz_assets.province.delivery.rejects import write_rejects_file
 from dz_assets.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 class BatchBusy(RuntimeError):
@@ -48,12 +58,58 @@ def batch_lock(conn: psycopg.Connection, batch_id: str) -> Iterator[None]:
 
 
 @contextmanager
+def source_lock(conn: psycopg.Connection, source: str) -> Iterator[None]:
+    """Batches of one source take their turns: waits while another loader of the source decides
+    its order or applies (a FULL's load, an INCR's apply)."""
+    key = "dz.province.source:" + source
+    conn.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+
+@contextmanager
 def _full_load_slot(conn: psycopg.Connection) -> Iterator[None]:
     conn.execute("select pg_advisory_lock(hashtextextended('dz.province.full_load', 0))")
     try:
         yield
     finally:
         conn.execute("select pg_advisory_unlock(hashtextextended('dz.province.full_load', 0))")
+
+
+def recover_swapped(conn: psycopg.Connection, reg: BatchRegistry, s: Settings, *, source: str | None = None,
+                    batch_id: str | None = None) -> list[int]:
+    """Reconcile the registry with what is live after a loader died between its swap's commit and
+    marking the batch: such a FULL is ``loaded`` (the swap recorded its per-file figures in the
+    same transaction), its tables still holding it are re-based on the change log if the loader
+    had not got to that, its rejects file is written and INCRs waiting for it move on. Returns the
+    recovered deliveries."""
+    from psycopg import sql
+
+    from dz_assets.catalog import load_catalogue
+    from dz_assets.ods.rebase import rebase_after_full
+
+    cat = load_catalogue()
+    out = []
+    for delivery, bid, src, seq, tables in reg.swapped_interrupted(source=source, batch_id=batch_id):
+        for code in tables:
+            live = conn.execute(sql.SQL("select exists (select 1 from ods.{} where _batch_id = %s)").format(
+                sql.Identifier(cat.tables[code].ods_name)), (bid,)).fetchone()[0]
+            base = conn.execute("select base_batch_id from meta.cdc_table_state where table_code = %s",
+                                (code,)).fetchone()
+            if live and (base is None or base[0] != bid):
+                rebase_after_full(conn, code, seq, bid)
+        reason = ("recovered: the loader stopped after its swap had committed; the batch is live, "
+                  "recorded loaded from the swap's figures")
+        reg.mark_recovered(delivery, reason)
+        raise_alert(conn, severity="warning", source="province", code="load_recovered", subject=bid,
+                    message=f"{bid}: 加载进程在表切换提交后中断；数据已生效，批次已补记为已加载",
+                    details={"delivery_id": delivery, "tables": tables})
+        reg.release_waiting(src)
+        write_rejects_file(conn, bid, s.reject_dir)
+        out.append(delivery)
+    return out
 
 
 def _verdict(batch_id: str, errors: list[dict], **extra: Any) -> dict[str, Any]:
@@ -115,6 +171,7 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
     from dz_assets.province.reader.package import open_package
 
     batch_id = name.batch_id
+    recover_swapped(conn, reg, s, batch_id=batch_id)  # a dead loader's swap counts before the duplicate check
     if sha is None:
         sha, size = inbox.sha256_file(zip_path)
     else:
@@ -150,28 +207,46 @@ def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
         if not package.valid:
             return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
 
-        order = reg.order_verdict(name, index.prev)
-        if order.status == "stale":
-            errors: list[dict] = []
-            target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=batch_id,
-                                      errors=[{"code": "stale", "message": order.reason, "file": zip_path.name}],
-                                      reason=order.reason)
-            reg.finish(delivery, "stale", reason=order.reason, quarantine_path=str(target))
-            raise_alert(conn, severity="warning", source="province", code="stale_batch", subject=batch_id,
-                        message=f"{batch_id}: {order.reason}; not applied", details={"path": str(target)})
-            return _verdict(batch_id, errors, **base, status="stale", reason=order.reason,
-                            quarantine_path=str(target))
-
-        if name.kind != "FULL":
-            result = _park(conn, reg, s, zip_path, name, delivery, order, package)
-            if result["status"] == "pending_apply":  # issue 5: INCR applied, RECON reconciled
-                from dz_assets.province.delivery.incr_load import apply_parked
-
-                result = apply_parked(conn, reg, dsn, name, delivery, package, result)
-            return result
-        return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
+        # The order is decided and the batch applied under its source's lock: whichever loader
+        # of the source comes second sees what the first applied (a newer batch that was
+        # being applied makes this one stale), and an INCR's prev cannot be applied between
+        # its check and its parking as `waiting`.
+        with source_lock(conn, name.source):
+            return _apply_in_order(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
     finally:
         package.close()  # its archive: read by every step above, released here
+
+
+def _apply_in_order(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: Path, name: BatchName,
+                    delivery: int, package, t0: float) -> dict[str, Any]:
+    """A valid package, its source's lock held: stale, or parked/applied (INCR, RECON) or loaded
+    (FULL)."""
+    batch_id = name.batch_id
+    base = {"delivery_id": delivery}
+    from dz_assets.province.delivery.incr_load import apply_pending
+
+    recover_swapped(conn, reg, s, source=name.source)  # a newer batch a dead loader swapped in counts
+    apply_pending(conn, reg, dsn, name.source)  # INCRs a dead loader or a FULL left pending go first
+    order = reg.order_verdict(name, package.index.prev)
+    if order.status == "stale":
+        errors: list[dict] = []
+        target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=batch_id,
+                                  errors=[{"code": "stale", "message": order.reason, "file": zip_path.name}],
+                                  reason=order.reason)
+        reg.finish(delivery, "stale", reason=order.reason, quarantine_path=str(target))
+        raise_alert(conn, severity="warning", source="province", code="stale_batch", subject=batch_id,
+                    message=f"{batch_id}: {order.reason}; not applied", details={"path": str(target)})
+        return _verdict(batch_id, errors, **base, status="stale", reason=order.reason,
+                        quarantine_path=str(target))
+
+    if name.kind != "FULL":
+        result = _park(conn, reg, s, zip_path, name, delivery, order, package)
+        if result["status"] == "pending_apply":  # issue 5: INCR applied, RECON reconciled
+            from dz_assets.province.delivery.incr_load import apply_parked
+
+            result = apply_parked(conn, reg, dsn, name, delivery, package, result)
+        return result
+    return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
 
 
 def _quarantine_invalid(conn, reg, s, zip_path: Path, delivery: int, package) -> dict[str, Any]:
@@ -210,25 +285,44 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
 
     batch_id = name.batch_id
     superseded = reg.start_loading(delivery, batch_id)
+    stored: list[int] = []
+
+    def objects_first(tables: dict) -> None:
+        # Before the swap: once the rows are live, a loader that dies leaves nothing the batch
+        # needs undone but the change log's re-base, which the next start redoes.
+        refs = [(t.table, k, f, m) for t in tables.values() for k, f, m in t.file_refs]
+        stored.append(store_objects(conn, package, batch_id=batch_id, store=s.object_store, refs=refs))
+
     try:
         # One FULL load at a time: each already keeps both cores busy (a prover thread and a
         # PostgreSQL backend per table), and two re-bases of one table must not interleave.
         with _full_load_slot(conn):
             try:
-                result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id)
+                result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id,
+                                   before_swap=objects_first)
             except MemberCheckFailed:  # a data file is not what the index says: nothing swapped in
                 return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
-        refs = [(t.table, k, f, m) for t in result.tables.values() for k, f, m in t.file_refs]
-        objects = store_objects(conn, package, batch_id=batch_id, store=s.object_store, refs=refs)
-        from dz_assets.ods.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
-
-        for ds in package.index.datasets:
-            rebase_after_full(conn, ds.table, package.index.seq, batch_id)
     except Exception as exc:
         reg.finish(delivery, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
         raise_alert(conn, severity="error", source="province", code="load_failed", subject=batch_id,
                     message=f"{batch_id}: load failed: {exc}", details={"delivery_id": delivery,
                                                                        "path": str(zip_path)})
+        raise
+    objects = stored[0]
+    from dz_assets.ods.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
+
+    try:
+        for ds in package.index.datasets:
+            rebase_after_full(conn, ds.table, package.index.seq, batch_id)
+    except Exception as exc:
+        # The swap has committed: the batch is live and must not be called failed (an older
+        # FULL would then not be stale). It stays `loading`; once this loader has let go of the
+        # batch, the next run's recover_swapped redoes the re-base and records it loaded.
+        reg.update(delivery, reason=f"swapped in; the change log's re-base failed, the next run redoes "
+                                    f"it: {type(exc).__name__}: {exc}"[:2000])
+        raise_alert(conn, severity="error", source="province", code="rebase_failed", subject=batch_id,
+                    message=f"{batch_id}: 已切换生效，但变更日志重放失败，下次运行将重做：{exc}",
+                    details={"delivery_id": delivery, "path": str(zip_path)})
         raise
     # The ODS tables' live rows are counted by the asset's checks, not here: a count(*) of a
     # 10M-row table costs seconds, and the CLI and the benchmark need not pay for it.
@@ -243,7 +337,9 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
     reg.finish(delivery, "loaded", reason=None)
     target = inbox.backup(zip_path, s.backup_dir)
     reg.update(delivery, backup_path=str(target))
-    reg.release_waiting(name.source)
+    from dz_assets.province.delivery.incr_load import apply_pending
+
+    apply_pending(conn, reg, dsn, name.source)  # INCRs that waited for this batch
     rejects_file = write_rejects_file(conn, batch_id, s.reject_dir) if totals["rejected"] else None
     duration = time.monotonic() - t0
     return {
@@ -268,6 +364,17 @@ def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -
     s = settings or get_settings()
     dsn = dsn or pg_dsn()
     out = []
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            reg = BatchRegistry(conn)
+            recover_swapped(conn, reg, s)
+            from dz_assets.province.delivery.incr_load import apply_pending
+
+            for source in sorted({r[2] for r in reg.pending_incr()}):  # left by a loader that died
+                with source_lock(conn, source):
+                    apply_pending(conn, reg, dsn, source)
+    except Exception:  # each package's own run tries its source's recovery again, and fails there
+        log.exception("recovering interrupted loads failed; the packages of their sources will retry")
     for p in inbox.scan_inbox(s.inbox):
         try:
             out.append(process_package(p.zip_path, dsn=dsn, settings=s))
@@ -283,7 +390,8 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
     """``dzhub package load``: the asset's path on a copy of ``path`` (which stays where it is).
 
     A batch id already loaded is reported as ``duplicate_batch`` (and recorded) before any byte
-    of the package is read.
+    of the package is read; one another loader holds right now is ``busy`` (``duplicate_batch``,
+    not recorded), a verdict like every other outcome.
     """
     s = settings or get_settings()
     dsn = dsn or pg_dsn()
@@ -293,6 +401,7 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
     if name is not None:
         with connect(dsn, autocommit=True) as conn:
             reg = BatchRegistry(conn)
+            recover_swapped(conn, reg, s, batch_id=batch_id)
             taken = reg.taken_by(batch_id)
             if taken:
                 marker = inbox.marker_of(path)
@@ -310,6 +419,13 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
         sha = inbox.copy_hashed(path, copy)
         if inbox.marker_of(path).is_file():
             shutil.copy2(inbox.marker_of(path), inbox.marker_of(copy))
-        return process_package(copy, dsn=dsn, settings=s, sha256=sha)
+        try:
+            return process_package(copy, dsn=dsn, settings=s, sha256=sha)
+        except BatchBusy as exc:
+            # Another loader has the batch in hand right now: it is that delivery's batch, so
+            # this one is not loaded again (nothing was recorded; the other's outcome will be).
+            errors = [{"code": "duplicate_batch", "file": path.name, "message":
+                       f"{exc}; not loaded again (retry once it has finished if it fails)"}]
+            return _verdict(batch_id, errors, status="busy", reason=errors[0]["message"])
     finally:
         shutil.rmtree(work, ignore_errors=True)  # our own scratch copy; the package was moved on

@@ -109,6 +109,16 @@ class BatchRegistry:
                               "reason = null where delivery_id = %s", (delivery_id,))
         return gone
 
+    def swapped_interrupted(self, *, source: str | None = None,
+                            batch_id: str | None = None) -> list[tuple[int, str, str, int | None, list[str]]]:
+        """(delivery_id, batch_id, source, seq, table codes) of FULL deliveries whose loader died after
+        their swap committed (status still ``loading``), oldest batch first."""
+        return [tuple(r) for r in self._run("swapped_interrupted", {"source": source, "batch_id": batch_id})]
+
+    def mark_recovered(self, delivery_id: int, reason: str) -> None:
+        """``loaded``, with the figures the swap recorded per file."""
+        self._run("mark_recovered", {"delivery_id": delivery_id, "reason": reason})
+
     def order_verdict(self, name: BatchName, prev: str | None) -> OrderVerdict:
         """Where the batch stands in its source's order (RECON figures are never stale)."""
         if name.kind == "RECON":
@@ -129,6 +139,10 @@ class BatchRegistry:
     def release_waiting(self, source: str) -> list[tuple[int, str]]:
         """INCR batches whose prev got applied move on to ``pending_apply``."""
         return [tuple(r) for r in self._run("release_waiting", {"source": source})]
+
+    def pending_incr(self, source: str | None = None) -> list[tuple[int, str, str, str | None]]:
+        """(delivery_id, batch_id, source, backup_path) of INCR batches ``pending_apply``, in order."""
+        return [tuple(r) for r in self._run("pending_incr", {"source": source})]
 
     def alert_overdue_waits(self, threshold_s: float) -> list[str]:
         """Alert (once each) on INCR batches waiting longer than ``threshold_s``; their ids."""

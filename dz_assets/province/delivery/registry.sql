@@ -27,9 +27,37 @@ where source = %(source)s and kind in ('FULL', 'INCR') and status in ('loaded', 
   and batch_id <> %(batch_id)s
 order by batch_date desc, batch_no desc limit 1;
 
+-- name: swapped_interrupted
+-- FULL deliveries left 'loading' by a loader that died after its swap committed: the swap's
+-- transaction wrote their meta.batch_file rows, and no other session holds the batch's lock.
+select b.delivery_id, b.batch_id, b.source, b.seq,
+       array(select distinct f.table_code from meta.batch_file f where f.delivery_id = b.delivery_id)
+from meta.batch b
+where b.status = 'loading' and b.kind = 'FULL'
+  and (%(source)s::text is null or b.source = %(source)s)
+  and (%(batch_id)s::text is null or b.batch_id = %(batch_id)s)
+  and exists (select 1 from meta.batch_file f where f.delivery_id = b.delivery_id)
+  and not exists (
+      select 1 from pg_locks l
+      where l.locktype = 'advisory' and l.objsubid = 1 and l.granted and l.pid <> pg_backend_pid()
+        and ((l.classid::bigint << 32) | l.objid::bigint)
+            = hashtextextended('dz.province.batch:' || b.batch_id, 0))
+order by b.batch_date, b.batch_no, b.delivery_id;
+
+-- name: mark_recovered
+-- A delivery whose swap committed is loaded: its figures are the ones the swap recorded.
+update meta.batch b set status = 'loaded', finished_at = now(), reason = %(reason)s,
+       rows_total = f.declared, rows_loaded = f.loaded, rows_rejected = f.rejected,
+       rows_duplicate = f.duplicate, rows_flagged = f.flagged
+from (select sum(records) as declared, sum(rows_loaded) as loaded, sum(rows_rejected) as rejected,
+             sum(rows_duplicate) as duplicate, sum(rows_flagged) as flagged
+      from meta.batch_file where delivery_id = %(delivery_id)s) f
+where b.delivery_id = %(delivery_id)s and b.status = 'loading';
+
 -- name: abandon_interrupted
--- Deliveries left 'loading' by a loader that died (the caller holds the batch's advisory lock,
--- so no live loader owns them): their partial figures go, the ODS table was never swapped.
+-- Deliveries left 'loading' by a loader that died before its swap committed (the caller holds
+-- the batch's advisory lock, so no live loader owns them, and has recovered those whose swap
+-- committed): their partial figures go, the ODS tables are the previous ones.
 with gone as (
     update meta.batch set status = 'failed', finished_at = now(),
            reason = 'interrupted: the loader stopped before finishing; superseded by delivery '
@@ -55,3 +83,10 @@ where w.status = 'waiting' and w.source = %(source)s
   and exists (select 1 from meta.batch p
               where p.batch_id = w.prev and p.status in ('loaded', 'applied'))
 returning w.delivery_id, w.batch_id;
+
+-- name: pending_incr
+-- INCR batches recorded 'pending_apply' (the caller holds the source's lock, under which every
+-- apply runs: nobody is applying them), in BATCH_ID order.
+select delivery_id, batch_id, source, backup_path from meta.batch
+where status = 'pending_apply' and kind = 'INCR' and (%(source)s::text is null or source = %(source)s)
+order by source, batch_date, batch_no, delivery_id;
