@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from dz_assets.province.delivery.rejects import RejectDicts, RejectSpool
 from dz_assets.province.reader.bcp import Reject
+from dz_assets.province.reader.reject_spool import RejectDicts, RejectSpool
 
 
 def _rejects(file: str, lines: range) -> list[Reject]:

@@ -38,13 +38,13 @@ from psycopg import sql
 from dz_assets.catalog import Table, load_catalogue
 from dz_assets.db.named_sql import NamedSql
 from dz_assets.ods.ddl import column_defs, comment_sql
-from dz_assets.province.delivery.rejects import RejectSpool
 from dz_assets.province.reader.bcp import CHUNK_BYTES
 from dz_assets.province.reader.copy_payload import Payload
 from dz_assets.province.reader.fastpath import FastPath, encoded_chunks
 from dz_assets.province.reader.index import Dataset, IndexFile
 from dz_assets.province.reader.package import MemberCheck, MemberCheckFailed, Package
 from dz_assets.province.reader.quality import FlagCounts, flag_rules
+from dz_assets.province.reader.reject_spool import RejectSpool
 from dz_assets.settings import get_settings
 
 query = NamedSql(__file__)

@@ -27,11 +27,11 @@ from dz_assets.catalog.values import BEIJING, parse_datetime, unescape
 from dz_assets.db import pg_dsn
 from dz_assets.ods.apply import apply_changes
 from dz_assets.ods.changelog import Change, store_changes
-from dz_assets.province.delivery.rejects import RejectSpool
 from dz_assets.province.reader.bcp import LINE, prove_stream
 from dz_assets.province.reader.index import BATCH_ID_RE, Dataset
 from dz_assets.province.reader.package import Package
 from dz_assets.province.reader.quality import count_flags, flag_rules
+from dz_assets.province.reader.reject_spool import RejectSpool
 
 ROWS_PER_BATCH = 10**9  # seq = (day × 10 000 + NNNN) × 10^9 + row: ~10^17 by 2100, below 2^63
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.province.delivery.rejects import RejectDicts, RejectSpool
 from dz_assets.province.reader.bcp import prove_stream
 from dz_assets.province.reader.package import Package, open_package
 from dz_assets.province.reader.quality import count_flags, flag_rules
+from dz_assets.province.reader.reject_spool import RejectDicts, RejectSpool
 
 
 def prove_package_rows(pkg: Package) -> dict:
