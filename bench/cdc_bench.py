@@ -16,7 +16,7 @@ In one run, on its own uuid-named exchange and queues and its own database:
     publish time against the moment its micro-batch is visible (the table's watermark, committed
     in the same transaction as the ODS rows): p50/p95/p99 publish→queryable.
 
-Goals (issue 5): (b) ≥ 50 % of (a)'s consume rate; (c) ≥ 20 k changes/s; (d) p99 ≤ 5 s.
+Goals: (b) ≥ 50 % of (a)'s consume rate; (c) ≥ 20 k changes/s; (d) p99 ≤ 5 s.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ instead of ~20, for iterating on the daily run (models changed since the snapsho
 against tables the old code built: re-snapshot before quoting a figure for a changed model).
 ``--rebuild`` takes the snapshot itself (renamed, so it is used up) and repeats steps 2–4 (the
 loaded ODS tables are reused, less the indexes the models' pre-hooks added to them).
-Goals (issue 6, 2 cores): full ≤ 3 min at 1M persons, ≤ 15 min at 5.5M; daily ≤ 2 min at 5.5M.
+Goals (2 cores): full ≤ 3 min at 1M persons, ≤ 15 min at 5.5M; daily ≤ 2 min at 5.5M.
 """
 
 from __future__ import annotations

@@ -99,3 +99,16 @@ def test_inbox_pipeline_applies_incr_in_order_and_reconciles(pg_dsn, db, tmp_pat
     assert res["status"] == "applied"
     # everything that differs from the FULL day's figures was changed after as_of: in flight
     assert res["recon"]["differing_keys"] == 0 and res["recon"]["in_flight_keys"] > 0
+
+
+def test_an_applied_incr_reports_no_stale_reason(pg_dsn, dirs, tmp_path):
+    """An INCR applied in the same pass says so; the parking step's reason is not its outcome."""
+    from dz_assets.province.delivery.pipeline import process_package
+    from dz_assets.synth import write_package
+
+    full = write_package(tmp_path, persons=200, seed=77, kind="FULL", source="RSN", date="20261120", nnnn=1)
+    incr = write_package(tmp_path, persons=200, seed=77, kind="INCR", source="RSN", date="20261121", nnnn=1)
+    assert process_package(full.zip_path, dsn=pg_dsn)["status"] == "loaded"
+    out = process_package(incr.zip_path, dsn=pg_dsn)
+    assert out["status"] == "applied"
+    assert out.get("reason") is None

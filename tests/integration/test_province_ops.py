@@ -140,11 +140,11 @@ def test_synthetic_city_full_incr_recon_through_the_inbox(dirs, db):
     assert {t: x["declared"] for t, x in loaded["tables"].items()} == full.tables
     for t, x in loaded["tables"].items():
         assert x["declared"] == x["loaded"] + x["rejected"] + x["duplicate"]
-        # the INCRs (applied in the same pass, issue 5) replace some of the FULL's rows and add keys
+        # the INCRs (applied in the same pass) replace some of the FULL's rows and add keys
         assert _one(db, f"select count(*) from ods.{t.lower()} where _batch_id in (%s, %s, %s)",
                     full.batch_id, incr1.batch_id, incr2.batch_id) >= (x["loaded"],)
     assert loaded["objects"] == full.objects
-    assert out[recon.batch_id]["status"] == "applied"  # reconciled (issue 5)
+    assert out[recon.batch_id]["status"] == "applied"  # reconciled
     assert out[incr1.batch_id]["status"] == "applied"
     assert out[incr2.batch_id]["status"] == "applied"  # its prev was applied just before it
 
@@ -186,7 +186,7 @@ def test_order_per_source_stale_and_incr_waits(dirs, db, monkeypatch):
     build_package(dirs["inbox"], "TORD-INCR-20261121-0003", addr, prev="TORD-INCR-20261121-0002")
     out = {v["batch_id"]: v for v in process_inbox()}
     assert out["TORD-FULL-20261120-0001"]["status"] == "stale"
-    assert out["TORD-INCR-20261121-0001"]["status"] == "applied"  # applied by the pipeline (issue 5)
+    assert out["TORD-INCR-20261121-0001"]["status"] == "applied"  # applied by the pipeline
     assert out["TORD-INCR-20261121-0003"]["status"] == "waiting"
     assert "TORD-INCR-20261121-0002" in out["TORD-INCR-20261121-0003"]["reason"]
     assert Path(out["TORD-INCR-20261121-0001"]["backup_path"]).is_file()  # kept for the apply step
@@ -275,7 +275,7 @@ def test_rejects_past_the_memory_bound_are_spooled_and_all_kept(dirs, db, monkey
     from click.testing import CliRunner
 
     from dz_assets.cli import main
-    from dz_assets.province.delivery import rejects as rejects_mod
+    from dz_assets.province.reader import reject_spool as rejects_mod
     from dz_assets.province.delivery.pipeline import process_inbox
 
     monkeypatch.setattr(rejects_mod, "MEMORY_ROWS", 2)

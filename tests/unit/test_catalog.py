@@ -16,7 +16,7 @@ DAZHOU_COUNTIES = {
     "511724": "大竹县", "511725": "渠县", "511781": "万源市",
 }
 
-# Tables the topic libraries and rule models need in full (issue 3, item 4).
+# Tables the topic libraries and rule models need in full.
 NEEDED_IN_FULL = (
     "HZ_HJRKJBXX", "HZ_HXX", "HZ_QHCXX", "HZ_SWZXHKXX", "HZ_CGJDJZXHKXX",
     "YBSS_SYRKXX", "YBSS_SYFWXX", "YBSS_SYDWJBXX", "YBSS_SYDWDZXX", "YBSS_BZDZCHXX", "YBSS_BZDZMLXX",

@@ -145,7 +145,8 @@ def apply_parked(conn: psycopg.Connection, reg: Any, dsn: str, name: Any, delive
                             subject=name.batch_id, message=f"{name.batch_id}: {res['differing_keys']} keys in "
                             f"{res['differing_buckets']} buckets differ; repair request {res['repair_request']}",
                             details={"repair_request": res["repair_request"]})
-            return {**parked, "status": "applied", "recon": res}
+            reason = f"reconciled: {res['differing_keys']} differing keys, {res['differing_buckets']} differing buckets"
+            return {**parked, "status": "applied", "reason": reason, "recon": res}
         res = apply_incr_batch(dsn, package, delivery_id=delivery, batch_id=name.batch_id)
         rows = res["rows"]
         reg.finish(delivery, "applied", reason=None, rows_total=rows["total"], rows_rejected=rows["rejected"],
@@ -155,7 +156,8 @@ def apply_parked(conn: psycopg.Connection, reg: Any, dsn: str, name: Any, delive
         raise_alert(conn, severity="error", source="province", code="apply_failed", subject=name.batch_id,
                     message=f"{name.batch_id}: apply failed: {exc}", details={"delivery_id": delivery})
         raise
-    out = {**parked, "status": "applied", "applied": res}
+    # The parking's reason ("applied next") is history now, as it is in meta.batch.
+    out = {**parked, "status": "applied", "reason": None, "applied": res}
     if followed := apply_pending(conn, reg, dsn, name.source):
         out["released"] = [f["batch_id"] for f in followed]
     return out

@@ -241,7 +241,7 @@ def _apply_in_order(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: P
 
     if name.kind != "FULL":
         result = _park(conn, reg, s, zip_path, name, delivery, order, package)
-        if result["status"] == "pending_apply":  # issue 5: INCR applied, RECON reconciled
+        if result["status"] == "pending_apply":  # INCR applied, RECON reconciled
             from dz_assets.province.delivery.incr_load import apply_parked
 
             result = apply_parked(conn, reg, dsn, name, delivery, package, result)
@@ -270,7 +270,7 @@ def _park(conn, reg, s, zip_path, name, delivery, order, package) -> dict[str, A
     """INCR/RECON: proven and recorded, kept in backup for the apply step (next issue)."""
     verdict = _package_verdict(package)
     status = "waiting" if order.status == "waiting" else "pending_apply"
-    reason = order.reason or f"{name.kind} batch recorded; applying {name.kind} packages is not built yet"
+    reason = order.reason or f"{name.kind} batch recorded, proven and backed up; applied next"
     target = inbox.backup(zip_path, s.backup_dir)
     rows = verdict["rows"]
     reg.finish(delivery, status, reason=reason, backup_path=str(target), rows_total=rows["total"],
@@ -309,7 +309,7 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
                                                                        "path": str(zip_path)})
         raise
     objects = stored[0]
-    from dz_assets.ods.rebase import rebase_after_full  # issue 5: held changes above BATCH@seq
+    from dz_assets.ods.rebase import rebase_after_full  # held changes above BATCH@seq
 
     try:
         for ds in package.index.datasets:
