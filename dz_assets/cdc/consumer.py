@@ -37,7 +37,7 @@ from dz_assets.alerts import raise_alert
 from dz_assets.catalog import load_catalogue
 from dz_assets.cdc.apply import apply_changes
 from dz_assets.cdc.changelog import LogBlock, copy_block, store_block
-from dz_assets.cdc.message import parse_body, plain_changes
+from dz_assets.cdc.message import Poison, parse_body, plain_changes, unjudgeable
 from dz_assets.cdc.topology import Topology, declare
 from dz_assets.db import pg_dsn
 from dz_assets.settings import Settings, get_settings
@@ -201,6 +201,8 @@ class Consumer:
             writer.finish()
             if amqp.is_open:
                 amqp.close()
+            if writer.failure is not None:
+                self._alert_failure(writer.failure)
         writer.raise_failure()
         summary.seconds = time.monotonic() - t0
         return summary
@@ -211,11 +213,14 @@ class Consumer:
         latest = None
         cat = self.cat
         for d in batch:
-            changes, poison = plain_changes(d[3], cat), ()
-            if changes is None:  # some change is not plainly good: the full verdict, with reasons
-                parsed = parse_body(d[3], cat)
-                changes, poison = parsed.changes, parsed.poison
-                poison_rows += [_poison_row(self.topo.queue, self.topo.exchange, d, x) for x in poison]
+            try:
+                changes, poison = plain_changes(d[3], cat), ()
+                if changes is None:  # some change is not plainly good: the full verdict, with reasons
+                    parsed = parse_body(d[3], cat)
+                    changes, poison = parsed.changes, parsed.poison
+            except Exception as exc:  # noqa: BLE001 - one message must never fail its micro-batch
+                changes, poison = [], [unjudgeable(exc, None)]
+            poison_rows += [self._poison_row(d, x) for x in poison]
             (poison_tags if poison else good_tags).append(d[0])
             for c in changes:
                 by_table[c.table].append(c)
@@ -224,6 +229,32 @@ class Consumer:
         blocks = {code: copy_block(self.cat.tables[code], cs) for code, cs in by_table.items()}
         return _Prepared(blocks, poison_rows, poison_tags, good_tags,
                          latest.timestamp() if latest is not None else None)
+
+    def _alert_failure(self, failure: BaseException) -> None:
+        """The stream stopped (the database failed, not a message: those are poison): say so."""
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as db:
+                raise_alert(db, severity="error", source="cdc", code="writer_failed", subject=self.topo.queue,
+                            message="变更消息写入失败，消费已停止；未确认的消息将在重启后重新投递："
+                            + str(failure)[-300:], details={"queue": self.topo.queue})
+        except Exception:  # noqa: BLE001 - the database is likely why it failed; the exit says it too
+            pass
+
+    def _poison_row(self, d: Delivery, poison: Poison) -> tuple:
+        try:
+            return _poison_row(self.topo.queue, self.topo.exchange, d, poison)
+        except Exception:  # noqa: BLE001 - headers that do not serialise: keep the body and reason
+            return _poison_row(self.topo.queue, self.topo.exchange, (d[0], str(d[1]), None, d[3]), poison)
+
+    def _rejected(self, d: Delivery, exc: BaseException) -> _Prepared:
+        """The delivery ``d`` as poison alone: the database refused it on its own (see the writer)."""
+        reason = f"the database refused it: {type(exc).__name__}: {exc}".replace("\x00", "\\x00")[:500]
+        try:
+            cs = parse_body(d[3], self.cat).changes
+            ids = {"msg_id": cs[0].msg_id, "table": cs[0].table} if len(cs) == 1 else {}
+        except Exception:  # noqa: BLE001 - the poison row is kept without them
+            ids = {}
+        return _Prepared({}, [self._poison_row(d, Poison("write_failed", reason, **ids))], [d[0]], [], None)
 
     def _commit(self, db: psycopg.Connection, p: _Prepared, summary: Summary) -> None:
         for row in p.poison_rows:

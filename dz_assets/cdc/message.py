@@ -299,7 +299,7 @@ def plain_changes(body: bytes, cat: Catalogue) -> list[Change] | None:
     return out
 
 
-def _unjudgeable(exc: BaseException, element: int | None) -> Poison:
+def unjudgeable(exc: BaseException, element: int | None) -> Poison:
     return Poison("unjudgeable", f"could not be judged: {type(exc).__name__}: {exc!r}"[:500], element)
 
 
@@ -321,6 +321,6 @@ def parse_body(body: bytes, cat: Catalogue | None = None) -> Parsed:
         try:
             r = judge(obj, cat, i)
         except Exception as exc:  # noqa: BLE001 - the per-message judgement must always give a verdict
-            r = _unjudgeable(exc, i)
+            r = unjudgeable(exc, i)
         (out.changes if isinstance(r, Change) else out.poison).append(r)
     return out

@@ -186,3 +186,77 @@ def test_drain_trusts_only_a_count_that_includes_this_consumer(topo, amqp_url):
     assert queue_drained(ok, received=10, waiting=10)
     assert queue_drained(pika.spec.Queue.DeclareOk(topo.queue, message_count=0, consumer_count=2), 3, 10)
     conn.close()
+
+
+def test_a_deeply_nested_body_is_poison_and_the_good_ones_of_its_batch_apply(topo, amqp_url, db):
+    # 2 000 levels: orjson refuses it, the json fallback raised RecursionError, the writer failed
+    # and every restart failed again on the redelivered message; the good messages published
+    # around it in the same micro-batch were never applied and nobody was alerted.
+    import json
+
+    import pika
+
+    _reset(db)
+    good = {"table": "ZHXQ_ZHXQRYJCJLXX", "op": "I", "ts": "2026-11-21T08:00:00+08:00", "data": {"XQBM": "XQ1"}}
+    deep = b'{"msg_id": "deep", "pk": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    ch = conn.channel()
+    for i, body in enumerate([json.dumps({**good, "msg_id": "deep-good-1", "seq": 1, "pk": {"JLBH": "JLDEEP1"}}),
+                              deep, b"[" * 100_000,
+                              json.dumps({**good, "msg_id": "deep-good-2", "seq": 2, "pk": {"JLBH": "JLDEEP2"}})]):
+        ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", body if isinstance(body, bytes) else body.encode(),
+                         pika.BasicProperties(headers={"n": i}))
+    conn.close()
+    out = consume(drain=True)
+    assert out["stored"] == 2 and out["applied"] == 2 and out["poison_by_reason"] == {"invalid_json": 2}
+    assert db.execute("select count(*) from ods.zhxq_zhxqryjcjlxx where jlbh in ('JLDEEP1', 'JLDEEP2')"
+                      ).fetchone()[0] == 2
+    rows = db.execute("select reason_code, reason, length(body) from meta.cdc_poison where queue = %s "
+                      "order by poison_id", (topo.queue,)).fetchall()
+    assert [r[0] for r in rows] == ["invalid_json", "invalid_json"] and all("deep" in r[1] for r in rows)
+    assert sorted(r[2] for r in rows) == sorted([len(deep), 100_000])
+    st = status(db)
+    assert st["broker"]["ready"] == 0 and st["broker"]["dead_lettered"] == 2
+    assert db.execute("select count(*) from meta.alert where code = 'poison_messages' and subject = %s",
+                      (topo.queue,)).fetchone()[0] >= 1
+
+
+def test_a_message_the_database_refuses_is_poison_and_does_not_stop_the_stream(topo, amqp_url, db):
+    # A change that passes every check but that the database refuses (here a trigger, standing
+    # for any constraint or limit the judge does not know) failed its whole micro-batch at every
+    # redelivery. Now the batch is retried message by message and that one is kept as poison.
+    import json
+
+    import pika
+
+    _reset(db)
+    db.execute("""create or replace function pg_temp.refuse() returns trigger language plpgsql as $$
+                  begin if new.jlbh = 'JLBOOM' then raise exception 'refused by test trigger'; end if;
+                  return new; end $$""")
+    db.execute("create trigger dz_test_refuse before insert or update on ods.zhxq_zhxqryjcjlxx "
+               "for each row execute function pg_temp.refuse()")
+    db.commit()
+    try:
+        base = {"table": "ZHXQ_ZHXQRYJCJLXX", "op": "I", "ts": "2026-11-21T08:00:00+08:00", "data": {"XQBM": "XQ1"}}
+        conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        ch = conn.channel()
+        for i, key in enumerate(["JLREF1", "JLBOOM", "JLREF2"]):
+            ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX",
+                             json.dumps({**base, "msg_id": f"ref-{i}", "seq": i + 1, "pk": {"JLBH": key}}).encode())
+        conn.close()
+        out = consume(drain=True)
+        again = consume(drain=True)  # nothing redelivered, nothing failing
+    finally:
+        db.rollback()
+        db.execute("drop trigger if exists dz_test_refuse on ods.zhxq_zhxqryjcjlxx")
+        db.commit()
+    assert out["poison_by_reason"] == {"write_failed": 1} and out["applied"] == 2
+    assert again["messages"] == 0
+    assert db.execute("select count(*) from ods.zhxq_zhxqryjcjlxx where jlbh in ('JLREF1', 'JLREF2')"
+                      ).fetchone()[0] == 2
+    rows = db.execute("select msg_id, reason_code, reason from meta.cdc_poison where queue = %s",
+                      (topo.queue,)).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [("ref-1", "write_failed")] and "refused by test trigger" in rows[0][2]
+    assert status(db)["broker"]["dead_lettered"] == 1
+    assert db.execute("select count(*) from meta.alert where code = 'poison_messages' and subject = %s",
+                      (topo.queue,)).fetchone()[0] >= 1
