@@ -49,6 +49,7 @@ class Settings:
     cdc_batch_size: int = 5000  # changes per micro-batch: one COPY + one upsert per table (a trickle flushes by age)
     cdc_flush_s: float = 0.25  # a partial micro-batch is applied after this idle time
     cdc_max_lag_s: float = 60.0  # oldest unapplied change / queue lag above this alerts
+    cdc_drain_idle_s: float = 5.0  # --drain: the queue said 0 ready and nothing arrived for this long: drained
     cdc_throttle_s: float = 0.0  # pause inside each micro-batch before commit: crash tests only
 
     @property
@@ -87,6 +88,7 @@ def get_settings() -> Settings:
         cdc_batch_size=int(env("DZ_CDC_BATCH_SIZE", "5000")),
         cdc_flush_s=float(env("DZ_CDC_FLUSH_S", "0.25")),
         cdc_max_lag_s=float(env("DZ_CDC_MAX_LAG_S", "60")),
+        cdc_drain_idle_s=float(env("DZ_CDC_DRAIN_IDLE_S", "5")),
         cdc_throttle_s=float(env("DZ_CDC_THROTTLE_S", "0")),
     )
 

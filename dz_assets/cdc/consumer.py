@@ -112,6 +112,12 @@ def queue_drained(ok, received: int = 0, waiting: int = 0) -> bool:
     return ok.message_count == 0 and ok.consumer_count > 0 and (received >= waiting or ok.consumer_count > 1)
 
 
+def drain_empty(ok) -> bool:
+    """Whether a passive ``Queue.DeclareOk`` reads as an empty queue at all (0 ready, and a
+    true answer: RabbitMQ's fallback for a leader that did not answer counts no consumers)."""
+    return ok.message_count == 0 and ok.consumer_count > 0
+
+
 def _size(body: bytes) -> int:
     """Changes in a body, for sizing micro-batches before it is parsed (the writer parses): one
     per ``"msg_id"`` key, at least one."""
@@ -165,9 +171,14 @@ class Consumer:
             writer.start()
             batch: list[Delivery] = []
             n_batch, batch_t0 = 0, 0.0
+            # Since when the queue has said "0 ready" with nothing delivered: what was waiting at
+            # attach may have gone to another consumer that has since left (then queue_drained's
+            # "received what was waiting" never comes true), so a quiet bound ends the drain.
+            empty_since: float | None = None
             for method, props, body in ch.consume(self.topo.queue, inactivity_timeout=s.cdc_flush_s):
                 writer.raise_failure()
                 if method is not None:
+                    empty_since = None
                     if not batch:
                         batch_t0 = time.monotonic()
                     batch.append((method.delivery_tag, method.routing_key, props.headers, body))
@@ -187,10 +198,12 @@ class Consumer:
                     summary.stopped_by = "max_changes"
                 elif max_seconds is not None and time.monotonic() - t0 >= max_seconds:
                     summary.stopped_by = "max_seconds"
-                elif drain and method is None and not batch and writer.idle() and \
-                        queue_drained(ch.queue_declare(self.topo.queue, passive=True).method,
-                                      summary.messages, waiting):
-                    summary.stopped_by = "drained"
+                elif drain and method is None and not batch and writer.idle():
+                    ok = ch.queue_declare(self.topo.queue, passive=True).method
+                    empty_since = (empty_since or time.monotonic()) if drain_empty(ok) else None
+                    if queue_drained(ok, summary.messages, waiting) or (
+                            empty_since is not None and time.monotonic() - empty_since >= s.cdc_drain_idle_s):
+                        summary.stopped_by = "drained"
                 if summary.stopped_by:
                     if batch:
                         writer.put(batch)

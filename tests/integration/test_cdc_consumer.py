@@ -260,3 +260,70 @@ def test_a_message_the_database_refuses_is_poison_and_does_not_stop_the_stream(t
     assert status(db)["broker"]["dead_lettered"] == 1
     assert db.execute("select count(*) from meta.alert where code = 'poison_messages' and subject = %s",
                       (topo.queue,)).fetchone()[0] >= 1
+
+
+def test_two_concurrent_drains_both_end_when_the_queue_is_empty(topo, amqp_url, db):
+    # Both attach while the whole day waits; one takes (nearly) all of it. The other saw "0 ready"
+    # but had not received what was waiting when it attached, and once the first exited it was
+    # the only consumer: it spun on an empty queue until killed (601 s). A drain ends within a
+    # short idle bound after the queue reports 0 ready, whoever else consumed.
+    import json
+
+    _reset(db)
+    sent = publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange)
+    dzhub = str(Path(sys.executable).with_name("dzhub"))
+    env = {**os.environ, "DZ_CDC_DRAIN_IDLE_S": "2"}
+    procs = [subprocess.Popen([dzhub, "cdc", "consume", "--drain", "--json"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=60)
+            assert p.returncode == 0, stderr
+            outs.append(json.loads(stdout))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [o["stopped_by"] for o in outs] == ["drained", "drained"]
+    assert sum(o["stored"] for o in outs) == sent["changes"]
+    assert _settled(db) == sent["changes"] and status(db)["broker"]["ready"] == 0
+
+
+def test_a_drain_ends_when_another_consumer_took_what_was_waiting(topo, amqp_url, db):
+    # The probe's case made deterministic: the drain attaches while the day waits, another
+    # consumer takes nearly all of it and leaves. The drain, now alone and short of what waited
+    # at its attach, must still end once the queue stays empty, not spin.
+    import json
+
+    import pika
+
+    _reset(db)
+    publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange)
+    dzhub = str(Path(sys.executable).with_name("dzhub"))
+    env = {**os.environ, "DZ_CDC_DRAIN_IDLE_S": "2", "DZ_CDC_PREFETCH": "1", "DZ_CDC_THROTTLE_S": "2"}
+    proc = subprocess.Popen([dzhub, "cdc", "consume", "--drain", "--json"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        ch = conn.channel()
+        deadline = time.monotonic() + 30
+        while ch.queue_declare(topo.queue, passive=True).method.consumer_count == 0:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        taken = 0
+        for method, _p, _b in ch.consume(topo.queue, auto_ack=True, inactivity_timeout=0.2):
+            if method is None:
+                break
+            taken += 1
+        ch.cancel()
+        conn.close()
+        assert taken > 0
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert json.loads(stdout)["stopped_by"] == "drained"
