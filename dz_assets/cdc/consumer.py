@@ -259,14 +259,19 @@ class Consumer:
         except Exception:  # noqa: BLE001 - headers that do not serialise: keep the body and reason
             return _poison_row(self.topo.queue, self.topo.exchange, (d[0], str(d[1]), None, d[3]), poison)
 
-    def _rejected(self, d: Delivery, exc: BaseException) -> _Prepared:
-        """The delivery ``d`` as poison alone: the database refused it on its own (see the writer)."""
+    def _rejected(self, d: Delivery, exc: BaseException, *, bare: bool = False) -> _Prepared:
+        """The delivery ``d`` as poison alone: the database refused it on its own (see the writer).
+        ``bare``: without its headers and ids, for when the poison row itself was refused."""
         reason = f"the database refused it: {type(exc).__name__}: {exc}".replace("\x00", "\\x00")[:500]
-        try:
-            cs = parse_body(d[3], self.cat).changes
-            ids = {"msg_id": cs[0].msg_id, "table": cs[0].table} if len(cs) == 1 else {}
-        except Exception:  # noqa: BLE001 - the poison row is kept without them
-            ids = {}
+        ids = {}
+        if bare:
+            d = (d[0], "", None, d[3])
+        else:
+            try:
+                cs = parse_body(d[3], self.cat).changes
+                ids = {"msg_id": cs[0].msg_id, "table": cs[0].table} if len(cs) == 1 else {}
+            except Exception:  # noqa: BLE001 - the poison row is kept without them
+                pass
         return _Prepared({}, [self._poison_row(d, Poison("write_failed", reason, **ids))], [d[0]], [], None)
 
     def _commit(self, db: psycopg.Connection, p: _Prepared, summary: Summary) -> None:

@@ -75,8 +75,14 @@ def commit_batch(consumer, db, batch: list, prepared, summary) -> tuple[list[int
         except Exception as exc:
             if _infrastructure(exc, db):
                 raise
-            one = consumer._rejected(d, exc)
-            _commit(consumer, db, one, summary)  # fails only with the database: then the writer fails
+            try:
+                one = consumer._rejected(d, exc)
+                _commit(consumer, db, one, summary)
+            except Exception as again:  # its headers or ids were what the database refused
+                if _infrastructure(again, db):
+                    raise
+                one = consumer._rejected(d, exc, bare=True)
+                _commit(consumer, db, one, summary)  # a body and a reason: fails only with the database
         poison_tags += one.poison_tags
         good_tags += one.good_tags
     return poison_tags, good_tags

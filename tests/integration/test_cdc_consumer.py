@@ -327,3 +327,38 @@ def test_a_drain_ends_when_another_consumer_took_what_was_waiting(topo, amqp_url
             proc.wait()
     assert proc.returncode == 0, stderr
     assert json.loads(stdout)["stopped_by"] == "drained"
+
+
+def test_a_poison_row_the_database_refuses_is_kept_bare(topo, amqp_url, db):
+    # The poison's own row can be what fails (here its headers, refused by a trigger): it must
+    # not fail the writer at every redelivery either; it is kept with its body and reason.
+    import json
+
+    import pika
+
+    _reset(db)
+    db.execute("""create or replace function pg_temp.refuse_headers() returns trigger language plpgsql as $$
+                  begin if new.headers is not null then raise exception 'headers refused by test trigger';
+                  end if; return new; end $$""")
+    db.execute("create trigger dz_test_refuse_headers before insert on meta.cdc_poison "
+               "for each row execute function pg_temp.refuse_headers()")
+    db.commit()
+    try:
+        good = {"msg_id": "hdr-good", "table": "ZHXQ_ZHXQRYJCJLXX", "op": "I", "seq": 1,
+                "ts": "2026-11-21T08:00:00+08:00", "pk": {"JLBH": "JLHDR1"}, "data": {"XQBM": "XQ1"}}
+        conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        ch = conn.channel()
+        ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", b"{not json", pika.BasicProperties(headers={"h": "v"}))
+        ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", json.dumps(good).encode())
+        conn.close()
+        out = consume(drain=True)
+    finally:
+        db.rollback()
+        db.execute("drop trigger if exists dz_test_refuse_headers on meta.cdc_poison")
+        db.commit()
+    assert out["poison_by_reason"] == {"write_failed": 1} and out["applied"] == 1
+    rows = db.execute("select reason_code, reason, headers, body from meta.cdc_poison where queue = %s",
+                      (topo.queue,)).fetchall()
+    assert [(r[0], r[2], bytes(r[3])) for r in rows] == [("write_failed", None, b"{not json")]
+    assert "headers refused" in rows[0][1]
+    assert status(db)["broker"]["dead_lettered"] == 1
