@@ -53,7 +53,7 @@ def ods_events(summary: dict[str, Any], caught_up: dict[str, dict[str, int]]) ->
 
 @dg.asset(key=STREAM_KEY, group_name="cdc", kinds={"rabbitmq", "postgres"},
           description="增量消息消费：每次运行一行汇总（消费消息数、变更数、新增、重复、应用、删除、忽略、毒消息、延迟），"
-                      "把 dz.cdc 队列消费到界限并应用到 ODS",
+                      "把变更消息队列（DZ_CDC_QUEUE，默认 dzhub.cdc）消费到界限并应用到 ODS",
           check_specs=[dg.AssetCheckSpec("cdc_lag_within_bound", asset=STREAM_KEY,
                                          description="消费延迟（最早未应用变更的等待时长）不超过 DZ_CDC_MAX_LAG_S"),
                        dg.AssetCheckSpec("changelog_matches_ods", asset=STREAM_KEY,
@@ -113,7 +113,7 @@ cdc_job = dg.define_asset_job("cdc_job", selection=dg.AssetSelection.assets(STRE
 
 
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="增量消息消费：每 30 秒把 dz.cdc 队列消费到界限并应用，报告受影响 ODS 表的物化，延迟超限告警")
+           description="增量消息消费：每 30 秒把变更消息队列（DZ_CDC_QUEUE）消费到界限并应用，报告受影响 ODS 表的物化，延迟超限告警")
 def cdc_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource,
                broker: BrokerResource) -> dg.SensorResult:
     from dz_assets.cdc.status import catch_up, status
