@@ -55,6 +55,7 @@ DEFAULTS: dict[str, str] = {
     "DZ_CDC_BATCH_SIZE": "5000",
     "DZ_CDC_FLUSH_S": "0.25",
     "DZ_CDC_MAX_LAG_S": "60",
+    "DZ_CDC_DRAIN_IDLE_S": "5",
     "DZ_CDC_THROTTLE_S": "0",
     "DZ_DEBUG": "0",
     "DZ_DBT_TARGET": "dev",  # read by dbt_project/profiles.yml only
@@ -102,6 +103,7 @@ class Settings:
     cdc_batch_size: int = 5000  # changes per micro-batch: one COPY + one upsert per table (a trickle flushes by age)
     cdc_flush_s: float = 0.25  # a partial micro-batch is applied after this idle time
     cdc_max_lag_s: float = 60.0  # oldest unapplied change / queue lag above this alerts
+    cdc_drain_idle_s: float = 5.0  # --drain: the queue said 0 ready and nothing arrived for this long: drained
     cdc_throttle_s: float = 0.0  # pause inside each micro-batch before commit: crash tests only
 
     @property
@@ -140,6 +142,7 @@ def get_settings() -> Settings:
         cdc_batch_size=int(setting("DZ_CDC_BATCH_SIZE")),
         cdc_flush_s=float(setting("DZ_CDC_FLUSH_S")),
         cdc_max_lag_s=float(setting("DZ_CDC_MAX_LAG_S")),
+        cdc_drain_idle_s=float(setting("DZ_CDC_DRAIN_IDLE_S")),
         cdc_throttle_s=float(setting("DZ_CDC_THROTTLE_S")),
     )
 

@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 
 from dz_assets.catalog import load_catalogue
-from dz_assets.cdc.message import parse_body, plain_changes
+from dz_assets.cdc.message import Poison, parse_body, plain_changes, unjudgeable
 from dz_assets.cdc.topology import Topology, declare
 from dz_assets.db import pg_dsn
 from dz_assets.ods.apply import apply_changes
@@ -112,6 +112,12 @@ def queue_drained(ok, received: int = 0, waiting: int = 0) -> bool:
     return ok.message_count == 0 and ok.consumer_count > 0 and (received >= waiting or ok.consumer_count > 1)
 
 
+def drain_empty(ok) -> bool:
+    """Whether a passive ``Queue.DeclareOk`` reads as an empty queue at all (0 ready, and a
+    true answer: RabbitMQ's fallback for a leader that did not answer counts no consumers)."""
+    return ok.message_count == 0 and ok.consumer_count > 0
+
+
 def _size(body: bytes) -> int:
     """Changes in a body, for sizing micro-batches before it is parsed (the writer parses): one
     per ``"msg_id"`` key, at least one."""
@@ -165,9 +171,14 @@ class Consumer:
             writer.start()
             batch: list[Delivery] = []
             n_batch, batch_t0 = 0, 0.0
+            # Since when the queue has said "0 ready" with nothing delivered: what was waiting at
+            # attach may have gone to another consumer that has since left (then queue_drained's
+            # "received what was waiting" never comes true), so a quiet bound ends the drain.
+            empty_since: float | None = None
             for method, props, body in ch.consume(self.topo.queue, inactivity_timeout=s.cdc_flush_s):
                 writer.raise_failure()
                 if method is not None:
+                    empty_since = None
                     if not batch:
                         batch_t0 = time.monotonic()
                     batch.append((method.delivery_tag, method.routing_key, props.headers, body))
@@ -187,10 +198,12 @@ class Consumer:
                     summary.stopped_by = "max_changes"
                 elif max_seconds is not None and time.monotonic() - t0 >= max_seconds:
                     summary.stopped_by = "max_seconds"
-                elif drain and method is None and not batch and writer.idle() and \
-                        queue_drained(ch.queue_declare(self.topo.queue, passive=True).method,
-                                      summary.messages, waiting):
-                    summary.stopped_by = "drained"
+                elif drain and method is None and not batch and writer.idle():
+                    ok = ch.queue_declare(self.topo.queue, passive=True).method
+                    empty_since = (empty_since or time.monotonic()) if drain_empty(ok) else None
+                    if queue_drained(ok, summary.messages, waiting) or (
+                            empty_since is not None and time.monotonic() - empty_since >= s.cdc_drain_idle_s):
+                        summary.stopped_by = "drained"
                 if summary.stopped_by:
                     if batch:
                         writer.put(batch)
@@ -201,6 +214,8 @@ class Consumer:
             writer.finish()
             if amqp.is_open:
                 amqp.close()
+            if writer.failure is not None:
+                self._alert_failure(writer.failure)
         writer.raise_failure()
         summary.seconds = time.monotonic() - t0
         return summary
@@ -211,11 +226,14 @@ class Consumer:
         latest = None
         cat = self.cat
         for d in batch:
-            changes, poison = plain_changes(d[3], cat), ()
-            if changes is None:  # some change is not plainly good: the full verdict, with reasons
-                parsed = parse_body(d[3], cat)
-                changes, poison = parsed.changes, parsed.poison
-                poison_rows += [_poison_row(self.topo.queue, self.topo.exchange, d, x) for x in poison]
+            try:
+                changes, poison = plain_changes(d[3], cat), ()
+                if changes is None:  # some change is not plainly good: the full verdict, with reasons
+                    parsed = parse_body(d[3], cat)
+                    changes, poison = parsed.changes, parsed.poison
+            except Exception as exc:  # noqa: BLE001 - one message must never fail its micro-batch
+                changes, poison = [], [unjudgeable(exc, None)]
+            poison_rows += [self._poison_row(d, x) for x in poison]
             (poison_tags if poison else good_tags).append(d[0])
             for c in changes:
                 by_table[c.table].append(c)
@@ -224,6 +242,37 @@ class Consumer:
         blocks = {code: copy_block(self.cat.tables[code], cs) for code, cs in by_table.items()}
         return _Prepared(blocks, poison_rows, poison_tags, good_tags,
                          latest.timestamp() if latest is not None else None)
+
+    def _alert_failure(self, failure: BaseException) -> None:
+        """The stream stopped (the database failed, not a message: those are poison): say so."""
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as db:
+                raise_alert(db, severity="error", source="cdc", code="writer_failed", subject=self.topo.queue,
+                            message="变更消息写入失败，消费已停止；未确认的消息将在重启后重新投递："
+                            + str(failure)[-300:], details={"queue": self.topo.queue})
+        except Exception:  # noqa: BLE001 - the database is likely why it failed; the exit says it too
+            pass
+
+    def _poison_row(self, d: Delivery, poison: Poison) -> tuple:
+        try:
+            return _poison_row(self.topo.queue, self.topo.exchange, d, poison)
+        except Exception:  # noqa: BLE001 - headers that do not serialise: keep the body and reason
+            return _poison_row(self.topo.queue, self.topo.exchange, (d[0], str(d[1]), None, d[3]), poison)
+
+    def _rejected(self, d: Delivery, exc: BaseException, *, bare: bool = False) -> _Prepared:
+        """The delivery ``d`` as poison alone: the database refused it on its own (see the writer).
+        ``bare``: without its headers and ids, for when the poison row itself was refused."""
+        reason = f"the database refused it: {type(exc).__name__}: {exc}".replace("\x00", "\\x00")[:500]
+        ids = {}
+        if bare:
+            d = (d[0], "", None, d[3])
+        else:
+            try:
+                cs = parse_body(d[3], self.cat).changes
+                ids = {"msg_id": cs[0].msg_id, "table": cs[0].table} if len(cs) == 1 else {}
+            except Exception:  # noqa: BLE001 - the poison row is kept without them
+                pass
+        return _Prepared({}, [self._poison_row(d, Poison("write_failed", reason, **ids))], [d[0]], [], None)
 
     def _commit(self, db: psycopg.Connection, p: _Prepared, summary: Summary) -> None:
         for row in p.poison_rows:

@@ -33,7 +33,8 @@ SEQ_MAX = 2**63 - 1
 
 @dataclass(frozen=True)
 class Poison:
-    code: str  # invalid_json, not_object, unknown_table, missing_<field>, bad_op, bad_seq, bad_ts, bad_value
+    code: str  # invalid_json, not_object, unknown_table, missing_<field>, bad_op, bad_seq, bad_ts, bad_value,
+    # unjudgeable (judging it raised), write_failed (the database refused it alone)
     reason: str
     element: int | None = None
     msg_id: str | None = None
@@ -245,10 +246,16 @@ def judge(obj: object, cat: Catalogue, element: int | None = None) -> Change | P
 def loads(body: bytes) -> object:
     """orjson (~2x faster); what it refuses gets the json module's verdict (NaN is then a bad value
     as before), except a lone surrogate escape: that is no Unicode text, it could never be stored
-    (it failed the whole micro-batch, again at every redelivery) and is ``invalid_json``."""
+    (it failed the whole micro-batch, again at every redelivery) and is ``invalid_json``.
+
+    Any exception means "not readable JSON" to :func:`parse_body`: the fallback raises
+    ``RecursionError`` on a body nested past the interpreter's limit (orjson stops at 1 024 levels)
+    and ``ValueError`` on an integer of more than 4 300 digits, not only ``JSONDecodeError``."""
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # the fallback would only recurse until it fails
+            raise ValueError(f"nested too deep: {exc}") from None
         doc = json.loads(body.decode("utf-8"))
         json.dumps(doc, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError on a lone surrogate
         return doc
@@ -275,17 +282,28 @@ def plain_changes(body: bytes, cat: Catalogue) -> list[Change] | None:
     return out
 
 
+def unjudgeable(exc: BaseException, element: int | None) -> Poison:
+    return Poison("unjudgeable", f"could not be judged: {type(exc).__name__}: {exc!r}"[:500], element)
+
+
 def parse_body(body: bytes, cat: Catalogue | None = None) -> Parsed:
-    """Every change of a message body, and the poison it holds (with its reason)."""
+    """Every change of a message body, and the poison it holds (with its reason).
+
+    Never raises for what a body holds: one message that could not be judged (a parser's or a
+    check's exception, whatever its type) is poison with its reason, or it would stop the stream
+    and fail again at every redelivery (change-messages.md, "What dz-hub must guarantee")."""
     cat = cat or load_catalogue()
     out = Parsed()
     try:
         doc = loads(body)
-    except (UnicodeError, json.JSONDecodeError) as exc:
-        out.poison.append(Poison("invalid_json", f"not UTF-8 JSON: {exc}"[:500]))
+    except Exception as exc:  # noqa: BLE001 - see loads: RecursionError, ValueError, UnicodeError...
+        out.poison.append(Poison("invalid_json", f"not UTF-8 JSON: {type(exc).__name__}: {exc}"[:500]))
         return out
     items = list(enumerate(doc)) if isinstance(doc, list) else [(None, doc)]
     for i, obj in items:
-        r = judge(obj, cat, i)
+        try:
+            r = judge(obj, cat, i)
+        except Exception as exc:  # noqa: BLE001 - the per-message judgement must always give a verdict
+            r = unjudgeable(exc, i)
         (out.changes if isinstance(r, Change) else out.poison).append(r)
     return out

@@ -20,7 +20,7 @@ def command() -> None:
 @click.option("--max-seconds", type=float, help="Stop after this many seconds.")
 @json_option
 def consume(drain: bool, max_changes: int | None, max_seconds: float | None, as_json: bool) -> None:
-    """Consume dz.cdc into the change logs and ODS (acknowledged after commit; SIGTERM stops cleanly)."""
+    """Consume the change stream (DZ_CDC_EXCHANGE/DZ_CDC_QUEUE) into the change logs and ODS (acknowledged after commit; SIGTERM stops cleanly)."""
     from dz_assets.cdc.consumer import Consumer
 
     c = Consumer()

@@ -71,18 +71,21 @@ def packages(out_dir, persons, seed, kind, date, base_date, nnnn, source, prev, 
 @click.option("--poison", multiple=True, help="Also send a poison message of this kind (repeatable).")
 @click.option("--tables", default=None, help="Comma-separated table codes (default: all).")
 @click.option("--amqp-url", default=None, help="Default: DZ_AMQP_URL.")
+@click.option("--exchange", default=None, help="Default: DZ_CDC_EXCHANGE (dz.cdc).")
 @json_option
-def messages(persons, seed, date, base_date, count, batch_size, poison, tables, amqp_url, as_json) -> None:
-    """Publish one day of changes to the topic exchange dz.cdc (spec/change-messages.md)."""
+def messages(persons, seed, date, base_date, count, batch_size, poison, tables, amqp_url, exchange,
+             as_json) -> None:
+    """Publish one day of changes to the change-stream exchange (DZ_CDC_EXCHANGE; spec/change-messages.md)."""
     from dz_assets.settings import get_settings
     from dz_assets.synth import POISON_KINDS, publish_messages
 
     bad = [p for p in poison if p not in POISON_KINDS]
     if bad:
         raise click.UsageError(f"unknown poison kind(s) {bad}; known: {', '.join(POISON_KINDS)}")
-    url = amqp_url or get_settings().amqp_url
-    summary = publish_messages(url, persons=persons, seed=seed, date=date, base_date=base_date, count=count,
-                               batch_size=batch_size, poison=poison,
+    s = get_settings()
+    summary = publish_messages(amqp_url or s.amqp_url, persons=persons, seed=seed, date=date,
+                               base_date=base_date, count=count, batch_size=batch_size, poison=poison,
+                               exchange=exchange or s.cdc_exchange,
                                tables=tables.split(",") if tables else None)
     notice(f"published {summary['messages']} messages ({summary['changes']} changes) to {summary['exchange']}")
     if as_json:

@@ -22,7 +22,8 @@ base_date="20261120", progress=<stderr>) -> PackageInfo``
 ``publish_messages(amqp_url, *, persons, seed, date=None, count=None, batch_size=1, poison=(),
 tables=None) -> dict`` / ``iter_messages(...)``
     The same day of changes as the INCR of that day, as spec/change-messages.md messages on the
-    topic exchange ``dz.cdc`` (declared durable), routing key = table code.
+    change-stream topic exchange (``exchange``, default ``DZ_CDC_EXCHANGE``; declared durable),
+    routing key = table code.
 
 Also reusable: ``idcard`` (GB 11643 check digit and validity), ``recon`` (RECON buckets/xor).
 """

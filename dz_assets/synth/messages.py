@@ -1,5 +1,6 @@
 """Change messages of change-messages.md from the city's day of changes (the same stream as
-INCR packages), published to the topic exchange ``dz.cdc`` with the table code as routing key.
+INCR packages), published to the change-stream topic exchange (``DZ_CDC_EXCHANGE``, ``dz.cdc`` by
+default) with the table code as routing key.
 
 Poison kinds (one message each, marked with the AMQP header ``x-synth-poison`` so tests can tell
 them apart; the body itself follows no convention): ``invalid_json``, ``unknown_table``,
@@ -19,7 +20,6 @@ from dz_assets.catalog import load_catalogue
 from .changes import Change, day_changes
 from .city import DEFAULT_DATE
 
-EXCHANGE = "dz.cdc"
 POISON_KINDS = ("invalid_json", "unknown_table", "missing_msg_id", "missing_op", "missing_seq",
                 "missing_pk", "bad_value")
 
@@ -106,10 +106,15 @@ def _pack(changes: list[Change], seed: int, batch_size: int) -> Message:
 
 def publish_messages(amqp_url: str, *, persons: int, seed: int, date: str | None = None,
                      base_date: str = DEFAULT_DATE, count: int | None = None, batch_size: int = 1,
-                     poison=(), tables=None, exchange: str = EXCHANGE) -> dict:
-    """Publish one day of changes (persistent, with publisher confirms) and return a summary."""
+                     poison=(), tables=None, exchange: str | None = None) -> dict:
+    """Publish one day of changes (persistent, with publisher confirms) and return a summary.
+    ``exchange``: default the configured one (``DZ_CDC_EXCHANGE``), so a test or bench
+    environment never writes into the real stream."""
     import pika
 
+    from dz_assets.settings import get_settings
+
+    exchange = exchange or get_settings().cdc_exchange
     params = pika.URLParameters(amqp_url)
     conn = pika.BlockingConnection(params)
     summary = {"exchange": exchange, "messages": 0, "changes": 0, "tables": {}, "poison": {}}

@@ -186,3 +186,179 @@ def test_drain_trusts_only_a_count_that_includes_this_consumer(topo, amqp_url):
     assert queue_drained(ok, received=10, waiting=10)
     assert queue_drained(pika.spec.Queue.DeclareOk(topo.queue, message_count=0, consumer_count=2), 3, 10)
     conn.close()
+
+
+def test_a_deeply_nested_body_is_poison_and_the_good_ones_of_its_batch_apply(topo, amqp_url, db):
+    # 2 000 levels: orjson refuses it, the json fallback raised RecursionError, the writer failed
+    # and every restart failed again on the redelivered message; the good messages published
+    # around it in the same micro-batch were never applied and nobody was alerted.
+    import json
+
+    import pika
+
+    _reset(db)
+    good = {"table": "ZHXQ_ZHXQRYJCJLXX", "op": "I", "ts": "2026-11-21T08:00:00+08:00", "data": {"XQBM": "XQ1"}}
+    deep = b'{"msg_id": "deep", "pk": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    ch = conn.channel()
+    for i, body in enumerate([json.dumps({**good, "msg_id": "deep-good-1", "seq": 1, "pk": {"JLBH": "JLDEEP1"}}),
+                              deep, b"[" * 100_000,
+                              json.dumps({**good, "msg_id": "deep-good-2", "seq": 2, "pk": {"JLBH": "JLDEEP2"}})]):
+        ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", body if isinstance(body, bytes) else body.encode(),
+                         pika.BasicProperties(headers={"n": i}))
+    conn.close()
+    out = consume(drain=True)
+    assert out["stored"] == 2 and out["applied"] == 2 and out["poison_by_reason"] == {"invalid_json": 2}
+    assert db.execute("select count(*) from ods.zhxq_zhxqryjcjlxx where jlbh in ('JLDEEP1', 'JLDEEP2')"
+                      ).fetchone()[0] == 2
+    rows = db.execute("select reason_code, reason, length(body) from meta.cdc_poison where queue = %s "
+                      "order by poison_id", (topo.queue,)).fetchall()
+    assert [r[0] for r in rows] == ["invalid_json", "invalid_json"] and all("deep" in r[1] for r in rows)
+    assert sorted(r[2] for r in rows) == sorted([len(deep), 100_000])
+    st = status(db)
+    assert st["broker"]["ready"] == 0 and st["broker"]["dead_lettered"] == 2
+    assert db.execute("select count(*) from meta.alert where code = 'poison_messages' and subject = %s",
+                      (topo.queue,)).fetchone()[0] >= 1
+
+
+def test_a_message_the_database_refuses_is_poison_and_does_not_stop_the_stream(topo, amqp_url, db):
+    # A change that passes every check but that the database refuses (here a trigger, standing
+    # for any constraint or limit the judge does not know) failed its whole micro-batch at every
+    # redelivery. Now the batch is retried message by message and that one is kept as poison.
+    import json
+
+    import pika
+
+    _reset(db)
+    db.execute("""create or replace function pg_temp.refuse() returns trigger language plpgsql as $$
+                  begin if new.jlbh = 'JLBOOM' then raise exception 'refused by test trigger'; end if;
+                  return new; end $$""")
+    db.execute("create trigger dz_test_refuse before insert or update on ods.zhxq_zhxqryjcjlxx "
+               "for each row execute function pg_temp.refuse()")
+    db.commit()
+    try:
+        base = {"table": "ZHXQ_ZHXQRYJCJLXX", "op": "I", "ts": "2026-11-21T08:00:00+08:00", "data": {"XQBM": "XQ1"}}
+        conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        ch = conn.channel()
+        for i, key in enumerate(["JLREF1", "JLBOOM", "JLREF2"]):
+            ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX",
+                             json.dumps({**base, "msg_id": f"ref-{i}", "seq": i + 1, "pk": {"JLBH": key}}).encode())
+        conn.close()
+        out = consume(drain=True)
+        again = consume(drain=True)  # nothing redelivered, nothing failing
+    finally:
+        db.rollback()
+        db.execute("drop trigger if exists dz_test_refuse on ods.zhxq_zhxqryjcjlxx")
+        db.commit()
+    assert out["poison_by_reason"] == {"write_failed": 1} and out["applied"] == 2
+    assert again["messages"] == 0
+    assert db.execute("select count(*) from ods.zhxq_zhxqryjcjlxx where jlbh in ('JLREF1', 'JLREF2')"
+                      ).fetchone()[0] == 2
+    rows = db.execute("select msg_id, reason_code, reason from meta.cdc_poison where queue = %s",
+                      (topo.queue,)).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [("ref-1", "write_failed")] and "refused by test trigger" in rows[0][2]
+    assert status(db)["broker"]["dead_lettered"] == 1
+    assert db.execute("select count(*) from meta.alert where code = 'poison_messages' and subject = %s",
+                      (topo.queue,)).fetchone()[0] >= 1
+
+
+def test_two_concurrent_drains_both_end_when_the_queue_is_empty(topo, amqp_url, db):
+    # Both attach while the whole day waits; one takes (nearly) all of it. The other saw "0 ready"
+    # but had not received what was waiting when it attached, and once the first exited it was
+    # the only consumer: it spun on an empty queue until killed (601 s). A drain ends within a
+    # short idle bound after the queue reports 0 ready, whoever else consumed.
+    import json
+
+    _reset(db)
+    sent = publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange)
+    dzhub = str(Path(sys.executable).with_name("dzhub"))
+    env = {**os.environ, "DZ_CDC_DRAIN_IDLE_S": "2"}
+    procs = [subprocess.Popen([dzhub, "cdc", "consume", "--drain", "--json"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=60)
+            assert p.returncode == 0, stderr
+            outs.append(json.loads(stdout))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [o["stopped_by"] for o in outs] == ["drained", "drained"]
+    assert sum(o["stored"] for o in outs) == sent["changes"]
+    assert _settled(db) == sent["changes"] and status(db)["broker"]["ready"] == 0
+
+
+def test_a_drain_ends_when_another_consumer_took_what_was_waiting(topo, amqp_url, db):
+    # The probe's case made deterministic: the drain attaches while the day waits, another
+    # consumer takes nearly all of it and leaves. The drain, now alone and short of what waited
+    # at its attach, must still end once the queue stays empty, not spin.
+    import json
+
+    import pika
+
+    _reset(db)
+    publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange)
+    dzhub = str(Path(sys.executable).with_name("dzhub"))
+    env = {**os.environ, "DZ_CDC_DRAIN_IDLE_S": "2", "DZ_CDC_PREFETCH": "1", "DZ_CDC_THROTTLE_S": "2"}
+    proc = subprocess.Popen([dzhub, "cdc", "consume", "--drain", "--json"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        ch = conn.channel()
+        deadline = time.monotonic() + 30
+        while ch.queue_declare(topo.queue, passive=True).method.consumer_count == 0:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        taken = 0
+        for method, _p, _b in ch.consume(topo.queue, auto_ack=True, inactivity_timeout=0.2):
+            if method is None:
+                break
+            taken += 1
+        ch.cancel()
+        conn.close()
+        assert taken > 0
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert json.loads(stdout)["stopped_by"] == "drained"
+
+
+def test_a_poison_row_the_database_refuses_is_kept_bare(topo, amqp_url, db):
+    # The poison's own row can be what fails (here its headers, refused by a trigger): it must
+    # not fail the writer at every redelivery either; it is kept with its body and reason.
+    import json
+
+    import pika
+
+    _reset(db)
+    db.execute("""create or replace function pg_temp.refuse_headers() returns trigger language plpgsql as $$
+                  begin if new.headers is not null then raise exception 'headers refused by test trigger';
+                  end if; return new; end $$""")
+    db.execute("create trigger dz_test_refuse_headers before insert on meta.cdc_poison "
+               "for each row execute function pg_temp.refuse_headers()")
+    db.commit()
+    try:
+        good = {"msg_id": "hdr-good", "table": "ZHXQ_ZHXQRYJCJLXX", "op": "I", "seq": 1,
+                "ts": "2026-11-21T08:00:00+08:00", "pk": {"JLBH": "JLHDR1"}, "data": {"XQBM": "XQ1"}}
+        conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        ch = conn.channel()
+        ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", b"{not json", pika.BasicProperties(headers={"h": "v"}))
+        ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", json.dumps(good).encode())
+        conn.close()
+        out = consume(drain=True)
+    finally:
+        db.rollback()
+        db.execute("drop trigger if exists dz_test_refuse_headers on meta.cdc_poison")
+        db.commit()
+    assert out["poison_by_reason"] == {"write_failed": 1} and out["applied"] == 1
+    rows = db.execute("select reason_code, reason, headers, body from meta.cdc_poison where queue = %s",
+                      (topo.queue,)).fetchall()
+    assert [(r[0], r[2], bytes(r[3])) for r in rows] == [("write_failed", None, b"{not json")]
+    assert "headers refused" in rows[0][1]
+    assert status(db)["broker"]["dead_lettered"] == 1

@@ -275,8 +275,8 @@ def test_rejects_past_the_memory_bound_are_spooled_and_all_kept(dirs, db, monkey
     from click.testing import CliRunner
 
     from dz_assets.cli import main
-    from dz_assets.province.reader import reject_spool as rejects_mod
     from dz_assets.province.delivery.pipeline import process_inbox
+    from dz_assets.province.reader import reject_spool as rejects_mod
 
     monkeypatch.setattr(rejects_mod, "MEMORY_ROWS", 2)
     persons, addresses = person_rows(30), address_rows(12)

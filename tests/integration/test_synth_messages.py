@@ -90,3 +90,37 @@ def test_publish_and_consume_validates_against_the_contract(amqp_url, broker_nam
             seqs.append(e["seq"])
     assert arrays > 0
     assert len(set(seqs)) == 50  # the second run repeats the first 30 changes (same seqs)
+
+
+def test_synth_messages_cli_publishes_to_the_configured_exchange(amqp_url, broker_names, monkeypatch):
+    # A test or bench environment sets DZ_CDC_EXCHANGE: the synthetic stream must land there and
+    # never in the real dz.cdc that a deployment on the same broker consumes.
+    from click.testing import CliRunner
+
+    from dz_assets.cli import main
+
+    exchange = broker_names["exchange"] + ".synth-cli"
+    monkeypatch.setenv("DZ_CDC_EXCHANGE", exchange)
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    ch = conn.channel()
+    ch.exchange_declare(exchange, "topic", durable=True)
+    q = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(q, exchange, "#")
+    try:
+        out = CliRunner().invoke(main, ["synth", "messages", "--persons", "300", "--seed", "4", "--count", "5",
+                                        "--amqp-url", amqp_url, "--json"])
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.stdout)["exchange"] == exchange
+        got = 0
+        for method, _props, _body in ch.consume(q, inactivity_timeout=3):
+            if method is None:
+                break
+            ch.basic_ack(method.delivery_tag)
+            got += 1
+            if got == 5:
+                break
+        ch.cancel()
+    finally:
+        ch.exchange_delete(exchange)
+        conn.close()
+    assert got == 5

@@ -119,3 +119,70 @@ def test_plain_changes_are_what_parse_body_gives(b):
 def test_plain_changes_leave_anything_else_to_parse_body(b):
     raw = json.dumps(b, ensure_ascii=False).encode() if not isinstance(b, bytes) else b
     assert plain_changes(raw, load_catalogue()) is None
+
+
+# Hostile bodies: whatever the parser or a value check does with them (RecursionError,
+# ValueError on a 5 000-digit integer, a lone surrogate, NaN...), judging one message ends in a
+# change or a poison with its reason, never in an exception that stops the stream.
+GOOD = json.dumps(body()).encode()
+HOSTILE = {
+    "deep_array_2000": b"[" * 2000 + b"]" * 2000,
+    "deep_object_2000": b'{"a":' * 2000 + b"1" + b"}" * 2000,
+    "deep_array_100000": b"[" * 100_000 + b"]" * 100_000,
+    "deep_unclosed_100000": b"[" * 100_000,
+    "deep_in_data": json.dumps(body(data={"XM": "x"})).encode().replace(b'"x"', b"[" * 5000 + b"]" * 5000),
+    "deep_element": b"[" + GOOD + b"," + b"[" * 3000 + b"]" * 3000 + b"]",
+    "huge_int_seq": json.dumps(body()).encode().replace(b'"seq": 5', b'"seq": ' + b"9" * 5000),
+    "huge_int_value": json.dumps(body()).encode().replace(b'"19900101"', b"9" * 5000),
+    "huge_float": json.dumps(body()).encode().replace(b'"seq": 5', b'"seq": 1e999999'),
+    "nan_seq": json.dumps(body()).encode().replace(b'"seq": 5', b'"seq": NaN'),
+    "infinity_value": json.dumps(body()).encode().replace(b'"19900101"', b"-Infinity"),
+    "lone_surrogate": json.dumps(body()).encode().replace(b'"m1"', b'"\\ud800"'),
+    "invalid_utf8": json.dumps(body(), ensure_ascii=False).encode().replace("张".encode(), b"\xff\xfe"),
+    "duplicate_keys": json.dumps(body()).encode()[:-1] + b', "seq": "x", "pk": 3}',
+    "non_object_elements": b'[1, "s", null, true, [], 1e400]',
+    "nul_in_key": json.dumps(body(data={"X\x00M": "a"})).encode(),
+    "pk_list": json.dumps(body(pk=[KEY])).encode(),
+    "data_unhashable": json.dumps(body(data=[["a"]])).encode(),
+    "table_list": json.dumps(body(table=["HZ_HJRKJBXX"])).encode(),
+    "op_dict": json.dumps(body(op={"I": 1})).encode(),
+    "ts_deep": json.dumps(body(ts=[[[["x"]]]])).encode(),
+    "empty": b"",
+    "bom": b"\xef\xbb\xbf" + GOOD,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_body_is_judged_never_raises(name):
+    cat = load_catalogue()
+    b = HOSTILE[name]
+    assert plain_changes(b, cat) is None or name == "duplicate_keys"
+    p = parse_body(b, cat)
+    assert p.poison, name
+    for x in p.poison:
+        assert x.code and x.reason
+        x.reason.encode("utf-8")  # storable text
+        for v in (x.msg_id, x.table):
+            assert v is None or "\x00" not in v and v.encode("utf-8")
+
+
+def test_too_deep_a_body_is_invalid_json_as_a_whole():
+    # Neither parser reads it (orjson stops at 1 024 levels, json at the recursion limit), so
+    # there are no elements to judge one by one: the body is the poison.
+    p = parse_body(HOSTILE["deep_element"], load_catalogue())
+    assert not p.changes and [(x.code, x.element) for x in p.poison] == [("invalid_json", None)]
+    assert "deep" in p.poison[0].reason
+
+
+def test_a_failing_check_is_poison_not_an_exception(monkeypatch):
+    # Whatever a value check raises (a bug, an unforeseen type) the message is poison with a reason.
+    import dz_assets.cdc.message as m
+
+    def boom(*_a, **_k):
+        raise ZeroDivisionError("check exploded")
+
+    monkeypatch.setattr(m, "check_row", boom)
+    monkeypatch.setattr(m, "_fast", lambda *_a: None)
+    p = parse_body(json.dumps([body(), body(msg_id="m2")]).encode(), load_catalogue())
+    assert not p.changes and [x.element for x in p.poison] == [0, 1]
+    assert {x.code for x in p.poison} == {"unjudgeable"} and "ZeroDivisionError" in p.poison[0].reason

@@ -56,7 +56,7 @@ def _per_table(summary: dict[str, Any], caught_up: dict[str, dict[str, int]]) ->
     name="change_stream",
     specs=[dg.AssetSpec(CDC_STATE_KEY, group_name="cdc", kinds={"rabbitmq", "postgres"},
                         description="每张增量表一行：应用位置（基线批次与序号、水位序号）、已应用/删除/忽略数、最近应用时间与来源通道。"
-                                    "每次运行把 dz.cdc 队列消费到界限（变更写入变更日志、按主键最高序号应用到 ODS、提交后确认）"),
+                                    "每次运行把变更消息队列（DZ_CDC_QUEUE，默认 dzhub.cdc）消费到界限（变更写入变更日志、按主键最高序号应用到 ODS、提交后确认）"),
            *changelog_specs()],
     check_specs=[dg.AssetCheckSpec("cdc_lag_within_bound", asset=CDC_STATE_KEY,
                                    description="消费延迟（最早未应用变更的等待时长）不超过 DZ_CDC_MAX_LAG_S"),

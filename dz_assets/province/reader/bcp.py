@@ -166,9 +166,12 @@ def _split_lines_slowly(data: bytes, first: int, codec: str, ds: Dataset, file: 
 
 def _field_of(fields: tuple[IndexField, ...], values: list[str], ds: Dataset, objects) -> tuple[str, str] | None:
     op = values[0] if fields and fields[0].code == "_OP" else None
+    keys = set(ds.pk)
+    if op == "D" and (table := load_catalogue().tables.get(ds.table)) is not None:
+        keys.update(table.key)  # the row is applied by the catalogue's key: without it, it cannot be
     for f, v in zip(fields, values, strict=True):
-        # An INCR delete needs values only for its key fields.
-        required = (f.code in ds.pk or f.code.startswith("_")) if op == "D" else None
+        # An INCR delete needs values only for its key fields (the DATASET's and the catalogue's).
+        required = (f.code in keys or f.code.startswith("_")) if op == "D" else None
         if reason := check_value(f, v, objects=objects, required=required):
             return f.code, reason
     return None
