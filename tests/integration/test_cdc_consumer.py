@@ -40,7 +40,7 @@ def _settled(db) -> int:
 def test_each_poison_kind_is_kept_with_its_reason_and_the_rest_applies(topo, amqp_url, db):
     _reset(db)
     sent = publish_messages(amqp_url, persons=PERSONS, seed=SEED, poison=POISON_KINDS, exchange=topo.exchange)
-    out = consume(drain=True)
+    out = consume(drain=True).as_dict()
     assert out["changes"] == sent["changes"] == out["stored"]
     assert out["poison_by_reason"] == {k: 1 for k in POISON_KINDS}
     rows = db.execute("select reason_code, reason, routing_key, length(body) from meta.cdc_poison "
@@ -73,7 +73,7 @@ def test_unstorable_text_is_poison_and_the_stream_goes_on(topo, amqp_url, db):
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     conn.channel().basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", json.dumps([good, bad_value, bad_id]).encode())
     conn.close()
-    out = consume(drain=True)
+    out = consume(drain=True).as_dict()
     assert out["poison_by_reason"] == {"bad_value": 2}
     assert out["stored"] == sent["changes"] + 1
     rows = db.execute("select msg_id, reason_code from meta.cdc_poison where queue = %s order by poison_id",
@@ -85,10 +85,10 @@ def test_unstorable_text_is_poison_and_the_stream_goes_on(topo, amqp_url, db):
 def test_redelivered_duplicates_change_nothing(topo, amqp_url, db):
     _reset(db)
     sent = publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange, batch_size=5)
-    consume(drain=True)
+    consume(drain=True).as_dict()
     before = {r["table"]: r for r in local_recon_all(db)}
     publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange)  # every change again
-    out = consume(drain=True)
+    out = consume(drain=True).as_dict()
     assert out["stored"] == 0 and out["duplicates"] == sent["changes"] and out["applied"] == 0
     assert {r["table"]: r for r in local_recon_all(db)} == before
     assert _settled(db) == sent["changes"]
@@ -111,7 +111,7 @@ def test_killed_mid_batch_loses_nothing_and_applies_nothing_twice(topo, amqp_url
         proc.wait(10)
     done = _settled(db)
     assert 0 < done < sent["changes"]
-    out = consume(drain=True)
+    out = consume(drain=True).as_dict()
     assert _settled(db) == sent["changes"]  # each change settled exactly once over both runs
     assert out["stored"] == sent["changes"] - done
     logged = db.execute("select sum(n) from (select count(*) n from raw.zhxq_zhxqryjcjlxx__changes union all "
@@ -130,7 +130,7 @@ def test_writer_failure_raises_and_acknowledges_nothing(topo, amqp_url, db, pg_d
     with pytest.raises(RuntimeError, match="change writer failed") as exc:
         consume(drain=True, dsn=with_database(pg_dsn, "dzhub_cdc_no_such_db"))
     assert "dzhub_cdc_no_such_db" in str(exc.value.__cause__)
-    out = consume(drain=True)
+    out = consume(drain=True).as_dict()
     assert out["changes"] == out["stored"] == sent["changes"]
 
 
@@ -201,13 +201,14 @@ def test_a_deeply_nested_body_is_poison_and_the_good_ones_of_its_batch_apply(top
     deep = b'{"msg_id": "deep", "pk": ' + b"[" * 2000 + b"]" * 2000 + b"}"
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     ch = conn.channel()
+    ch.confirm_delivery()  # all four queued before the drain counts what waits
     for i, body in enumerate([json.dumps({**good, "msg_id": "deep-good-1", "seq": 1, "pk": {"JLBH": "JLDEEP1"}}),
                               deep, b"[" * 100_000,
                               json.dumps({**good, "msg_id": "deep-good-2", "seq": 2, "pk": {"JLBH": "JLDEEP2"}})]):
         ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", body if isinstance(body, bytes) else body.encode(),
                          pika.BasicProperties(headers={"n": i}))
     conn.close()
-    out = consume(drain=True)
+    out = consume(drain=True).as_dict()
     assert out["stored"] == 2 and out["applied"] == 2 and out["poison_by_reason"] == {"invalid_json": 2}
     assert db.execute("select count(*) from ods.zhxq_zhxqryjcjlxx where jlbh in ('JLDEEP1', 'JLDEEP2')"
                       ).fetchone()[0] == 2
@@ -244,8 +245,8 @@ def test_a_message_the_database_refuses_is_poison_and_does_not_stop_the_stream(t
             ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX",
                              json.dumps({**base, "msg_id": f"ref-{i}", "seq": i + 1, "pk": {"JLBH": key}}).encode())
         conn.close()
-        out = consume(drain=True)
-        again = consume(drain=True)  # nothing redelivered, nothing failing
+        out = consume(drain=True).as_dict()
+        again = consume(drain=True).as_dict()  # nothing redelivered, nothing failing
     finally:
         db.rollback()
         db.execute("drop trigger if exists dz_test_refuse on ods.zhxq_zhxqryjcjlxx")
@@ -351,7 +352,7 @@ def test_a_poison_row_the_database_refuses_is_kept_bare(topo, amqp_url, db):
         ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", b"{not json", pika.BasicProperties(headers={"h": "v"}))
         ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", json.dumps(good).encode())
         conn.close()
-        out = consume(drain=True)
+        out = consume(drain=True).as_dict()
     finally:
         db.rollback()
         db.execute("drop trigger if exists dz_test_refuse_headers on meta.cdc_poison")

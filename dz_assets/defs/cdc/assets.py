@@ -18,6 +18,7 @@ import dagster as dg
 from dz_assets.catalog import load_catalogue
 from dz_assets.cdc.consumer import consume
 from dz_assets.cdc.status import catch_up, local_recon_all, status
+from dz_assets.cdc.summary import Summary
 from dz_assets.defs.keys import CDC_STATE_KEY, RECON_KEY, changelog_key, ods_key
 from dz_assets.defs.ods.tables import rebase_check_evaluation
 from dz_assets.defs.resources import BrokerResource, WarehouseResource
@@ -43,8 +44,8 @@ def _settings(broker: BrokerResource) -> Settings:
     return dataclasses.replace(get_settings(), amqp_url=broker.resolved_url())
 
 
-def _per_table(summary: dict[str, Any], caught_up: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-    tables: dict[str, dict[str, int]] = {k: dict(v) for k, v in summary.get("tables", {}).items()}
+def _per_table(summary: Summary, caught_up: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    tables: dict[str, dict[str, int]] = {k: dict(v) for k, v in summary.tables.items()}
     for code, v in caught_up.items():
         t = tables.setdefault(code, {})
         for k, n in v.items():
@@ -68,8 +69,8 @@ def change_stream(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     """Drains dz-hub's queue to its bound, then reports what changed."""
     settings = _settings(broker)
     summary = consume(drain=True, max_seconds=DRAIN_SECONDS, dsn=warehouse.resolved_dsn(), settings=settings)
-    context.log.info("drained: %d changes (%d applied, %d poison) at %s changes/s", summary["changes"],
-                     summary["applied"], summary["poison"], summary["changes_per_s"])
+    context.log.info("drained: %d changes (%d applied, %d poison) at %s changes/s", summary.changes,
+                     summary.applied, summary.poison_total, summary.changes_per_s)
     with warehouse.connect() as conn:
         tables = _per_table(summary, catch_up(conn))
         for code, t in tables.items():
@@ -80,16 +81,16 @@ def change_stream(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
                 metadata={"changes": t.get("changes", 0), "applied": t.get("applied", 0),
                           "deleted": t.get("deleted", 0),
                           "ignored": t.get("ignored", 0) + t.get("ignored_base", 0),
-                          "max_lag_s": dg.MetadataValue.float(float(summary.get("max_lag_s", 0.0)))}))
+                          "max_lag_s": dg.MetadataValue.float(float(summary.max_lag_s))}))
             context.log_event(rebase_check_evaluation(conn, code))
         st = status(conn, settings=settings)
         recon = local_recon_all(conn)
         conn.commit()
     yield dg.MaterializeResult(asset_key=CDC_STATE_KEY, metadata={
-        "changes": summary["changes"], "stored": summary["stored"], "duplicates": summary["duplicates"],
-        "applied": summary["applied"], "deleted": summary["deleted"],
-        "ignored": summary["ignored"] + summary["ignored_base"], "poison": summary["poison"],
-        "tables_changed": len(tables), "changes_per_s": summary["changes_per_s"] or 0,
+        "changes": summary.changes, "stored": summary.stored, "duplicates": summary.duplicates,
+        "applied": summary.applied, "deleted": summary.deleted,
+        "ignored": summary.ignored + summary.ignored_base, "poison": summary.poison_total,
+        "tables_changed": len(tables), "changes_per_s": summary.changes_per_s or 0,
         "queue_ready": st["broker"].get("ready"), "dead_lettered": st["broker"].get("dead_lettered"),
         "lag_s": st["lag_s"], "pending": st["pending"]})
     yield lag_check(st)
