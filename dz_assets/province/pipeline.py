@@ -26,6 +26,7 @@ from dz_assets.alerts import raise_alert
 from dz_assets.db import connect, pg_dsn
 from dz_assets.province import inbox
 from dz_assets.province.objects import store_objects
+from dz_assets.province.package import not_regular
 from dz_assets.province.registry import BatchName, BatchRegistry
 from dz_assets.province.rejects import write_rejects_file
 from dz_assets.settings import Settings, get_settings
@@ -303,11 +304,17 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
                            "not loaded again"}]
                 reg.finish(delivery, "duplicate", errors=errors, reason=errors[0]["message"])
                 return _verdict(batch_id, errors, delivery_id=delivery, status="duplicate")
+    if why := not_regular(path):  # a FIFO would hang the copy; a directory is no package
+        return _verdict(batch_id, [{"code": "not_zip", "file": path.name, "message": why}])
     work = s.state_dir / "work" / f"{batch_id}.{time.time_ns()}"
     work.mkdir(parents=True)
     try:
         copy = work / path.name
-        sha = inbox.copy_hashed(path, copy)
+        try:
+            sha = inbox.copy_hashed(path, copy)
+        except OSError as exc:  # a file stat calls regular that cannot be read (/proc/self/mem: EIO)
+            return _verdict(batch_id, [{"code": "not_zip", "file": path.name,
+                                        "message": f"{path}: cannot be read ({exc.strerror or exc})"}])
         if inbox.marker_of(path).is_file():
             shutil.copy2(inbox.marker_of(path), inbox.marker_of(copy))
         return process_package(copy, dsn=dsn, settings=s, sha256=sha)
