@@ -13,6 +13,8 @@ the next run supersedes it (the ODS table was never swapped, so nothing needs un
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -30,6 +32,8 @@ from dz_assets.province.package import not_regular
 from dz_assets.province.registry import BatchName, BatchRegistry
 from dz_assets.province.rejects import write_rejects_file
 from dz_assets.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 class BatchBusy(RuntimeError):
@@ -279,6 +283,49 @@ def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -
     return out
 
 
+# A work folder whose name carries no owner pid (written before it did) is removed once this old.
+UNOWNED_WORK_S = 6 * 3600
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def sweep_work(folder: Path) -> list[Path]:
+    """Remove the package copies of loads whose process is gone (killed, or the machine went
+    down): each is a full copy of a package, millions of ID numbers. A copy whose owner still
+    runs (a concurrent load) is left alone. Returns what was removed."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for entry in folder.iterdir():
+        parts = entry.name.rsplit(".", 2)
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            if _alive(int(parts[1])):
+                continue
+        else:
+            try:
+                if now - entry.lstat().st_mtime < UNOWNED_WORK_S:
+                    continue
+            except FileNotFoundError:
+                continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    if removed:
+        log.info("removed %d work copies of loads that are gone", len(removed))
+    return removed
+
+
 def load_package_copy(path: Path | str, *, dsn: str | None = None,
                       settings: Settings | None = None) -> dict[str, Any]:
     """``dzhub package load``: the asset's path on a copy of ``path`` (which stays where it is).
@@ -306,7 +353,9 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
                 return _verdict(batch_id, errors, delivery_id=delivery, status="duplicate")
     if why := not_regular(path):  # a FIFO would hang the copy; a directory is no package
         return _verdict(batch_id, [{"code": "not_zip", "file": path.name, "message": why}])
-    work = s.state_dir / "work" / f"{batch_id}.{time.time_ns()}"
+    sweep_work(s.state_dir / "work")
+    # The owner's pid in the name: a later load removes the copy if this process dies (kill -9).
+    work = s.state_dir / "work" / f"{batch_id}.{os.getpid()}.{time.time_ns()}"
     work.mkdir(parents=True)
     try:
         copy = work / path.name
