@@ -7,6 +7,8 @@ or not. ``check`` needs no database; ``load`` runs the asset's code path on a co
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 
 import click
@@ -14,6 +16,14 @@ import click
 from dz_assets.cli.output import emit_json, json_option, notice
 
 MAX_REJECTS_SHOWN = 20
+
+
+class Terminated(Exception):  # noqa: N818 (reads as what happened: the load was terminated)
+    """SIGTERM, raised where the load is so that its ``except Exception`` paths clean up."""
+
+
+def _terminated(signum: int, _frame) -> None:
+    raise Terminated(signal.Signals(signum).name)
 
 
 @click.group("package")
@@ -62,5 +72,14 @@ def load(path: Path, as_json: bool) -> None:
 
     r = resolve_dsn(allow_embedded=True)
     notice(r.describe())
-    verdict = load_package_copy(path, dsn=r.dsn)
+    # SIGTERM (systemd, docker stop, kill) takes the load's ordinary failure path: the batch is
+    # marked failed (a later run retries it) and the package's work copy is removed.
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        verdict = load_package_copy(path, dsn=r.dsn)
+    except Terminated as exc:
+        notice(f"{path.name}: load stopped by {exc}; the batch is marked failed and can be loaded again")
+        sys.exit(128 + signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     emit_json(verdict) if as_json else _summary(verdict)

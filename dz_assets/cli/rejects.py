@@ -21,8 +21,14 @@ def command(batch_id: str, as_csv: bool, out: str | None, as_json: bool) -> None
 
     with connect() as conn:  # rows stream from the server: a batch may have rejected millions
         delivery = delivery_of(conn, batch_id)
-        if delivery is None:
-            notice(f"no batch {batch_id} is registered")
+        if delivery is None:  # one line (one object with --json), status 1: nothing to list
+            message = f"no batch {batch_id} is registered"
+            if as_json:
+                emit_json({"batch_id": batch_id, "delivery_id": None, "error": "unknown_batch",
+                           "message": message})
+            else:
+                notice(message)
+            sys.exit(1)
         if as_json:
             count = conn.execute("select count(*) from meta.reject where delivery_id = %s", (delivery,)).fetchone()[0]
             emit_json({"batch_id": batch_id, "delivery_id": delivery, "count": count,
@@ -41,8 +47,6 @@ def command(batch_id: str, as_csv: bool, out: str | None, as_json: bool) -> None
             click.echo(f"{r['file']}:{r['line']}\t{r['field'] or '-'}\t{r['reason']}")
             n += 1
         notice(f"{n} rejected rows of {batch_id} (delivery {delivery})")
-    if delivery is None:
-        sys.exit(1)
 
 
 class _Streamed:

@@ -83,3 +83,22 @@ def test_a_database_without_the_schema_says_to_run_db_init(pg_dsn):
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute('drop database if exists "dzhub_empty_cli" with (force)')
+
+
+def test_rejects_of_an_unknown_batch_is_one_line_or_one_object(pg_dsn):
+    text = run("rejects", "SCGA-FULL-20991231-0001")
+    assert text.returncode == 1 and text.stdout == ""
+    assert text.stderr.strip().splitlines() == ["no batch SCGA-FULL-20991231-0001 is registered"]
+    as_json = run("rejects", "SCGA-FULL-20991231-0001", "--json")
+    assert as_json.returncode == 1 and "Traceback" not in as_json.stderr
+    obj = one_json_object(as_json.stdout)
+    assert obj["error"] == "unknown_batch" and obj["delivery_id"] is None
+
+
+def test_package_load_refuses_a_fifo_naming_it(pg_dsn, tmp_path):
+    fifo = tmp_path / "SCGA-FULL-20991231-0002.zip"
+    os.mkfifo(fifo)
+    out = subprocess.run([DZHUB, "package", "load", str(fifo), "--json"], capture_output=True, text=True,
+                         timeout=60)  # copying a FIFO would block forever
+    v = one_json_object(out.stdout)
+    assert [e["code"] for e in v["errors"]] == ["not_zip"] and str(fifo) in v["errors"][0]["message"]

@@ -60,6 +60,9 @@ def test_killed_load_leaves_previous_table_and_rerun_converges(pg_dsn, tmp_path,
         proc.wait(timeout=30)
     assert _snapshot(pg_dsn) == before  # the previous snapshot, untouched
     assert second.zip_path.exists()  # the command works on a copy
+    work = Path(os.environ["DZ_STATE_DIR"]) / "work"
+    left = [p for p in work.iterdir() if f".{proc.pid}." in p.name]
+    assert left, "the killed load's work copy was expected to stay until the next load"
 
     out = subprocess.run([DZHUB, "package", "load", str(second.zip_path), "--json"], env=env,
                          capture_output=True, text=True, timeout=120)
@@ -79,6 +82,7 @@ def test_killed_load_leaves_previous_table_and_rerun_converges(pg_dsn, tmp_path,
     assert statuses == ["failed", "loaded"]
     assert files == (20, 2000, 2000)
     assert leftovers == 0
+    assert not any(p.exists() for p in left)  # the next load removed the dead load's copy
 
 
 def test_killed_right_after_the_swap_commit_is_recovered_as_loaded(pg_dsn, tmp_path, monkeypatch):
@@ -201,3 +205,32 @@ def test_an_incr_released_by_a_full_is_applied_not_left_pending(pg_dsn, dirs):
         status = conn.execute("select status from meta.batch where batch_id = %s", (incr.batch_id,)).fetchone()[0]
         rows = conn.execute("select count(*) from ods.hz_hjrkjbxx where _batch_id = %s", (incr.batch_id,)).fetchone()
     assert (status, rows[0]) == ("applied", 3)
+
+
+def test_sigterm_marks_the_batch_failed_and_removes_the_work_copy(pg_dsn, tmp_path, monkeypatch):
+    for var in ("DZ_INBOX", "DZ_BACKUP_DIR", "DZ_QUARANTINE_DIR", "DZ_REJECT_DIR", "DZ_OBJECT_STORE"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    built = build_package(tmp_path / "in", "TCR-FULL-20261122-0001",
+                          [Dataset("HZ_HJRKJBXX", person_rows(2000, start=9000), files=20)])
+    proc = subprocess.Popen([DZHUB, "package", "load", str(built.zip_path), "--json"],
+                            env={**os.environ, "DZ_LOAD_THROTTLE_S": "0.3"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _wait_for(pg_dsn, "select count(*) from meta.batch where batch_id = %s and status = 'loading'",
+                  (built.batch_id,))
+        time.sleep(1.0)
+        assert proc.poll() is None, "the load finished before it could be stopped"
+        work = Path(os.environ["DZ_STATE_DIR"]) / "work"
+        assert [p for p in work.iterdir() if f".{proc.pid}." in p.name]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err.decode()
+    assert not [p for p in work.iterdir() if f".{proc.pid}." in p.name]
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("select status from meta.batch where batch_id = %s",
+                            (built.batch_id,)).fetchone()[0] == "failed"

@@ -8,8 +8,9 @@
    once after the load is ~2× faster than one maintained per row), with the batch's lineage as
    column defaults, and in the same transaction takes every file's proven rows in one
    ``COPY … FROM STDIN (FREEZE)`` (binary, see ``copy_payload``);
-3. then, still in that transaction, the primary key; only when that fails (a key delivered
-   twice) the duplicates are deleted, the last occurrence (FILE order, then line) kept, and
+3. then, still in that transaction, the primary key; when a query finds a key delivered twice
+   (asked, not learnt from a failing key: its error would log the key's values) the duplicates
+   are first deleted, the last occurrence (FILE order, then line) kept, and
    counted per file; COPY's row count is checked against the rows sent, and the per-file
    balance declared = loaded + rejected + duplicate. The build is committed.
 
@@ -384,12 +385,11 @@ def _key_and_dedupe(conn: psycopg.Connection, rel: sql.Composed, name: str, b: _
         rel, sql.Identifier(name + "_pkey"), key)
     if not b.table.key:
         return
-    try:
-        with conn.transaction():
-            conn.execute(add_pk)
+    # Asked first rather than learnt from a failed primary key, whose error the server logs
+    # with the duplicated key's values (personal data) in its DETAIL line.
+    if not conn.execute(sql.SQL(query("full_load", "has_duplicate_key")).format(rel=rel, key=key)).fetchone()[0]:
+        conn.execute(add_pk)
         return
-    except psycopg.errors.UniqueViolation:
-        pass
     gone = conn.execute(sql.SQL(query("full_load", "dedupe")).format(rel=rel, key=key),
                         {"files": [f.name for f in b.ds.files]}).fetchall()
     per_file = dict(gone)

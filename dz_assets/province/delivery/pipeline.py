@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from dz_assets.province.delivery import inbox
 from dz_assets.province.delivery.objects import store_objects
 from dz_assets.province.delivery.registry import BatchName, BatchRegistry
 from dz_assets.province.delivery.rejects import write_rejects_file
+from dz_assets.province.reader.package import not_regular
 from dz_assets.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -385,6 +387,49 @@ def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -
     return out
 
 
+# A work folder whose name carries no owner pid (written before it did) is removed once this old.
+UNOWNED_WORK_S = 6 * 3600
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def sweep_work(folder: Path) -> list[Path]:
+    """Remove the package copies of loads whose process is gone (killed, or the machine went
+    down): each is a full copy of a package, millions of ID numbers. A copy whose owner still
+    runs (a concurrent load) is left alone. Returns what was removed."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for entry in folder.iterdir():
+        parts = entry.name.rsplit(".", 2)
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            if _alive(int(parts[1])):
+                continue
+        else:
+            try:
+                if now - entry.lstat().st_mtime < UNOWNED_WORK_S:
+                    continue
+            except FileNotFoundError:
+                continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    if removed:
+        log.info("removed %d work copies of loads that are gone", len(removed))
+    return removed
+
+
 def load_package_copy(path: Path | str, *, dsn: str | None = None,
                       settings: Settings | None = None) -> dict[str, Any]:
     """``dzhub package load``: the asset's path on a copy of ``path`` (which stays where it is).
@@ -412,11 +457,19 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
                            "not loaded again"}]
                 reg.finish(delivery, "duplicate", errors=errors, reason=errors[0]["message"])
                 return _verdict(batch_id, errors, delivery_id=delivery, status="duplicate")
-    work = s.state_dir / "work" / f"{batch_id}.{time.time_ns()}"
+    if why := not_regular(path):  # a FIFO would hang the copy; a directory is no package
+        return _verdict(batch_id, [{"code": "not_zip", "file": path.name, "message": why}])
+    sweep_work(s.state_dir / "work")
+    # The owner's pid in the name: a later load removes the copy if this process dies (kill -9).
+    work = s.state_dir / "work" / f"{batch_id}.{os.getpid()}.{time.time_ns()}"
     work.mkdir(parents=True)
     try:
         copy = work / path.name
-        sha = inbox.copy_hashed(path, copy)
+        try:
+            sha = inbox.copy_hashed(path, copy)
+        except OSError as exc:  # a file stat calls regular that cannot be read (/proc/self/mem: EIO)
+            return _verdict(batch_id, [{"code": "not_zip", "file": path.name,
+                                        "message": f"{path}: cannot be read ({exc.strerror or exc})"}])
         if inbox.marker_of(path).is_file():
             shutil.copy2(inbox.marker_of(path), inbox.marker_of(copy))
         try:

@@ -8,6 +8,7 @@ drift against the catalogue, and access to the zip's members. Row-level proving 
 from __future__ import annotations
 
 import hashlib
+import stat
 import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -107,6 +108,21 @@ def batch_id_of(path: Path) -> str:
     return name[: -len(".zip")] if name.endswith(".zip") else name
 
 
+def not_regular(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a package file, or None. A FIFO would block its reader
+    forever and a directory or device is no package; a symlink is judged by what it points at."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"{path}: cannot be read ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a file")
+    return f"{path}: {kind}, not a regular file"
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -194,7 +210,13 @@ def drift_of(ds: Dataset, cat: Catalogue) -> dict | None:
 def _check_marker(path: Path, marker: Path, sha: str) -> list[Problem]:
     if not marker.exists():
         return [Problem("marker_missing", f"no marker {marker.name} beside the package", marker.name)]
-    text = marker.read_text(encoding="ascii", errors="replace").strip().lower()
+    if why := not_regular(marker):
+        return [Problem("marker_mismatch", why, marker.name)]
+    try:
+        with marker.open("rb") as fh:  # a marker holds 64 hex digits: more is not read
+            text = fh.read(4096).decode("ascii", "replace").strip().lower()
+    except OSError as exc:
+        return [Problem("marker_mismatch", f"{marker}: cannot be read ({exc.strerror})", marker.name)]
     if text != sha:
         return [Problem("marker_mismatch", f"{marker.name} holds {text[:64]!r}, the zip's SHA-256 is {sha}",
                         marker.name)]
@@ -285,7 +307,18 @@ def open_package(zip_path: str | Path, marker_path: str | Path | None = None, *,
     """
     path = Path(zip_path)
     marker = Path(marker_path) if marker_path else path.with_name(path.name + MARKER_SUFFIX)
-    sha = sha256 or file_sha256(path)
+    why = not_regular(path)
+    if why is None and sha256 is None:
+        try:
+            sha256 = file_sha256(path)
+        except OSError as exc:  # e.g. EIO from a /proc file that stat calls regular
+            why = f"{path}: cannot be read ({exc.strerror or exc})"
+    if why is not None:
+        pkg = Package(path=path, batch_id=batch_id_of(path), sha256="", size=0, members_checked=deep)
+        pkg.problems.append(Problem("not_zip", why, path.name))
+        return pkg
+    sha = sha256
+    assert sha is not None
     pkg = Package(path=path, batch_id=batch_id_of(path), sha256=sha, size=path.stat().st_size,
                   members_checked=deep)
     pkg.problems += _check_marker(path, marker, sha)
