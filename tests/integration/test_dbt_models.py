@@ -204,3 +204,62 @@ def test_dbt_models_materialize_through_dagster(city):
     assert meta["dagster/row_count"].value == count
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)
+
+
+# Materializes dbt assets in a fresh interpreter (the definitions read the manifest when they are
+# imported) and prints their row counts and every error the run logged.
+MATERIALIZE = """
+import json, logging, sys
+import dagster as dg
+from dz_assets.defs.resources import WarehouseResource
+from dz_assets.defs.transform.dbt_assets import dbt_resource, dz_dbt_models
+
+keys = [dg.AssetKey(k.split("/")) for k in sys.argv[2:]]
+with dg.DagsterInstance.ephemeral() as instance:
+    result = dg.materialize([dz_dbt_models], instance=instance, selection=dg.AssetSelection.assets(*keys),
+                            resources={"dbt": dbt_resource, "warehouse": WarehouseResource(dsn=sys.argv[1])},
+                            raise_on_error=False)
+    counts = {m.asset_key.to_user_string(): getattr(m.materialization.metadata.get("dagster/row_count"), "value", None)
+              for m in result.get_asset_materialization_events()}
+    errors = [e.user_message for e in instance.all_logs(result.run_id) if e.level >= logging.ERROR]
+print(json.dumps({"success": result.success, "counts": counts, "errors": errors}))
+"""
+
+
+def test_row_counts_on_a_warehouse_other_than_the_parsed_one(city):
+    """The manifest is parsed against `dzhub` (as `dzhub dbt parse` does by default) and the run
+    builds in this session's database: the row counts must come from the database built in."""
+    from dz_assets.db import database_name, with_database
+    from dz_assets.defs.transform.dbt_assets import dbt_project
+
+    dsn = city["dsn"]
+    assert database_name(dsn) != "dzhub"
+    run_dbt(["parse", "--quiet"], with_database(dsn, "dzhub"))
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    assert manifest["nodes"]["model.dz_hub.core_address"]["database"] == "dzhub"
+
+    keys = ["core/core_address", "topic/topic_bzdz__by_division", "core/core_house"]
+    run = subprocess.run([sys.executable, "-c", MATERIALIZE, dsn, *keys], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["success"]
+    for key in keys:
+        schema, rel = key.split("/")
+        assert out["counts"][key] == _one(dsn, f"select count(*) from {schema}.{rel}")[0] > 0, key
+    assert not out["errors"], out["errors"]
+    assert "cross-database" not in run.stderr
+
+
+def test_a_row_count_that_fails_is_an_error_not_a_silent_gap(pg_dsn):
+    """A table the warehouse cannot count (here: not there) is logged as an error and handed back
+    for the step to fail on, its event passed on unchanged."""
+    import dagster as dg
+
+    from dz_assets.defs.transform.dbt_assets import with_row_counts
+
+    manifest = {"nodes": {"model.dz_hub.gone": {"schema": "core", "alias": "no_such_table", "name": "gone",
+                                                 "config": {"materialized": "table"}}}}
+    event = dg.Output(None, output_name="core_gone", metadata={"unique_id": "model.dz_hub.gone"})
+    failed: list[str] = []
+    out = list(with_row_counts(dg.build_asset_context(), [event], manifest, pg_dsn, failed))
+    assert out == [event] and failed == ["core.no_such_table"]
