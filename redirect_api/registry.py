@@ -1,7 +1,8 @@
 """Address lookups for the redirect API: the served registry, else the standard-address ODS tables.
 
 ``serve.address_registry`` is used as soon as it exists (the address pipeline's dbt model);
-until then the union of ``ods.ybss_bzdzmlxx`` and ``ods.ybss_bzdzchxx``. Lookups go through a
+until then the same model's SQL run over the ODS tables (``redirect_api/sql.py``), so both answer
+with one set of rules. Lookups go through a
 small async pool of prepared connections and a bounded cache with a short TTL, so a change in
 the registry shows within ``cache_ttl_s`` seconds.
 """
@@ -78,7 +79,6 @@ class AddressRegistry:
         self._cache: dict[str, tuple[float, tuple | None]] = {}
         self._source: str | None = None
         self._source_checked = 0.0
-        self._names: dict[tuple[str, str], str] = {}  # (dict, code) → name, refreshed with the source
         self._pending: dict[str, asyncio.Future] = {}
         self._flushers = 0
         self._max_flushers = max(1, max_flushers)
@@ -91,11 +91,6 @@ class AddressRegistry:
                 cur = await conn.execute("select to_regclass('serve.address_registry') is not null")
                 row = await cur.fetchone()
             self._source = "registry_serve" if row and row[0] else "registry_ods"
-            if self._source == "registry_ods":
-                async with self._pool.connection() as conn:
-                    cur = await conn.execute(load_sql("registry_names"))
-                    names: dict[tuple[str, str], str] = {(d, c): n for d, c, n in await cur.fetchall()}
-                self._names = names
             self._source_checked = now
         return self._source
 
@@ -136,9 +131,7 @@ class AddressRegistry:
         async with self._pool.connection() as conn:
             cur = await conn.execute(sql, {"codes": codes})
             rows = await cur.fetchall()
-        names = self._names
-        found = {dzbm: (dzbm, dzmc, xzqh, xzqhmc or names.get(("GB/T 2260", xzqh)),
-                        gajg, gajgmc or names.get(("GAJG", gajg)), normalise_status(status))
+        found = {dzbm: (dzbm, dzmc, xzqh, xzqhmc, gajg, gajgmc, normalise_status(status))
                  for dzbm, dzmc, xzqh, xzqhmc, gajg, gajgmc, status in rows}
         if self._ttl > 0:
             expires = time.monotonic() + self._ttl

@@ -263,3 +263,30 @@ def test_a_row_count_that_fails_is_an_error_not_a_silent_gap(pg_dsn):
     failed: list[str] = []
     out = list(with_row_counts(dg.build_asset_context(), [event], manifest, pg_dsn, failed))
     assert out == [event] and failed == ["core.no_such_table"]
+
+
+def test_redirect_registry_before_and_after_dbt_is_one_definition(city):
+    """The redirect API answers alike from the ODS tables (before dbt built the served view) and
+    from serve.address_registry, with the contract's rules: codes and division codes exactly as
+    delivered; a code delivered both as a 门楼 and as a 层户 is one address, served as its 门楼."""
+    from redirect_api.sql import load_sql
+
+    dsn = city["dsn"]
+    planted = [("ybss_bzdzmlxx", "PL-BOTH-01", "四川省达州市通川区两级路1号", "511702001"),
+               ("ybss_bzdzchxx", "PL-BOTH-01", "四川省达州市通川区两级路1号1单元101室", "511702001"),
+               ("ybss_bzdzchxx", "pl-room-02", "四川省达州市通川区小写路2号3单元301室", "511702")]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table, dzbm, dzmc, xzqh in planted:
+            conn.execute(f"insert into ods.{table} (dzbm, dzmc, xzqhdm, dzztdm, _batch_id, _file, _line) "
+                         "values (%s, %s, %s, '1', %s, 'planted.bcp', 1)", (dzbm, dzmc, xzqh, PLANTED))
+
+    def lookup(source: str) -> list[tuple]:
+        with psycopg.connect(dsn) as conn:
+            return sorted(conn.execute(load_sql(source), {"codes": ["PL-BOTH-01", "pl-room-02", "PL-ROOM-02"]}))
+
+    before_dbt = lookup("registry_ods")
+    _build(dsn, "--select", "serve_address_registry")
+    served = lookup("registry_serve")
+    assert served == before_dbt
+    assert [r[:3] for r in served] == [("PL-BOTH-01", "四川省达州市通川区两级路1号", "511702001"),
+                                       ("pl-room-02", "四川省达州市通川区小写路2号3单元301室", "511702")]
