@@ -7,7 +7,7 @@
     pre_hook="{{ dz_follow_pre(ref('core_person'), 'gmsfhm') }}",
 ) }}
 {#- Incremental: a daily run replaces the rows of the persons core_person recomputed (its change
-    log, macros/incremental.sql). -#}
+    log, macros/incremental/incremental.sql). -#}
 
 -- 数据比对: persons whose hukou address (户籍地) and residence (居住地, actual population) differ,
 -- classed by how far apart they are. Persons with only one of the two are not compared.

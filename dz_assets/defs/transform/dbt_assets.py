@@ -8,7 +8,7 @@ runs unbroken from the inbox to the topic libraries. dbt tests surface as asset 
 The daily schedule (``schedules.py``) runs a plain ``dbt build``: the incremental models read only
 what changed since their last run (person tracks and element anomalies by load time; core_person
 and the person-grain topic/comparison tables by changed ID number, see
-``dbt_project/macros/incremental.sql``); the weekly one passes ``full_refresh`` to rebuild them from
+``dbt_project/macros/incremental/incremental.sql``); the weekly one passes ``full_refresh`` to rebuild them from
 scratch (withdrawing track rows whose ODS rows were deleted).
 """
 

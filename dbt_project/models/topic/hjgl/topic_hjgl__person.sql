@@ -7,7 +7,7 @@
     pre_hook="{{ dz_follow_pre(ref('core_person'), 'gmsfhm') }}",
 ) }}
 {#- Incremental: a daily run replaces the rows of the persons core_person recomputed (its change
-    log, macros/incremental.sql). -#}
+    log, macros/incremental/incremental.sql). -#}
 
 -- 户籍管理 detail: one row per person registered in a Dazhou hukou (any status), with the
 -- hukou address as linked and the ODS row it came from.

@@ -7,7 +7,7 @@
     pre_hook="{{ dz_follow_pre(ref('core_person'), 'gmsfhm') }}",
 ) }}
 {#- Incremental: a daily run replaces the rows of the persons core_person recomputed (its change
-    log, macros/incremental.sql). -#}
+    log, macros/incremental/incremental.sql). -#}
 
 -- 流动人口 detail: one row per person living in Dazhou (actual population) who is registered
 -- as 流动人口 (RYLB 2) or whose hukou is outside Dazhou.

@@ -1,4 +1,4 @@
-{#- elem_place, incremental by address code (macros/incremental.sql): the place facts drawn from
+{#- elem_place, incremental by address code (macros/incremental/incremental.sql): the place facts drawn from
     the small inputs (houses, units, disputes, cases), one row per address code that has any;
     both the model and its change detection read them. `codes` restricts them to the codes of
     a temporary table (the model's daily run). -#}

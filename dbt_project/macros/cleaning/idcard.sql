@@ -83,7 +83,7 @@ where not o._deleted
 
 {#- Pre-hook of a model that looks a person register's rows up by normalised ID number (core_person's
     daily run: a few thousand IDs among millions of rows): an index on the expression. Like the
-    _loaded_at index (macros/incremental.sql), the ODS DDL does not carry it and a FULL swaps in
+    _loaded_at index (macros/incremental/incremental.sql), the ODS DDL does not carry it and a FULL swaps in
     a table without it; the full build that follows builds it again. -#}
 {% macro dz_ods_idcard_index(src) -%}
     create index if not exists {{ src.identifier }}__gmsfhm_norm on {{ src }} (({{ normalize_idcard('gmsfhm') }}))

@@ -34,7 +34,7 @@
 {%- endmacro %}
 
 {#- Hooks of a `dz_append_new` model: the replaced log exists (pre); a full build replaced every
-    row and logs a NULL key (post), as the entity change logs do (macros/incremental.sql). -#}
+    row and logs a NULL key (post), as the entity change logs do (macros/incremental/incremental.sql). -#}
 {% macro dz_replaced_log_hook(when) -%}
     {%- if when == 'pre' %}
     create table if not exists {{ dz_replaced_log(this) }} (key text, replaced_at timestamptz not null default now());

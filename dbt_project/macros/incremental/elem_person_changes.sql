@@ -1,4 +1,4 @@
-{#- elem_person, incremental (macros/incremental.sql): the person facts drawn from the small
+{#- elem_person, incremental (macros/incremental/incremental.sql): the person facts drawn from the small
     inputs (labels, GABF register, units represented, houses owned, disputes, cases), one row per
     ID number that has any; both the model and its change detection read them. -#}
 {% macro elem_person_facts() -%}

@@ -1,4 +1,4 @@
-{#- The address codes core_address recomputes in an incremental run (macros/incremental.sql):
+{#- The address codes core_address recomputes in an incremental run (macros/incremental/incremental.sql):
     the codes of the standard-address rows loaded or changed since the last build (deletes
     included), their children (a 门楼/层户 under a changed code: parent found or lost, police
     station inherited) and the 层户 under a changed 街路巷 (station inherited from the
