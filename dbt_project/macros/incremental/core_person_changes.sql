@@ -56,15 +56,15 @@
 {%- endmacro %}
 
 {#- Second pre-hook: the changed IDs' hukou and actual-population survivors, cleaned and ranked
-    by the staging SQL restricted to them, as temporary tables with statistics, so that the
+    by the staging models' own SQL restricted to them (dz_staged_persons), as temporary tables with statistics, so that the
     model's joins to core_address/core_house are planned for a few hundred rows, not a million. -#}
 {% macro core_person_staged_pre() -%}
     {%- if is_incremental() %}
     {%- set ids = 'select key from ' ~ this.identifier ~ '__changed' %}
     create temporary table {{ this.identifier }}__hukou on commit drop as
-    select * from ({{ stg_hukou_persons(ids) }}) stg where is_survivor and gmsfhm is not null;
+    select * from ({{ dz_staged_persons('stg_ods__hz_hjrkjbxx', ids) }}) stg where is_survivor and gmsfhm is not null;
     create temporary table {{ this.identifier }}__actual on commit drop as
-    select * from ({{ stg_actual_persons(ids) }}) stg where is_survivor and gmsfhm is not null;
+    select * from ({{ dz_staged_persons('stg_ods__ybss_syrkxx', ids) }}) stg where is_survivor and gmsfhm is not null;
     analyze {{ this.identifier }}__hukou;
     analyze {{ this.identifier }}__actual;
     {%- endif %}
@@ -93,4 +93,16 @@
     truncate {{ log }};
     insert into {{ log }} (dzbm) values (null);
     {%- endif %}
+{%- endmacro %}
+
+{#- A person staging model's SQL (its raw code, rendered here) with `id_filter` (a query of
+    normalised ID numbers) in place of the model's `{% set id_filter = none %}`: one definition of
+    the cleaning and survivorship, run on a few IDs. A model without that line is an error. -#}
+{% macro dz_staged_persons(model_name, id_filter) -%}
+    {%- set node = graph.nodes['model.' ~ project_name ~ '.' ~ model_name] -%}
+    {%- set marker = '{' ~ '%- set id_filter = none %' ~ '}' -%}
+    {%- if marker not in node.raw_code -%}
+        {{ exceptions.raise_compiler_error(model_name ~ ' has no `' ~ marker ~ '` line for dz_staged_persons') }}
+    {%- endif -%}
+    {{ render(node.raw_code.replace(marker, '{' ~ '%- set id_filter = "' ~ id_filter ~ '" %' ~ '}')) }}
 {%- endmacro %}
