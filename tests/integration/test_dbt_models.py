@@ -290,3 +290,25 @@ def test_redirect_registry_before_and_after_dbt_is_one_definition(city):
     assert served == before_dbt
     assert [r[:3] for r in served] == [("PL-BOTH-01", "四川省达州市通川区两级路1号", "511702001"),
                                        ("pl-room-02", "四川省达州市通川区小写路2号3单元301室", "511702")]
+
+
+def test_events_already_built_are_passed_on_when_dbt_fails_later(pg_dsn):
+    """dbt's stream raises at its end when a model failed; the materializations it emitted before
+    (each waiting for its row count) still reach Dagster, then the failure."""
+    import dagster as dg
+
+    from dz_assets.defs.transform.dbt_assets import with_row_counts
+
+    manifest = {"nodes": {"model.dz_hub.batch": {"schema": "meta", "alias": "batch", "name": "batch",
+                                                  "config": {"materialized": "table"}}}}
+    built = dg.Output(None, output_name="meta_batch", metadata={"unique_id": "model.dz_hub.batch"})
+
+    def stream():
+        yield built
+        raise RuntimeError("dbt build failed")
+
+    out = []
+    with pytest.raises(RuntimeError, match="dbt build failed"):
+        for event in with_row_counts(dg.build_asset_context(), stream(), manifest, pg_dsn, []):
+            out.append(event)
+    assert len(out) == 1 and out[0].metadata["dagster/row_count"].value >= 0

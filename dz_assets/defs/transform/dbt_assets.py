@@ -120,10 +120,17 @@ def with_row_counts(context: dg.AssetExecutionContext, events: Iterable[Any], ma
 
     with ThreadPoolExecutor(max_workers=COUNT_THREADS, thread_name_prefix="dbt_row_count") as pool:
         pending: deque[Future] = deque()
-        for event in events:
-            pending.append(pool.submit(counted, event))
-            while pending and pending[0].done():
+        try:
+            for event in events:
+                pending.append(pool.submit(counted, event))
+                while pending and pending[0].done():
+                    yield pending.popleft().result()
+        except Exception:
+            # dbt failed part-way (the stream raises at the end): the models it did build are
+            # still recorded before the failure propagates.
+            while pending:
                 yield pending.popleft().result()
+            raise
         while pending:
             yield pending.popleft().result()
 
