@@ -1,7 +1,8 @@
 """Address lookups for the redirect API: the served registry, else the standard-address ODS tables.
 
 ``serve.address_registry`` is used as soon as it exists (the address pipeline's dbt model);
-until then the union of ``ods.ybss_bzdzmlxx`` and ``ods.ybss_bzdzchxx``. Lookups go through a
+until then the same model's SQL run over the ODS tables (``registry_ods_sql``), so both answer
+with one set of rules. Lookups go through a
 small async pool of prepared connections and a bounded cache with a short TTL, so a change in
 the registry shows within ``cache_ttl_s`` seconds.
 """
@@ -10,15 +11,42 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from dataclasses import dataclass
+from functools import cache
 
 from psycopg_pool import AsyncConnectionPool
 
 from dz_assets.catalog import in_dazhou
 from dz_assets.db.named_sql import NamedSql
+from dz_assets.settings import PROJECT_ROOT
 
 query = NamedSql(__file__)
+
+# The served registry's one definition: the dbt model the redirect API reads once dbt built it.
+REGISTRY_MODEL = PROJECT_ROOT / "dbt_project" / "models" / "serve" / "serve_address_registry.sql"
+_CONFIG = re.compile(r"\{\{\s*config\(.*?\)\s*\}\}", re.S)
+_SOURCE = re.compile(r"\{\{\s*source\(\s*'(\w+)'\s*,\s*'(\w+)'\s*\)\s*\}\}")
+
+
+@cache
+def registry_ods_sql() -> str:
+    """The lookup by a batch of codes (``%(codes)s``, a text[]) before dbt has built
+    ``serve.address_registry``: the model's own SQL with its sources named as the ODS and meta
+    tables they resolve to, so that both sources answer with the same rules. The model may use
+    only ``config()`` and ``source()`` for this to hold (checked here: anything else is an error)."""
+    text = _SOURCE.sub(r"\1.\2", _CONFIG.sub("", REGISTRY_MODEL.read_text(encoding="utf-8")))
+    if "{{" in text or "{%" in text:
+        raise ValueError(f"{REGISTRY_MODEL.name} uses Jinja beyond config() and source()")
+    body = text.replace("%", "%%")  # psycopg placeholders: the model's own % are literal
+    return ("select dzbm, dzmc, xzqh, xzqhmc, gajg, gajgmc, status\n"
+            f"  from (\n{body}\n) registry\n where dzbm = any(%(codes)s)")
+
+
+def lookup_sql(source: str) -> str:
+    """The batch lookup of one source: ``registry_serve`` (the built view) or ``registry_ods``."""
+    return registry_ods_sql() if source == "registry_ods" else query(source)
 
 # Whether serve.address_registry exists is asked again after this long: dbt may create it
 # while the service runs, and one catalogue query every 30 s is free.
@@ -80,7 +108,6 @@ class AddressRegistry:
         self._cache: dict[str, tuple[float, tuple | None]] = {}
         self._source: str | None = None
         self._source_checked = 0.0
-        self._names: dict[tuple[str, str], str] = {}  # (dict, code) → name, refreshed with the source
         self._pending: dict[str, asyncio.Future] = {}
         self._flushers = 0
         self._max_flushers = max(1, max_flushers)
@@ -93,11 +120,6 @@ class AddressRegistry:
                 cur = await conn.execute("select to_regclass('serve.address_registry') is not null")
                 row = await cur.fetchone()
             self._source = "registry_serve" if row and row[0] else "registry_ods"
-            if self._source == "registry_ods":
-                async with self._pool.connection() as conn:
-                    cur = await conn.execute(query("registry_names"))
-                    names: dict[tuple[str, str], str] = {(d, c): n for d, c, n in await cur.fetchall()}
-                self._names = names
             self._source_checked = now
         return self._source
 
@@ -134,13 +156,11 @@ class AddressRegistry:
             self._flushers -= 1
 
     async def _fetch(self, codes: list[str]) -> dict[str, Address]:
-        sql = query(await self.source())
+        sql = lookup_sql(await self.source())
         async with self._pool.connection() as conn:
             cur = await conn.execute(sql, {"codes": codes})
             rows = await cur.fetchall()
-        names = self._names
-        found = {dzbm: (dzbm, dzmc, xzqh, xzqhmc or names.get(("GB/T 2260", xzqh)),
-                        gajg, gajgmc or names.get(("GAJG", gajg)), normalise_status(status))
+        found = {dzbm: (dzbm, dzmc, xzqh, xzqhmc, gajg, gajgmc, normalise_status(status))
                  for dzbm, dzmc, xzqh, xzqhmc, gajg, gajgmc, status in rows}
         if self._ttl > 0:
             expires = time.monotonic() + self._ttl

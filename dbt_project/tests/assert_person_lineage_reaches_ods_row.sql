@@ -3,7 +3,7 @@
 -- Lineage to the row: every person's (batch, file, line) or (msg_id, seq) names the ODS row
 -- it came from (the hukou row when there is one, else the actual-population row). Judged on
 -- the rows core_person's last build wrote (all of them after a full build; a daily run's
--- recomputed persons), as the generic tests are (macros/test_scope.sql).
+-- recomputed persons), as the generic tests are (macros/overrides/test_scope.sql).
 select p.gmsfhm, p._batch_id, p._file, p._line, p._msg_id, p._seq
 from {{ ref('core_person') }} p
 where p._built_at >= {{ dz_newest_load(ref('core_person'), column='_built_at') }}

@@ -48,3 +48,19 @@ def run_dbt(args: list[str], dsn: str | None = None, *, check: bool = True) -> s
         env.setdefault("DO_NOT_TRACK", "1")
     cmd = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     return subprocess.run(cmd, env=env, check=check, stdout=sys.stderr, stderr=sys.stderr)
+
+
+def row_count(dsn: str, schema: str, relation: str) -> int:
+    """``count(*)`` of ``schema.relation`` in the database of ``dsn``.
+
+    Named by schema and relation only: the database is the connection's. The dbt manifest names
+    relations with the database it was parsed against (``"dzhub"."core"…``), which is not the one
+    a run builds in whenever the warehouse is another database (a test's, a second demo's), and
+    PostgreSQL refuses a cross-database reference."""
+    from psycopg import sql
+
+    from dz_assets.db import connect
+
+    with connect(dsn) as conn:
+        query = sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(relation))
+        return conn.execute(query).fetchone()[0]

@@ -205,3 +205,112 @@ def test_dbt_models_materialize_through_dagster(city):
     assert meta["dagster/row_count"].value == count
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)
+
+
+# Materializes dbt assets in a fresh interpreter (the definitions read the manifest when they are
+# imported) and prints their row counts and every error the run logged.
+MATERIALIZE = """
+import json, logging, sys
+import dagster as dg
+from dz_assets.defs.resources import WarehouseResource
+from dz_assets.defs.transform.dbt_assets import dz_dbt_models
+from dz_assets.defs.transform.project import dbt_resource
+
+keys = [dg.AssetKey(k.split("/")) for k in sys.argv[2:]]
+with dg.DagsterInstance.ephemeral() as instance:
+    result = dg.materialize([dz_dbt_models], instance=instance, selection=dg.AssetSelection.assets(*keys),
+                            resources={"dbt": dbt_resource, "warehouse": WarehouseResource(dsn=sys.argv[1])},
+                            raise_on_error=False)
+    counts = {m.asset_key.to_user_string(): getattr(m.materialization.metadata.get("dagster/row_count"), "value", None)
+              for m in result.get_asset_materialization_events()}
+    errors = [e.user_message for e in instance.all_logs(result.run_id) if e.level >= logging.ERROR]
+print(json.dumps({"success": result.success, "counts": counts, "errors": errors}))
+"""
+
+
+def test_row_counts_on_a_warehouse_other_than_the_parsed_one(city):
+    """The manifest is parsed against `dzhub` (as `dzhub dbt parse` does by default) and the run
+    builds in this session's database: the row counts must come from the database built in."""
+    from dz_assets.db import database_name, with_database
+    from dz_assets.defs.transform.project import dbt_project
+
+    dsn = city["dsn"]
+    assert database_name(dsn) != "dzhub"
+    run_dbt(["parse", "--quiet"], with_database(dsn, "dzhub"))
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    assert manifest["nodes"]["model.dz_hub.core_address"]["database"] == "dzhub"
+
+    keys = ["core/core_address", "topic/topic_bzdz__by_division", "core/core_house"]
+    run = subprocess.run([sys.executable, "-c", MATERIALIZE, dsn, *keys], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["success"]
+    for key in keys:
+        schema, rel = key.split("/")
+        assert out["counts"][key] == _one(dsn, f"select count(*) from {schema}.{rel}")[0] > 0, key
+    assert not out["errors"], out["errors"]
+    assert "cross-database" not in run.stderr
+
+
+def test_a_row_count_that_fails_is_an_error_not_a_silent_gap(pg_dsn):
+    """A table the warehouse cannot count (here: not there) is logged as an error and handed back
+    for the step to fail on, its event passed on unchanged."""
+    import dagster as dg
+
+    from dz_assets.defs.transform.dbt_assets import with_row_counts
+
+    manifest = {"nodes": {"model.dz_hub.gone": {"schema": "core", "alias": "no_such_table", "name": "gone",
+                                                 "config": {"materialized": "table"}}}}
+    event = dg.Output(None, output_name="core_gone", metadata={"unique_id": "model.dz_hub.gone"})
+    failed: list[str] = []
+    out = list(with_row_counts(dg.build_asset_context(), [event], manifest, pg_dsn, failed))
+    assert out == [event] and failed == ["core.no_such_table"]
+
+
+def test_redirect_registry_before_and_after_dbt_is_one_definition(city):
+    """The redirect API answers alike from the ODS tables (before dbt built the served view) and
+    from serve.address_registry, with the contract's rules: codes and division codes exactly as
+    delivered; a code delivered both as a 门楼 and as a 层户 is one address, served as its 门楼."""
+    from redirect_api.registry import lookup_sql
+
+    dsn = city["dsn"]
+    planted = [("ybss_bzdzmlxx", "PL-BOTH-01", "四川省达州市通川区两级路1号", "511702001"),
+               ("ybss_bzdzchxx", "PL-BOTH-01", "四川省达州市通川区两级路1号1单元101室", "511702001"),
+               ("ybss_bzdzchxx", "pl-room-02", "四川省达州市通川区小写路2号3单元301室", "511702")]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table, dzbm, dzmc, xzqh in planted:
+            conn.execute(f"insert into ods.{table} (dzbm, dzmc, xzqhdm, dzztdm, _batch_id, _file, _line) "
+                         "values (%s, %s, %s, '1', %s, 'planted.bcp', 1)", (dzbm, dzmc, xzqh, PLANTED))
+
+    def lookup(source: str) -> list[tuple]:
+        with psycopg.connect(dsn) as conn:
+            return sorted(conn.execute(lookup_sql(source), {"codes": ["PL-BOTH-01", "pl-room-02", "PL-ROOM-02"]}))
+
+    before_dbt = lookup("registry_ods")
+    _build(dsn, "--select", "serve_address_registry")
+    served = lookup("registry_serve")
+    assert served == before_dbt
+    assert [r[:3] for r in served] == [("PL-BOTH-01", "四川省达州市通川区两级路1号", "511702001"),
+                                       ("pl-room-02", "四川省达州市通川区小写路2号3单元301室", "511702")]
+
+
+def test_events_already_built_are_passed_on_when_dbt_fails_later(pg_dsn):
+    """dbt's stream raises at its end when a model failed; the materializations it emitted before
+    (each waiting for its row count) still reach Dagster, then the failure."""
+    import dagster as dg
+
+    from dz_assets.defs.transform.dbt_assets import with_row_counts
+
+    manifest = {"nodes": {"model.dz_hub.batch": {"schema": "meta", "alias": "batch", "name": "batch",
+                                                  "config": {"materialized": "table"}}}}
+    built = dg.Output(None, output_name="meta_batch", metadata={"unique_id": "model.dz_hub.batch"})
+
+    def stream():
+        yield built
+        raise RuntimeError("dbt build failed")
+
+    out = []
+    with pytest.raises(RuntimeError, match="dbt build failed"):
+        for event in with_row_counts(dg.build_asset_context(), stream(), manifest, pg_dsn, []):
+            out.append(event)
+    assert len(out) == 1 and out[0].metadata["dagster/row_count"].value >= 0

@@ -263,3 +263,22 @@ def test_dazhou_helpers(cat: Catalogue) -> None:
     assert stations["511702510000"] == "通川区分局西城派出所"
     assert "511702000000" not in stations and len(stations) >= 4
     assert cat.code_tables["GAJG"].codes[cat.police_bureau("511722")] == "宣汉县公安局"
+
+
+def test_dbt_sources_declare_exactly_the_tables_the_project_reads(tmp_path):
+    """A table no model reads stays out of the dbt lineage graph; one a model reads is declared,
+    with the catalogue's description and its Dagster ODS asset key."""
+    import yaml
+
+    from dz_assets.catalog.dbt_sources import SOURCES_PATH, render_sources, sources_read
+
+    read = sources_read()
+    assert ("ods", "hz_hjrkjbxx") in read and ("meta", "code_table") in read
+    doc = yaml.safe_load(render_sources())
+    declared = {(s["name"], t["name"]) for s in doc["sources"] for t in s["tables"]}
+    assert declared == read
+    hukou = next(t for s in doc["sources"] for t in s["tables"] if t["name"] == "hz_hjrkjbxx")
+    assert hukou["meta"]["dagster"]["asset_key"] == ["ods", "hz_hjrkjbxx"] and "户籍" in hukou["description"]
+    only_one = yaml.safe_load(render_sources(read={("ods", "ybss_ajxx")}))
+    assert [[t["name"] for t in s["tables"]] for s in only_one["sources"]] == [["ybss_ajxx"], []]
+    assert SOURCES_PATH.read_text(encoding="utf-8") == render_sources(), "run `dzhub dbt sources`"

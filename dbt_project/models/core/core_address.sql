@@ -1,7 +1,7 @@
 {#- Address codes are normalised expressions PostgreSQL has no statistics for: it guesses the
     parent joins at ~1e10 rows and picks merge joins that sort the whole union; hash joins of
     the ~0.5M rows (1M persons) fit work_mem.
-    Incremental by changed address code (macros/incremental.sql, macros/core_address_changes.sql):
+    Incremental by changed address code (macros/incremental/incremental.sql, macros/incremental/core_address_changes.sql):
     a daily run recomputes the codes whose standard-address rows were loaded or changed since
     the last build and the codes below them; their parents come from the fresh rows where they
     changed too, else from this table (raw police station = the stored one unless inherited). -#}
@@ -15,7 +15,7 @@
     pre_hook=["set local enable_mergejoin = off", "{{ dz_changes_pre('dzbm', core_address_changed_codes()) }}"],
     post_hook="{{ dz_changes_post('dzbm') }}",
 ) }}
--- change detection also reads (macros/core_address_changes.sql):
+-- change detection also reads (macros/incremental/core_address_changes.sql):
 -- depends_on: {{ source('ods', 'ybss_bzdzjlxxx') }}, {{ source('ods', 'ybss_bzdzmlxx') }}, {{ source('ods', 'ybss_bzdzchxx') }}
 
 -- The standard address hierarchy 街路巷 (level 1) → 门楼 (2) → 层户 (3): one row per address

@@ -1,13 +1,5 @@
-{{ config(
-    materialized='incremental',
-    unique_key='gmsfhm',
-    incremental_strategy='append',
-    on_schema_change='append_new_columns',
-    indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['_built_at']}],
-    pre_hook="{{ dz_follow_pre(ref('core_person'), 'gmsfhm') }}",
-) }}
-{#- Incremental: a daily run replaces the rows of the persons core_person recomputed (its change
-    log, macros/incremental.sql). -#}
+{#- Incremental, one row per person following core_person (macros/incremental/follow_person.sql). -#}
+{{ dz_follow_person_config() }}
 
 -- 数据比对: persons whose hukou address (户籍地) and residence (居住地, actual population) differ,
 -- classed by how far apart they are. Persons with only one of the two are not compared.

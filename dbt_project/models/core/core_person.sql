@@ -1,4 +1,4 @@
-{#- Incremental by changed ID number (macros/incremental.sql): a daily run recomputes the persons
+{#- Incremental by changed ID number (macros/incremental/incremental.sql): a daily run recomputes the persons
     whose hukou or actual-population rows were loaded or changed since the last build (under
     their ID now and the ID their row had here before), and, on a day when standard addresses
     or houses changed, the persons linked to them; everyone after a FULL load. Known gap until
@@ -19,7 +19,7 @@
               "{{ core_person_places('pre') }}"],
     post_hook=["{{ dz_changes_post('gmsfhm') }}", "{{ core_person_places('post') }}"],
 ) }}
--- change detection also reads (macros/core_person_changes.sql):
+-- change detection also reads (macros/incremental/core_person_changes.sql):
 -- depends_on: {{ source('ods', 'hz_hjrkjbxx') }}, {{ source('ods', 'ybss_syrkxx') }}, {{ source('ods', 'ybss_syfwxx') }}
 -- depends_on: {{ source('ods', 'ybss_bzdzjlxxx') }}, {{ source('ods', 'ybss_bzdzmlxx') }}, {{ source('ods', 'ybss_bzdzchxx') }}
 -- depends_on: {{ ref('stg_meta__code_table') }}

@@ -7,7 +7,7 @@
              {'columns': [elem_person_has_facts()]}, {'columns': [elem_person_birthday()]}],
     pre_hook="{{ elem_person_changes_pre() }}",
 ) }}
-{#- Incremental (macros/elem_person_changes.sql): a daily run replaces the persons core_person
+{#- Incremental (macros/incremental/elem_person_changes.sql): a daily run replaces the persons core_person
     recomputed, those seen since (their track figures by increment), and those whose labels,
     GABF status, units, houses, disputes, cases or age in years changed. -#}
 

@@ -9,17 +9,17 @@
     pre_hook=["{{ dz_ods_loaded_at_index(source('ods', 'zhxq_zhxqryjcjlxx')) }}", "{{ dz_replaced_log_hook('pre') }}"],
     post_hook="{{ dz_replaced_log_hook('post') }}",
 ) }}
--- the pre-hook indexes (macros/incremental.sql):
+-- the pre-hook indexes (macros/incremental/incremental.sql):
 -- depends_on: {{ source('ods', 'zhxq_zhxqryjcjlxx') }}
 
 -- 人员轨迹: one row per sighting of a person (smart-community gate record, e治采 household
 -- visit). Incremental: a daily run reads only the rows loaded since this table's newest load
 -- time of the same source (gate records grow ~4 per community resident per day, millions a
 -- month at Dazhou's size), found through an index on the ODS table's _loaded_at (pre-hook), and
--- appends them (macros/append_new.sql: a re-delivered record replaces its row). ODS rows
+-- appends them (macros/incremental/append_new.sql: a re-delivered record replaces its row). ODS rows
 -- deleted later are not withdrawn here; a full refresh does. _built_at stamps the build that
 -- wrote a row: elem_person adds the tracks built since its own row, and the data tests judge
--- the last build's rows (macros/test_scope.sql).
+-- the last build's rows (macros/overrides/test_scope.sql).
 with gates as (
     select * from {{ ref('stg_ods__zhxq_zhxqryjcjlxx') }}
     where gmsfhm is not null

@@ -6,10 +6,10 @@
     indexes=[{'columns': ['dzbm'], 'unique': true}, {'columns': ['_built_at']}, {'columns': ['_changed_at']}],
     pre_hook="{{ elem_place_changes_pre() }}",
 ) }}
-{#- Incremental (macros/elem_place_changes.sql): a daily run replaces the addresses core_address
+{#- Incremental (macros/incremental/elem_place_changes.sql): a daily run replaces the addresses core_address
     recomputed, those a recomputed person left or came to (core_person's place log), and those
     whose houses, units, disputes or cases changed. -#}
--- change detection also reads (macros/elem_place_changes.sql):
+-- change detection also reads (macros/incremental/elem_place_changes.sql):
 -- depends_on: {{ ref('core_address') }}, {{ ref('core_person') }}, {{ ref('core_house') }}, {{ ref('core_unit') }}
 
 -- 地要素: one row per standard address (core_address) with what is found there: residents,

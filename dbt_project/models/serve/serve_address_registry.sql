@@ -1,15 +1,24 @@
 {{ config(alias="address_registry") }}
 
--- The address registry the e-code redirect API serves: every coded standard address (门楼 and
--- 层户), current and not deleted, with division and police-station names.
-with addresses as (
-    select dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm from {{ ref('stg_ods__ybss_bzdzmlxx') }} where not _deleted
+-- The address registry the e-code redirect API serves (spec/ecode-redirect.md): every coded
+-- standard address, 门楼 and 层户, current and not deleted, with division and police-station
+-- names. One definition: until dbt has built this view, the redirect API runs this same file
+-- over the ODS tables (redirect_api/sql.py renders its source() calls), so both answer alike.
+-- It reads the sources, not staging: the contract serves codes exactly as delivered, and
+-- staging normalises codes (upper case, no blanks) for linking.
+with source as (
+    select 1 as level, dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm
+    from {{ source('ods', 'ybss_bzdzmlxx') }} where not _deleted
     union all
-    select dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm from {{ ref('stg_ods__ybss_bzdzchxx') }} where not _deleted
+    select 2 as level, dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm
+    from {{ source('ods', 'ybss_bzdzchxx') }} where not _deleted
 ),
 
-codes as (
-    select dict, code, name from {{ ref('stg_meta__code_table') }}
+addresses as (
+    -- one row per code; a code delivered both as a 门楼 and as a 层户 is served as its 门楼
+    select distinct on (dzbm) dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm
+    from source
+    order by dzbm, level
 ),
 
 final as (
@@ -23,8 +32,8 @@ final as (
         a.dzztdm::text                    as status,
         coalesce(a.xzqhdm like '5117%', false) as in_dazhou
     from addresses a
-    left join codes xz on xz.dict = 'GB/T 2260' and xz.code = a.xzqhdm
-    left join codes ga on ga.dict = 'GAJG' and ga.code = a.gajgjgdm
+    left join {{ source('meta', 'code_table') }} xz on xz.dict = 'GB/T 2260' and xz.code = a.xzqhdm
+    left join {{ source('meta', 'code_table') }} ga on ga.dict = 'GAJG' and ga.code = a.gajgjgdm
 )
 
 select * from final

@@ -1,13 +1,5 @@
-{{ config(
-    materialized='incremental',
-    unique_key='gmsfhm',
-    incremental_strategy='append',
-    on_schema_change='append_new_columns',
-    indexes=[{'columns': ['gmsfhm'], 'unique': true}, {'columns': ['_built_at']}],
-    pre_hook="{{ dz_follow_pre(ref('core_person'), 'gmsfhm') }}",
-) }}
-{#- Incremental: a daily run replaces the rows of the persons core_person recomputed (its change
-    log, macros/incremental.sql). -#}
+{#- Incremental, one row per person following core_person (macros/incremental/follow_person.sql). -#}
+{{ dz_follow_person_config() }}
 
 -- 户籍管理 detail: one row per person registered in a Dazhou hukou (any status), with the
 -- hukou address as linked and the ODS row it came from.
