@@ -32,12 +32,14 @@ DRAIN_SECONDS = 120.0
 SENSOR_SECONDS = 30
 
 
-def changelog_specs() -> list[dg.AssetSpec]:
-    return [dg.AssetSpec(
-        changelog_key(t.code), group_name="cdc", kinds={"postgres"}, skippable=True,
-        description=f"{t.name}（{t.code}）变更日志：每条增量变更一行（消息号 msg_id 唯一、序号 seq、操作 I/U/D、"
-                    "提交时间、原始行、来源为消息队列或增量包批次）",
-    ) for t in load_catalogue().tables.values()]
+# The change logs are external specs, like the ODS tables they feed: a drain run reports the logs
+# it wrote (most runs touch a few of the 143), so none waits "never materialized" for a table the
+# stream has not changed yet.
+changelog_tables = [dg.AssetSpec(
+    changelog_key(t.code), group_name="cdc", kinds={"postgres"},
+    description=f"{t.name}（{t.code}）变更日志：每条增量变更一行（消息号 msg_id 唯一、序号 seq、操作 I/U/D、"
+                "提交时间、原始行、来源为消息队列或增量包批次）；由增量同步运行写入并报告",
+) for t in load_catalogue().tables.values()]
 
 
 def _settings(broker: BrokerResource) -> Settings:
@@ -57,8 +59,7 @@ def _per_table(summary: Summary, caught_up: dict[str, dict[str, int]]) -> dict[s
     name="change_stream",
     specs=[dg.AssetSpec(CDC_STATE_KEY, group_name="cdc", kinds={"rabbitmq", "postgres"},
                         description="每张增量表一行：应用位置（基线批次与序号、水位序号）、已应用/删除/忽略数、最近应用时间与来源通道。"
-                                    "每次运行把变更消息队列（DZ_CDC_QUEUE，默认 dzhub.cdc）消费到界限（变更写入变更日志、按主键最高序号应用到 ODS、提交后确认）"),
-           *changelog_specs()],
+                                    "每次运行把变更消息队列（DZ_CDC_QUEUE，默认 dzhub.cdc）消费到界限（变更写入变更日志、按主键最高序号应用到 ODS、提交后确认）")],
     check_specs=[dg.AssetCheckSpec("cdc_lag_within_bound", asset=CDC_STATE_KEY,
                                    description="消费延迟（最早未应用变更的等待时长）不超过 DZ_CDC_MAX_LAG_S"),
                  dg.AssetCheckSpec("changelog_matches_ods", asset=CDC_STATE_KEY,
@@ -74,8 +75,8 @@ def change_stream(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     with warehouse.connect() as conn:
         tables = _per_table(summary, catch_up(conn))
         for code, t in tables.items():
-            yield dg.MaterializeResult(asset_key=changelog_key(code), metadata={
-                "changes": t.get("changes", 0), "stored": t.get("stored", t.get("changes", 0))})
+            context.log_event(dg.AssetMaterialization(asset_key=changelog_key(code), metadata={
+                "changes": t.get("changes", 0), "stored": t.get("stored", t.get("changes", 0))}))
             context.log_event(dg.AssetMaterialization(
                 asset_key=ods_key(code), description="增量变更已应用",
                 metadata={"changes": t.get("changes", 0), "applied": t.get("applied", 0),
