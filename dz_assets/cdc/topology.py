@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pika
+
 from dz_assets.settings import Settings, get_settings
 
 
@@ -59,8 +61,6 @@ def queue_depth(channel, topo: Topology) -> tuple[int, int]:
 
 def declare_for_init(amqp_url: str | None = None) -> dict:
     """``db init``'s broker step: never fails the init, says what happened."""
-    import pika
-
     s = get_settings()
     topo = Topology.from_settings(s)
     try:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import socket
+import stat
 import subprocess
 from pathlib import Path
 
 PORT_FILE = "dzhub_port"
 # pgserver logs every failed command at ERROR, including "no server running" from a status probe.
 logging.getLogger("pgserver").setLevel(logging.CRITICAL)
+# pgserver itself is imported where the embedded server is used, not here: every command imports
+# this module through dz_assets.db, and importing pgserver probes the platform's runtime folders
+# (warning where XDG_RUNTIME_DIR is unset) on machines that never need it.
 
 
 def _port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -35,8 +40,6 @@ def _as_system_user() -> dict:
     """initdb refuses to run as root: run the server as the ``pgserver`` system user then."""
     if os.geteuid() != 0:
         return {}
-    import stat
-
     from pgserver._commands import POSTGRES_BIN_PATH
     from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
@@ -55,8 +58,6 @@ def start_embedded(pgdata: Path, preferred_port: int = 5432) -> str:
     pgdata.mkdir(parents=True, exist_ok=True)
     run_as = _as_system_user()
     if run_as:
-        import pwd
-
         from pgserver.utils import ensure_prefix_permissions
 
         ensure_prefix_permissions(pgdata)

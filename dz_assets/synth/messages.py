@@ -15,10 +15,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pika
+
 from dz_assets.catalog import load_catalogue
+from dz_assets.settings import get_settings
 
 from .changes import Change, day_changes
 from .city import DEFAULT_DATE
+from .package_writer import next_day
 
 POISON_KINDS = ("invalid_json", "unknown_table", "missing_msg_id", "missing_op", "missing_seq",
                 "missing_pk", "bad_value")
@@ -73,8 +77,6 @@ def iter_messages(*, persons: int, seed: int, date: str | None = None, base_date
                   count: int | None = None, batch_size: int = 1, poison=(), tables=None) -> Iterator[Message]:
     """The messages of one day: ``batch_size`` > 1 sends JSON arrays of consecutive changes of one
     table; ``count`` caps the changes; each poison kind is sent once, after the first change."""
-    from .package_writer import next_day
-
     date = date or next_day(base_date)
     want = {t.upper() for t in tables} if tables else None
     pending: list[Change] = []
@@ -110,10 +112,6 @@ def publish_messages(amqp_url: str, *, persons: int, seed: int, date: str | None
     """Publish one day of changes (persistent, with publisher confirms) and return a summary.
     ``exchange``: default the configured one (``DZ_CDC_EXCHANGE``), so a test or bench
     environment never writes into the real stream."""
-    import pika
-
-    from dz_assets.settings import get_settings
-
     exchange = exchange or get_settings().cdc_exchange
     params = pika.URLParameters(amqp_url)
     conn = pika.BlockingConnection(params)

@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from psycopg import sql
+
+from dz_assets.db import connect
 from dz_assets.settings import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -57,10 +60,6 @@ def row_count(dsn: str, schema: str, relation: str) -> int:
     relations with the database it was parsed against (``"dzhub"."core"…``), which is not the one
     a run builds in whenever the warehouse is another database (a test's, a second demo's), and
     PostgreSQL refuses a cross-database reference."""
-    from psycopg import sql
-
-    from dz_assets.db import connect
-
     with connect(dsn) as conn:
         query = sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(relation))
         return conn.execute(query).fetchone()[0]
