@@ -41,18 +41,19 @@ def command(ctx: click.Context, open_only: bool, limit: int, as_json: bool) -> N
 @command.command("ack")
 @click.argument("alert_id", type=int)
 @click.option("--by", default=None, help="Who acknowledges (default: the login name).")
+@click.option("--resolve", is_flag=True, help="Also resolve it (a fault nothing else clears, e.g. poison messages).")
 @json_option
-def ack(alert_id: int, by: str | None, as_json: bool) -> None:
+def ack(alert_id: int, by: str | None, resolve: bool, as_json: bool) -> None:
     """确认告警 (acknowledge an alert)."""
     from dz_assets.db import connect
     from dz_assets.ops.alerts import ack_alert
 
     by = by or getpass.getuser()
     with connect() as conn:
-        found = ack_alert(conn, alert_id, by)
+        found = ack_alert(conn, alert_id, by, resolve=resolve)
         conn.commit()
     if as_json:
-        emit_json({"alert_id": alert_id, "acked": found, "by": by})
+        emit_json({"alert_id": alert_id, "acked": found, "by": by, "resolved": found and resolve})
     else:
         notice(f"alert {alert_id} acknowledged by {by}" if found else f"no alert {alert_id}")
     if not found:

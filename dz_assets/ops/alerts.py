@@ -104,9 +104,11 @@ def list_alerts(conn: psycopg.Connection, *, open_only: bool = False, limit: int
     return [Alert(*r) for r in conn.execute(query("alerts", "list"), {"open_only": open_only, "limit": limit})]
 
 
-def ack_alert(conn: psycopg.Connection, alert_id: int, by: str) -> bool:
-    """Mark an alert acknowledged by ``by``; False when there is no such alert."""
-    return conn.execute(query("alerts", "ack"), {"alert_id": alert_id, "by": by}).fetchone() is not None
+def ack_alert(conn: psycopg.Connection, alert_id: int, by: str, *, resolve: bool = False) -> bool:
+    """Mark an alert acknowledged by ``by`` (and resolved, for a fault nothing else clears, such
+    as poison messages); False when there is no such alert."""
+    return conn.execute(query("alerts", "ack"), {"alert_id": alert_id, "by": by,
+                                                 "resolve": resolve}).fetchone() is not None
 
 
 def add_silence(conn: psycopg.Connection, *, code: str, until: datetime, reason: str, by: str,

@@ -66,7 +66,10 @@ order by last_seen desc
 limit %(limit)s;
 
 -- name: ack
-update meta.alert set acked_by = %(by)s, acked_at = now()
+-- resolve: for faults that are events with nothing to clear them (poison messages, a recovered
+-- load): the operator's acknowledgement closes the alert, and the next such event opens a new one.
+update meta.alert set acked_by = %(by)s, acked_at = now(),
+       resolved_at = case when %(resolve)s then coalesce(resolved_at, now()) else resolved_at end
 where alert_id = %(alert_id)s
 returning alert_id;
 

@@ -364,5 +364,27 @@ def test_cli_lists_acks_and_silences(pg_dsn, db, hook):
                       (shown,)).fetchone() == ("张三", True)
     db.commit()
     assert runner.invoke(main, ["alerts", "ack", "999999999"]).exit_code == 1
+    r = runner.invoke(main, ["alerts", "ack", str(muted), "--resolve", "--json"])
+    assert json.loads(r.stdout)["resolved"] is True
+    assert db.execute("select resolved_at is not null from meta.alert where alert_id = %s", (muted,)).fetchone()[0]
+    db.commit()
     reason = db.execute("select reason, created_by from meta.alert_silence where code = 't_muted'").fetchone()
     assert reason == ("维护窗口", "ops")
+
+
+def test_package_load_from_a_shell_alerts_as_the_sensor_would(dirs, db, hook):
+    """No daemon: the CLI load records the alert and posts it before it exits."""
+    import subprocess
+    import sys
+
+    from dz_assets.synth import write_package
+
+    info = write_package(dirs["inbox"], persons=20, seed=11, source="SHEL", tables=["HZ_HJRKJBXX"],
+                         records_per_file=10, defects=("file_records",), progress=None)
+    r = subprocess.run([sys.executable, "-c", "from dz_assets.cli import main; main()", "package", "load",
+                        str(info.zip_path), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert json.loads(r.stdout)["status"] == "quarantined", r.stderr
+    [(_, count, resolved, delivered)] = _alerts(db, "file_records", info.batch_id)
+    assert count == 1 and resolved is None and delivered
+    assert [b["subject"] for b in hook.of("file_records")] == [info.batch_id]
