@@ -80,6 +80,12 @@ def resolve_cleared(conn: psycopg.Connection, code: str, failing: list[str | Non
                                        {"code": code, "failing": [s or "" for s in failing]})]
 
 
+def open_alert_since(conn: psycopg.Connection, subject: str, since: datetime) -> int | None:
+    """The id of an open alert about ``subject`` seen since ``since`` (None: there is none)."""
+    row = conn.execute(query("alerts", "open_since"), {"subject": subject, "since": since}).fetchone()
+    return row[0] if row else None
+
+
 @dataclass(frozen=True)
 class Alert:
     alert_id: int

@@ -81,3 +81,9 @@ returning silence_id;
 -- name: silences
 select silence_id, code, subject, until, reason, created_by, created_at
 from meta.alert_silence where until > now() order by until;
+
+-- name: open_since
+-- The open alert a process raised about this subject since a time (a run's own fault).
+select alert_id from meta.alert
+where resolved_at is null and subject = %(subject)s and last_seen >= %(since)s
+order by last_seen desc limit 1;

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -64,7 +65,6 @@ def hook(pg_dsn, monkeypatch):
 @pytest.fixture
 def pg_instance(pg_dsn, pg_server_dsn, monkeypatch):
     """The project's Dagster instance (event log in PostgreSQL, as deployed), dropped afterwards."""
-    import psycopg
 
     from dz_assets.db import database_name
     from dz_assets.instance import dagster_database_url, prepare_dagster_home
@@ -194,7 +194,6 @@ def test_retry_with_backoff_until_the_webhook_answers(db, monkeypatch):
     try:
         db.execute("update meta.alert set next_attempt_at = now() where alert_id = %s", (aid,))
         db.commit()
-        import psycopg
         with psycopg.connect(db.info.dsn, autocommit=True) as c:
             assert deliver_pending(c, h.url) == (1, 0)
         assert [b["alert_id"] for b in h.of("t_retry")] == [aid] and h.of("t_retry")[0]["attempt"] == 2
@@ -236,6 +235,30 @@ def test_failed_run_of_any_job_alerts_and_a_success_resolves(pg_dsn, db, hook):
             sensor_name="run_success_resolve", dagster_instance=instance, dagster_run=ok.dagster_run,
             dagster_event=ok.get_run_success_event()), warehouse=wh)
     assert _alerts(db, "run_failed", "alert_test_job")[0][2] is not None
+
+
+def test_a_run_failing_on_a_fault_its_process_alerted_is_not_a_second_alert(pg_dsn, db, hook):
+    from dz_assets.defs.ops.sensors import run_failure_alert
+    from dz_assets.ops.alerts import raise_alert
+
+    wh = WarehouseResource(dsn=pg_dsn)
+    with dg.instance_for_test() as instance:
+
+        @dg.op(name="boom")
+        def alerting_boom():
+            with psycopg.connect(pg_dsn, autocommit=True) as c:
+                raise_alert(c, severity="error", source="province", code="load_failed",
+                            subject="OWN-FULL-20261120-0001", message="加载失败")
+            raise RuntimeError("load failed")
+
+        job = dg.GraphDefinition(name="alert_test_job", node_defs=[alerting_boom]).to_job()
+        res = job.execute_in_process(instance=instance, raise_on_error=False,
+                                     tags={"dagster/partition": "OWN-FULL-20261120-0001"})
+        run_failure_alert(dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_instance=instance, dagster_run=res.dagster_run,
+            dagster_event=res.get_run_failure_event()).for_run_failure(), warehouse=wh)
+    assert _alerts(db, "run_failed", "alert_test_job/OWN-FULL-20261120-0001") == []
+    assert len(_alerts(db, "load_failed", "OWN-FULL-20261120-0001")) == 1
 
 
 def test_failed_non_blocking_check_alerts_though_the_run_succeeds(pg_dsn, db, hook, pg_instance):

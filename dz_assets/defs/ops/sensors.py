@@ -15,7 +15,13 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 
 from dz_assets.defs.resources import WarehouseResource
-from dz_assets.ops.alerts import deliver_pending, raise_alert, resolve_alerts, resolve_cleared
+from dz_assets.ops.alerts import (
+    deliver_pending,
+    open_alert_since,
+    raise_alert,
+    resolve_alerts,
+    resolve_cleared,
+)
 from dz_assets.ops.health import check_disks, check_freshness, resolve_delivered_batches
 from dz_assets.settings import get_settings
 
@@ -34,7 +40,16 @@ def run_subject(run: dg.DagsterRun) -> str:
 def run_failure_alert(context: dg.RunFailureSensorContext, warehouse: WarehouseResource) -> None:
     run = context.dagster_run
     message = context.failure_event.message or ""
+    partition = run.tags.get("dagster/partition")
+    record = context.instance.get_run_record_by_id(run.run_id)
+    started = datetime.fromtimestamp(record.start_time or record.create_timestamp.timestamp(), UTC) \
+        if record else None
     with warehouse.connect() as conn:
+        # The run's own process already alerted this fault (a province load alerts its batch):
+        # one fault, one alert, so the run's failure is not a second one.
+        if partition and started and (own := open_alert_since(conn, partition, started)):
+            context.log.info("run %s failed on a fault already alerted as %s", run.run_id, own)
+            return
         raise_alert(conn, severity="error", source="dagster", code="run_failed", subject=run_subject(run),
                     message=f"任务 {run.job_name} 运行失败（运行 {run.run_id[:8]}）：{message}"[:2000],
                     details={"run_id": run.run_id, "job": run.job_name,
