@@ -210,30 +210,43 @@ class _Sender:
     def _run(self) -> None:
         import time
 
-        while True:
-            self._event.clear()
-            with self._lock:
-                dsn, eager = self._dsn, time.monotonic() - self._woken < self._EAGER_S
-            try:
-                with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        # One connection for the thread's life, not one per poll; a new one when the raiser's
+        # database changes (tests) or the old one broke.
+        conn: psycopg.Connection | None = None
+        conn_dsn: str | None = None
+        try:
+            while True:
+                self._event.clear()
+                with self._lock:
+                    dsn, eager = self._dsn, time.monotonic() - self._woken < self._EAGER_S
+                try:
+                    if conn is None or conn.closed or conn_dsn != dsn:
+                        if conn is not None:
+                            conn.close()
+                        conn, conn_dsn = psycopg.connect(dsn, autocommit=True, connect_timeout=5), dsn
                     deliver_pending(conn)
                     due = conn.execute(query("alerts", "next_due"), {"max_attempts": MAX_ATTEMPTS}).fetchone()[0]
-            except Exception as exc:  # the database went away: the delivery sensor retries later
-                log.warning("alert sender: %s", exc)
-                due = None
-            if self._exiting:  # one last pass for the process that is ending
-                return
-            if eager:
-                wait = self._POLL_S
-            elif due is not None and float(due) < 60:
-                wait = max(self._POLL_S, float(due))
-            else:
-                with self._lock:
-                    if time.monotonic() - self._woken >= self._EAGER_S and not self._event.is_set():
-                        self._thread = None
-                        return
-                continue
-            self._event.wait(wait)
+                except Exception as exc:  # the database went away: the delivery sensor retries later
+                    log.warning("alert sender: %s", exc)
+                    if conn is not None:
+                        conn.close()
+                    conn, due = None, None
+                if self._exiting:  # one last pass for the process that is ending
+                    return
+                if eager:
+                    wait = self._POLL_S
+                elif due is not None and float(due) < 60:
+                    wait = max(self._POLL_S, float(due))
+                else:
+                    with self._lock:
+                        if time.monotonic() - self._woken >= self._EAGER_S and not self._event.is_set():
+                            self._thread = None
+                            return
+                    continue
+                self._event.wait(wait)
+        finally:
+            if conn is not None:
+                conn.close()
 
     def _at_exit(self) -> None:
         thread = self._thread
