@@ -34,6 +34,9 @@ DEFAULTS: dict[str, str] = {
     "DZ_INCR_WAIT_ALERT_S": "3600",
     "DZ_LOAD_THROTTLE_S": "0",
     "DZ_ALERT_WEBHOOK": "",
+    "DZ_DISK_ALERT_PCT": "90",
+    "DZ_FRESHNESS_MAX_AGE_H": "0",  # 0: off
+    "DZ_DAILY_BATCH_GRACE_S": "7200",
     "DZ_REQUIRE_SERVICES": "0",
     "DZ_SM4_KEYS": "",
     "DZ_SM4_KEYS_FILE": "",
@@ -105,6 +108,13 @@ class Settings:
     cdc_max_lag_s: float = 60.0  # oldest unapplied change / queue lag above this alerts
     cdc_drain_idle_s: float = 5.0  # --drain: the queue said 0 ready and nothing arrived for this long: drained
     cdc_throttle_s: float = 0.0  # pause inside each micro-batch before commit: crash tests only
+    # A disk holding the inbox or the state folder fuller than this (percent) alerts.
+    disk_alert_pct: float = 90.0
+    # An ODS table not loaded or applied for this long (hours) alerts; 0 turns it off (the
+    # province delivers daily, so 48 h is a day missed with a day's slack).
+    freshness_max_age_h: float = 0.0
+    # A daily job (dbt, rule models, QR) with no successful run this long after its hour alerts.
+    daily_batch_grace_s: float = 7200.0
 
     @property
     def dagster_home(self) -> Path:
@@ -144,6 +154,9 @@ def get_settings() -> Settings:
         cdc_max_lag_s=float(setting("DZ_CDC_MAX_LAG_S")),
         cdc_drain_idle_s=float(setting("DZ_CDC_DRAIN_IDLE_S")),
         cdc_throttle_s=float(setting("DZ_CDC_THROTTLE_S")),
+        disk_alert_pct=float(setting("DZ_DISK_ALERT_PCT")),
+        freshness_max_age_h=float(setting("DZ_FRESHNESS_MAX_AGE_H")),
+        daily_batch_grace_s=float(setting("DZ_DAILY_BATCH_GRACE_S")),
     )
 
 

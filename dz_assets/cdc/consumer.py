@@ -18,6 +18,7 @@ committing batches nobody acknowledges).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -29,7 +30,7 @@ from dz_assets.cdc.summary import Summary
 from dz_assets.cdc.topology import Topology, declare
 from dz_assets.cdc.writer import WriterProcess
 from dz_assets.db import pg_dsn
-from dz_assets.ops.alerts import raise_alert
+from dz_assets.ops.alerts import raise_alert, resolve_alerts
 from dz_assets.settings import Settings, get_settings
 
 
@@ -73,6 +74,23 @@ class Consumer:
 
     def run(self, *, drain: bool = False, max_changes: int | None = None,
             max_seconds: float | None = None) -> Summary:
+        """Consume (see ``_consume``). A consumer that dies alerts ``consumer_stopped`` itself, with
+        no daemon needed; one that ends cleanly resolves that alert."""
+        try:
+            summary = self._consume(drain=drain, max_changes=max_changes, max_seconds=max_seconds)
+        except Exception as exc:
+            with contextlib.suppress(psycopg.Error), psycopg.connect(self.dsn, autocommit=True) as db:
+                # The database itself gone: nothing to record in; the run's failure alerts later.
+                raise_alert(db, severity="error", source="cdc", code="consumer_stopped", subject=self.topo.queue,
+                            message=f"增量消费进程异常退出（队列 {self.topo.queue}）：{type(exc).__name__}: {exc}"[:2000],
+                            details={"queue": self.topo.queue, "error": repr(exc)[:2000]})
+            raise
+        with psycopg.connect(self.dsn, autocommit=True) as db:
+            resolve_alerts(db, "consumer_stopped", self.topo.queue)
+        return summary
+
+    def _consume(self, *, drain: bool = False, max_changes: int | None = None,
+                 max_seconds: float | None = None) -> Summary:
         """Consume until stopped; ``drain``: until the queue is empty. Bounds end it earlier.
 
         This thread only receives and acknowledges; the writer process parses, logs, applies and

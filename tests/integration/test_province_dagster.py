@@ -120,7 +120,7 @@ def test_flags_and_rejects_are_visible_on_the_asset(dirs):
 
 
 def test_failed_run_raises_an_alert(pg_dsn, db):
-    from dz_assets.defs.province.sensors import province_batch_failure_alert
+    from dz_assets.defs.ops.sensors import run_failure_alert
     from dz_assets.defs.resources import build_resources
 
     @dg.op
@@ -136,8 +136,8 @@ def test_failed_run_raises_an_alert(pg_dsn, db):
                                    tags={"dagster/partition": "TFAIL-FULL-20261120-0001"})
     [event] = [e.dagster_event for e in instance.all_logs(r.run_id)
                if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE"]
-    province_batch_failure_alert(dg.build_run_status_sensor_context(
-        sensor_name="province_batch_failure_alert", dagster_event=event, dagster_instance=instance,
+    run_failure_alert(dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert", dagster_event=event, dagster_instance=instance,
         dagster_run=r.dagster_run, resources=build_resources()).for_run_failure())
-    assert db.execute("select severity, code from meta.alert where subject = 'TFAIL-FULL-20261120-0001'"
+    assert db.execute("select severity, code from meta.alert where subject = 'failing/TFAIL-FULL-20261120-0001'"
                       ).fetchall() == [("error", "run_failed")]

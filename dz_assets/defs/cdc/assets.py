@@ -22,7 +22,7 @@ from dz_assets.cdc.summary import Summary
 from dz_assets.defs.keys import CDC_STATE_KEY, RECON_KEY, changelog_key, ods_key
 from dz_assets.defs.ods.tables import rebase_check_evaluation
 from dz_assets.defs.resources import BrokerResource, WarehouseResource
-from dz_assets.ops.alerts import raise_alert
+from dz_assets.ops.alerts import raise_alert, resolve_alerts
 from dz_assets.province.delivery.recon_package import latest_recon_runs
 from dz_assets.settings import Settings, get_settings
 
@@ -142,16 +142,16 @@ def change_stream_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
                          broker: BrokerResource) -> dg.SensorResult:
     with warehouse.connect() as conn:
         st = status(conn, settings=_settings(broker))
-        alerted = context.cursor == "lag_alerted"
         # Lag unknown (messages wait and nothing was ever applied): the run asked for below settles it.
         late = st["lag_s"] is not None and not st["lag_ok"]
-        if late and not alerted:  # once per excursion, not every tick
+        if late:  # one alert per excursion: a repeat only counts, and it resolves once back in bound
             raise_alert(conn, severity="warning", source="cdc", code="cdc_lag", subject="cdc",
                         message=f"change lag {st['lag_s']} s exceeds {st['max_lag_s']} s "
                                 f"({st['pending']} pending, queue {st['broker'].get('ready')})",
                         details={"lag_s": st["lag_s"], "pending": st["pending"]})
+        else:
+            resolve_alerts(conn, "cdc_lag", "cdc")
         conn.commit()
-    context.update_cursor("lag_alerted" if late else "")
     waiting = (st["broker"].get("ready") or 0) + st["pending"]
     if not waiting:
         return dg.SensorResult(skip_reason="队列为空，无未应用变更")

@@ -1,4 +1,5 @@
-"""The inbox sensor, the batch job and the failure alert of the province stage.
+"""The inbox sensor and the batch job of the province stage (a failed run alerts through
+``defs/ops``'s run-failure sensor, as every job does).
 
 The sensor adds a ``province_batch`` partition per complete package (zip + marker) and asks for
 the loads that ``province.delivery.inbox_plan`` says are due (one per source at a time, keyed by
@@ -14,7 +15,6 @@ import dagster as dg
 from dz_assets.defs.keys import BATCH_KEY
 from dz_assets.defs.province.partitions import province_batch
 from dz_assets.defs.resources import PathsResource, WarehouseResource
-from dz_assets.ops.alerts import raise_alert
 from dz_assets.province.delivery.inbox_plan import plan_inbox
 from dz_assets.province.delivery.registry import BatchRegistry
 from dz_assets.settings import get_settings
@@ -46,15 +46,3 @@ def province_inbox_sensor(context: dg.SensorEvaluationContext, paths: PathsResou
             for load in plan.loads]
     return dg.SensorResult(run_requests=runs, cursor=json.dumps(plan.hashes),
                            dynamic_partitions_requests=[province_batch.build_add_request(new_keys)] if new_keys else [])
-
-
-@dg.run_failure_sensor(monitored_jobs=[province_batch_job], default_status=dg.DefaultSensorStatus.RUNNING,
-                       description="批次加载失败告警：运行失败（重试用尽）时写入告警表并推送 Webhook")
-def province_batch_failure_alert(context: dg.RunFailureSensorContext, warehouse: WarehouseResource) -> None:
-    run = context.dagster_run
-    batch_id = run.tags.get("dagster/partition")
-    with warehouse.connect() as conn:
-        raise_alert(conn, severity="error", source="province", code="run_failed", subject=batch_id,
-                    message=f"province batch run {run.run_id} failed: {context.failure_event.message}",
-                    details={"run_id": run.run_id, "package": run.tags.get("dz/package")})
-        conn.commit()
