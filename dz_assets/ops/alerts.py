@@ -19,6 +19,7 @@ import atexit
 import json
 import logging
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
@@ -175,6 +176,11 @@ def post_json(url: str, body: dict[str, Any]) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
+# The sender's connection names itself, so that an operator (or a test counting a load's
+# connections) can tell it from the work that raised the alert.
+SENDER_APP = "dzhub alert sender"
+
+
 class _Sender:
     """One daemon thread per process posting the outbox of the database an alert was raised in.
 
@@ -195,8 +201,6 @@ class _Sender:
         atexit.register(self._at_exit)
 
     def wake(self, conn: psycopg.Connection) -> None:
-        import time
-
         info = conn.info
         dsn = make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
         with self._lock:
@@ -208,8 +212,6 @@ class _Sender:
                 self._thread.start()
 
     def _run(self) -> None:
-        import time
-
         # One connection for the thread's life, not one per poll; a new one when the raiser's
         # database changes (tests) or the old one broke.
         conn: psycopg.Connection | None = None
@@ -223,7 +225,8 @@ class _Sender:
                     if conn is None or conn.closed or conn_dsn != dsn:
                         if conn is not None:
                             conn.close()
-                        conn, conn_dsn = psycopg.connect(dsn, autocommit=True, connect_timeout=5), dsn
+                        conn, conn_dsn = psycopg.connect(dsn, autocommit=True, connect_timeout=5,
+                                                        application_name=SENDER_APP), dsn
                     deliver_pending(conn)
                     due = conn.execute(query("alerts", "next_due"), {"max_attempts": MAX_ATTEMPTS}).fetchone()[0]
                 except Exception as exc:  # the database went away: the delivery sensor retries later
