@@ -81,7 +81,7 @@ def recon(path: str, as_json: bool) -> None:
     if not pkg.valid:
         out = {"batch_id": pkg.batch_id, "valid": False, "errors": [p.as_dict() for p in pkg.problems]}
     else:
-        out = reconcile_package(None, pkg, delivery_id=None, batch_id=pkg.batch_id)
+        out = reconcile_package(None, pkg, delivery_id=None, batch_id=pkg.batch_id).as_json()
     if as_json:
         emit_json(out)
     else:
@@ -101,7 +101,7 @@ def incr(path: str, as_json: bool) -> None:
     if not pkg.valid:
         out = {"batch_id": pkg.batch_id, "valid": False, "errors": [p.as_dict() for p in pkg.problems]}
     else:
-        out = apply_incr_batch(None, pkg, delivery_id=None, batch_id=pkg.batch_id)
+        out = apply_incr_batch(None, pkg, delivery_id=None, batch_id=pkg.batch_id).as_json()
     if as_json:
         emit_json(out)
     else:

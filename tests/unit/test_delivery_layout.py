@@ -24,3 +24,19 @@ def test_the_table_swap_and_builds_are_ods_writes():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and ODS_DDL.search(node.value):
                 offenders.append(f"{path.name}:{node.lineno}: {node.value[:60]}")
     assert offenders == []
+
+
+def _local_imports(path: Path) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import | ast.ImportFrom):
+                    out.append(f"{path.name}:{inner.lineno} in {node.name}")
+    return out
+
+
+def test_the_delivery_path_imports_at_module_level():
+    """No function-local imports hide what the delivery path depends on (none breaks an
+    optional dependency or an import cycle)."""
+    assert [x for p in sorted(DELIVERY.glob("*.py")) for x in _local_imports(p)] == []
