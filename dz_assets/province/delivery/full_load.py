@@ -19,9 +19,8 @@ Steps 1–3 are the COPY engine's (``full_load_copy``), the figures are ``full_l
 Then one transaction swaps every table in (``ods.swap``: the old renamed ``__old``, the new to its
 name, comments and dependent views re-created) and writes ``meta.batch_file``, ``meta.reject`` and
 ``meta.batch_flag`` of the delivery (``full_load_record``); the retired tables are dropped after its
-commit. A crash
-before that commit leaves every previous ``ods`` table as it was; a re-run drops any leftover
-``__load`` or ``__old`` tables and converges. ``meta.batch`` status is the registry's: the
+commit. A crash before that commit leaves every previous ``ods`` table as it was; a re-run drops
+any leftover ``__load`` or ``__old`` tables and converges. ``meta.batch`` status is the registry's: the
 ``meta.batch_file`` rows committed with the swap are what tells it, after a crash, that the
 swap happened (``pipeline.recover_swapped``).
 """
