@@ -43,12 +43,12 @@ def status(as_json: bool) -> None:
     from dz_assets.db import connect
 
     with connect() as conn:
-        out = cdc_status(conn)
+        st = cdc_status(conn)
     if as_json:
-        emit_json(out)
+        emit_json(st.as_json())
     else:
-        notice(f"pending {out['pending']}, lag {out['lag_s']} s (bound {out['max_lag_s']} s), "
-               f"queue {out['broker'].get('ready')}, dead-lettered {out['broker'].get('dead_lettered')}")
+        notice(f"pending {st.pending}, lag {st.lag_s} s (bound {st.max_lag_s} s), "
+               f"queue {st.queue_ready}, dead-lettered {st.dead_lettered}")
 
 
 @command.command("local-recon")
@@ -60,13 +60,11 @@ def local_recon(as_json: bool) -> None:
 
     with connect() as conn:
         rows = local_recon_all(conn)
-    out = {"tables": rows, "ok": all(r["ok"] for r in rows)}
     if as_json:
-        emit_json(out)
+        emit_json({"tables": [r.as_json() for r in rows], "ok": all(r.ok for r in rows)})
     else:
         for r in rows:
-            notice(f"{r['table']}: {r['keys']} keys, {r['matching']} matching, {r['behind']} behind, "
-                   f"{r['missing']} missing")
+            notice(f"{r.table}: {r.keys} keys, {r.matching} matching, {r.behind} behind, {r.missing} missing")
 
 
 @command.command("recon")
@@ -81,7 +79,7 @@ def recon(path: str, as_json: bool) -> None:
     if not pkg.valid:
         out = {"batch_id": pkg.batch_id, "valid": False, "errors": [p.as_dict() for p in pkg.problems]}
     else:
-        out = reconcile_package(None, pkg, delivery_id=None, batch_id=pkg.batch_id)
+        out = reconcile_package(None, pkg, delivery_id=None, batch_id=pkg.batch_id).as_json()
     if as_json:
         emit_json(out)
     else:
@@ -101,7 +99,7 @@ def incr(path: str, as_json: bool) -> None:
     if not pkg.valid:
         out = {"batch_id": pkg.batch_id, "valid": False, "errors": [p.as_dict() for p in pkg.problems]}
     else:
-        out = apply_incr_batch(None, pkg, delivery_id=None, batch_id=pkg.batch_id)
+        out = apply_incr_batch(None, pkg, delivery_id=None, batch_id=pkg.batch_id).as_json()
     if as_json:
         emit_json(out)
     else:

@@ -10,10 +10,15 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dz_assets.cli.output import emit_json, json_option, notice
+
+if TYPE_CHECKING:  # the commands import the domain when they run: `dzhub --help` stays quick
+    from dz_assets.province.delivery.outcome import Outcome
+    from dz_assets.province.reader.verdict import Verdict
 
 MAX_REJECTS_SHOWN = 20
 
@@ -31,22 +36,21 @@ def command() -> None:
     """省厅数据包：检查、加载 (provincial packages: check and load)."""
 
 
-def _summary(v: dict) -> None:
-    state = "valid" if v.get("valid") else "INVALID"
-    rows = v.get("rows", {})
-    click.echo(f"{v.get('batch_id')}: {state}; rows total {rows.get('total', 0)}, "
-               f"rejected {rows.get('rejected', 0)}, flagged {rows.get('flagged', 0)}")
-    for e in v.get("errors", []):
+def _summary(v: Verdict | Outcome) -> None:
+    state = "valid" if v.valid else "INVALID"
+    rows = v.rows
+    click.echo(f"{v.batch_id}: {state}; rows total {rows.total}, rejected {rows.rejected}, flagged {rows.flagged}")
+    for e in v.errors:
         click.echo(f"  error {e['code']}: {e['message']}")
-    for d in v.get("drift", []) or []:
+    for d in v.drift or []:
         click.echo(f"  drift {d['table']}: missing {d['missing']}, extra {d['extra']}, reordered {d['reordered']}")
-    rejects = v.get("rejects", [])
+    rejects = v.rejects
     for r in rejects[:MAX_REJECTS_SHOWN]:
         click.echo(f"  reject {r['file']} line {r['line']} field {r['field'] or '-'}: {r['reason']}")
     if len(rejects) > MAX_REJECTS_SHOWN:
         click.echo(f"  … {len(rejects) - MAX_REJECTS_SHOWN} more rejects (--json lists them all)")
-    if "status" in v:
-        click.echo(f"  status {v['status']}")
+    if getattr(v, "status", None) is not None:
+        click.echo(f"  status {v.status}")
 
 
 @command.command("check")
@@ -59,7 +63,7 @@ def check(path: Path, marker: Path | None, as_json: bool) -> None:
     from dz_assets.province.reader.verdict import check_verdict
 
     verdict = check_verdict(path, marker)
-    emit_json(verdict) if as_json else _summary(verdict)
+    emit_json(verdict.as_json()) if as_json else _summary(verdict)
 
 
 @command.command("load")
@@ -82,4 +86,4 @@ def load(path: Path, as_json: bool) -> None:
         sys.exit(128 + signal.SIGTERM)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    emit_json(verdict) if as_json else _summary(verdict)
+    emit_json(verdict.as_json()) if as_json else _summary(verdict)

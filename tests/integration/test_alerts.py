@@ -128,10 +128,10 @@ def test_bad_package_twice_is_one_alert_counted_two(dirs, db, hook):
     spare.mkdir()
     for p in info.zip_path.parent.glob(info.batch_id + "*"):
         shutil.copy2(p, spare / p.name)
-    assert process_package(info.zip_path)["status"] == "quarantined"
+    assert process_package(info.zip_path).status == "quarantined"
     for p in spare.iterdir():
         shutil.copy2(p, dirs["inbox"] / p.name)
-    assert process_package(info.zip_path)["status"] == "quarantined"
+    assert process_package(info.zip_path).status == "quarantined"
     rows = _alerts(db, "marker_mismatch", info.batch_id)
     assert [(r[1], r[2]) for r in rows] == [(2, None)]
     assert len(hook.wait_for("marker_mismatch")) == 1
@@ -143,7 +143,7 @@ def test_bad_package_twice_is_one_alert_counted_two(dirs, db, hook):
     good = write_package(dirs["inbox"], persons=20, seed=7, source="ALRT", tables=["HZ_HJRKJBXX"],
                          records_per_file=10, progress=None)
     assert good.batch_id == info.batch_id
-    assert process_package(good.zip_path)["status"] == "loaded"
+    assert process_package(good.zip_path).status == "loaded"
     assert resolve_delivered_batches(db) == [rows[0][0]]
     db.commit()
 
@@ -157,7 +157,7 @@ def test_dead_webhook_does_not_slow_a_load(dirs, db, monkeypatch, dead):
         info = write_package(dirs["inbox"], persons=20, seed=n, source=f"DW{n:02d}", tables=["HZ_HJRKJBXX"],
                              records_per_file=10, defects=("file_checksum",), progress=None)
         t0 = time.monotonic()
-        assert process_package(info.zip_path)["status"] == "quarantined"
+        assert process_package(info.zip_path).status == "quarantined"
         return time.monotonic() - t0
 
     monkeypatch.delenv("DZ_ALERT_WEBHOOK", raising=False)

@@ -47,9 +47,9 @@ def test_each_poison_kind_is_kept_with_its_reason_and_the_rest_applies(topo, amq
                       "where queue = %s order by poison_id", (topo.queue,)).fetchall()
     assert sorted(r[0] for r in rows) == sorted(POISON_KINDS)
     assert all(r[1] and r[3] > 0 for r in rows)
-    assert all(r["ok"] for r in local_recon_all(db))
+    assert all(r["ok"] for r in [r.as_json() for r in local_recon_all(db)])
     assert _settled(db) == sent["changes"]
-    st = status(db)
+    st = status(db).as_json()
     assert st["pending"] == 0 and st["broker"]["ready"] == 0 and st["broker"]["dead_lettered"] == len(POISON_KINDS)
     alerts = db.execute("select count(*) from meta.alert where code = 'poison_messages' and subject = %s",
                         (topo.queue,)).fetchone()[0]
@@ -86,11 +86,11 @@ def test_redelivered_duplicates_change_nothing(topo, amqp_url, db):
     _reset(db)
     sent = publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange, batch_size=5)
     consume(drain=True).as_dict()
-    before = {r["table"]: r for r in local_recon_all(db)}
+    before = {r["table"]: r for r in [r.as_json() for r in local_recon_all(db)]}
     publish_messages(amqp_url, persons=PERSONS, seed=SEED, exchange=topo.exchange)  # every change again
     out = consume(drain=True).as_dict()
     assert out["stored"] == 0 and out["duplicates"] == sent["changes"] and out["applied"] == 0
-    assert {r["table"]: r for r in local_recon_all(db)} == before
+    assert {r["table"]: r for r in [r.as_json() for r in local_recon_all(db)]} == before
     assert _settled(db) == sent["changes"]
 
 
@@ -119,7 +119,7 @@ def test_killed_mid_batch_loses_nothing_and_applies_nothing_twice(topo, amqp_url
                         "raw.ybss_syrkxx__changes union all select count(*) from raw.hz_qhcxx__changes union all "
                         "select count(*) from raw.hz_swzxhkxx__changes) x").fetchone()[0]
     assert logged == sent["changes"]
-    assert all(r["ok"] for r in local_recon_all(db))
+    assert all(r["ok"] for r in [r.as_json() for r in local_recon_all(db)])
 
 
 def test_writer_failure_raises_and_acknowledges_nothing(topo, amqp_url, db, pg_dsn):
@@ -216,7 +216,7 @@ def test_a_deeply_nested_body_is_poison_and_the_good_ones_of_its_batch_apply(top
                       "order by poison_id", (topo.queue,)).fetchall()
     assert [r[0] for r in rows] == ["invalid_json", "invalid_json"] and all("deep" in r[1] for r in rows)
     assert sorted(r[2] for r in rows) == sorted([len(deep), 100_000])
-    st = status(db)
+    st = status(db).as_json()
     assert st["broker"]["ready"] == 0 and st["broker"]["dead_lettered"] == 2
     assert db.execute("select count(*) from meta.alert where code = 'poison_messages' and subject = %s",
                       (topo.queue,)).fetchone()[0] >= 1
@@ -258,7 +258,7 @@ def test_a_message_the_database_refuses_is_poison_and_does_not_stop_the_stream(t
     rows = db.execute("select msg_id, reason_code, reason from meta.cdc_poison where queue = %s",
                       (topo.queue,)).fetchall()
     assert [(r[0], r[1]) for r in rows] == [("ref-1", "write_failed")] and "refused by test trigger" in rows[0][2]
-    assert status(db)["broker"]["dead_lettered"] == 1
+    assert status(db).as_json()["broker"]["dead_lettered"] == 1
     assert db.execute("select count(*) from meta.alert where code = 'poison_messages' and subject = %s",
                       (topo.queue,)).fetchone()[0] >= 1
 
@@ -289,7 +289,7 @@ def test_two_concurrent_drains_both_end_when_the_queue_is_empty(topo, amqp_url, 
                 p.wait()
     assert [o["stopped_by"] for o in outs] == ["drained", "drained"]
     assert sum(o["stored"] for o in outs) == sent["changes"]
-    assert _settled(db) == sent["changes"] and status(db)["broker"]["ready"] == 0
+    assert _settled(db) == sent["changes"] and status(db).as_json()["broker"]["ready"] == 0
 
 
 def test_a_drain_ends_when_another_consumer_took_what_was_waiting(topo, amqp_url, db):
@@ -362,4 +362,4 @@ def test_a_poison_row_the_database_refuses_is_kept_bare(topo, amqp_url, db):
                       (topo.queue,)).fetchall()
     assert [(r[0], r[2], bytes(r[3])) for r in rows] == [("write_failed", None, b"{not json")]
     assert "headers refused" in rows[0][1]
-    assert status(db)["broker"]["dead_lettered"] == 1
+    assert status(db).as_json()["broker"]["dead_lettered"] == 1

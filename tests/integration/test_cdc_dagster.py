@@ -18,10 +18,10 @@ def test_sensor_requests_a_drain_run_that_reports_ods_materializations_and_check
     sent = publish_messages(amqp_url, persons=400, seed=31, exchange=topo.exchange)
     resources = {"warehouse": WarehouseResource(dsn=pg_dsn), "broker": BrokerResource(amqp_url=amqp_url)}
     with dg.instance_for_test() as instance:
-        waiting = broker_depth(get_settings())["ready"]
+        waiting = broker_depth(get_settings()).as_json()["ready"]
         tick = change_stream_sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert len(tick.run_requests) == 1
-        assert broker_depth(get_settings())["ready"] == waiting  # the sensor consumed nothing
+        assert broker_depth(get_settings()).as_json()["ready"] == waiting  # the sensor consumed nothing
         job = dg.Definitions(assets=[change_stream, recon_run], jobs=[change_stream_job],
                              resources=resources).resolve_job_def(change_stream_job.name)
         run = job.execute_in_process(instance=instance, tags=tick.run_requests[0].tags)

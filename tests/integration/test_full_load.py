@@ -244,7 +244,7 @@ def test_leftover_tables_are_dropped_past_one_a_reader_holds(pg_dsn, caplog):
     """The drop of leftovers (a failed load's ``__load`` builds, a swap's retired tables) goes
     past a table a reader still holds: that one is logged and left, the others are dropped, and
     the caller (a failing load, a committed swap) gets no error of its own."""
-    from dz_assets.province.delivery.full_load import _drop_tables
+    from dz_assets.ods.swap import drop_tables
 
     names = ["t_left_a__load", "t_left_b__load", "t_left_c__load"]
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
@@ -253,7 +253,7 @@ def test_leftover_tables_are_dropped_past_one_a_reader_holds(pg_dsn, caplog):
         with psycopg.connect(pg_dsn) as reader:
             reader.execute("select * from ods.t_left_b__load").fetchall()  # holds its lock until rollback
             start = time.monotonic()
-            _drop_tables(pg_dsn, names)
+            drop_tables(pg_dsn, names)
             assert time.monotonic() - start < 30  # one lock_timeout, not a wait for the reader
             reader.rollback()
         left = [n for (n,) in conn.execute("select tablename from pg_tables where schemaname = 'ods' and "

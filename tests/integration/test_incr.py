@@ -39,7 +39,7 @@ def day(pg_dsn, tmp_path_factory):
 
 def test_incr_day_applies_last_change_per_key(pg_dsn, db, day):
     _, incr = day
-    res = apply_incr_batch(pg_dsn, open_package(incr.zip_path), delivery_id=None, batch_id=incr.batch_id)
+    res = apply_incr_batch(pg_dsn, open_package(incr.zip_path), delivery_id=None, batch_id=incr.batch_id).as_json()
     changes = [c for c in day_changes(PERSONS, SEED, incr.batch_id.split("-")[2], "20261120") if c.table in TABLES]
     assert res["rows"]["total"] == len(changes) and res["rows"]["rejected"] == 0
     assert res["stored"] == len(changes)
@@ -56,7 +56,7 @@ def test_incr_day_applies_last_change_per_key(pg_dsn, db, day):
         if table == "HZ_HJRKJBXX" and c.op != "D":
             xm = db.execute(f"select xm from ods.{t.ods_name} where {where}", key).fetchone()[0]
             assert xm == c.row["XM"]  # a record corrected twice the same day: the later correction
-    again = apply_incr_batch(pg_dsn, open_package(incr.zip_path), delivery_id=None, batch_id=incr.batch_id)
+    again = apply_incr_batch(pg_dsn, open_package(incr.zip_path), delivery_id=None, batch_id=incr.batch_id).as_json()
     assert again["stored"] == 0 and again["applied"] == 0
 
 
@@ -83,19 +83,19 @@ def test_inbox_pipeline_applies_incr_in_order_and_reconciles(pg_dsn, db, tmp_pat
     inbox = get_settings().inbox
     kw = dict(persons=200, seed=41, source="CDCT", tables=["YBSS_SYRKXX"], progress=None)
     write_package(inbox, kind="FULL", **kw)
-    process_inbox(dsn=pg_dsn)
+    [o.as_json() for o in process_inbox(dsn=pg_dsn)]
     first = write_package(tmp_path, kind="INCR", nnnn=2, prev="CDCT-FULL-20261120-0001", **kw)
     second = write_package(inbox, kind="INCR", date="20261122", nnnn=1, prev=first.batch_id, **kw)
-    out = {r["batch_id"]: r["status"] for r in process_inbox(dsn=pg_dsn)}
+    out = {r["batch_id"]: r["status"] for r in [o.as_json() for o in process_inbox(dsn=pg_dsn)]}
     assert out[second.batch_id] == "waiting"
     for p in (first.zip_path, first.marker_path):
         p.rename(inbox / p.name)
-    out = {r["batch_id"]: r for r in process_inbox(dsn=pg_dsn)}
+    out = {r["batch_id"]: r for r in [o.as_json() for o in process_inbox(dsn=pg_dsn)]}
     assert out[first.batch_id]["status"] == "applied" and out[first.batch_id]["released"] == [second.batch_id]
     status = dict(db.execute("select batch_id, status from meta.batch where source = 'CDCT'").fetchall())
     assert status[second.batch_id] == "applied"
     recon = write_package(inbox, kind="RECON", nnnn=3, **kw)
-    res = {r["batch_id"]: r for r in process_inbox(dsn=pg_dsn)}[recon.batch_id]
+    res = {r["batch_id"]: r for r in [o.as_json() for o in process_inbox(dsn=pg_dsn)]}[recon.batch_id]
     assert res["status"] == "applied"
     # everything that differs from the FULL day's figures was changed after as_of: in flight
     assert res["recon"]["differing_keys"] == 0 and res["recon"]["in_flight_keys"] > 0
@@ -108,7 +108,7 @@ def test_an_applied_incr_reports_no_stale_reason(pg_dsn, dirs, tmp_path):
 
     full = write_package(tmp_path, persons=200, seed=77, kind="FULL", source="RSN", date="20261120", nnnn=1)
     incr = write_package(tmp_path, persons=200, seed=77, kind="INCR", source="RSN", date="20261121", nnnn=1)
-    assert process_package(full.zip_path, dsn=pg_dsn)["status"] == "loaded"
-    out = process_package(incr.zip_path, dsn=pg_dsn)
+    assert process_package(full.zip_path, dsn=pg_dsn).as_json()["status"] == "loaded"
+    out = process_package(incr.zip_path, dsn=pg_dsn).as_json()
     assert out["status"] == "applied"
     assert out.get("reason") is None

@@ -148,7 +148,7 @@ def test_an_incr_apply_commits_its_status_with_its_changes(pg_dsn, tmp_path):
             "insert into meta.batch (batch_id, source, kind, batch_date, batch_no, file_name, size_bytes, sha256, "
             "status) values (%s, 'TIA', 'INCR', '2026-11-22', 1, %s, 0, '', 'pending_apply') returning delivery_id",
             (incr.batch_id, incr.zip_path.name)).fetchone()[0]
-    apply_incr_batch(pg_dsn, open_package(incr.zip_path), delivery_id=delivery, batch_id=incr.batch_id)
+    apply_incr_batch(pg_dsn, open_package(incr.zip_path), delivery_id=delivery, batch_id=incr.batch_id).as_json()
     with psycopg.connect(pg_dsn) as conn:
         row = conn.execute("select status, rows_total, rows_loaded, finished_at is not null from meta.batch "
                            "where delivery_id = %s", (delivery,)).fetchone()
@@ -199,8 +199,8 @@ def test_an_incr_released_by_a_full_is_applied_not_left_pending(pg_dsn, dirs):
                          [Dataset("HZ_HJRKJBXX", person_rows(50, start=13000))])
     incr = build_package(dirs["inbox"], "TRL-INCR-20261124-0002",
                          [Dataset("HZ_HJRKJBXX", person_rows(3, start=13100))], prev=full.batch_id)
-    assert process_package(incr.zip_path)["status"] == "waiting"
-    assert process_package(full.zip_path)["status"] == "loaded"
+    assert process_package(incr.zip_path).as_json()["status"] == "waiting"
+    assert process_package(full.zip_path).as_json()["status"] == "loaded"
     with psycopg.connect(pg_dsn) as conn:
         status = conn.execute("select status from meta.batch where batch_id = %s", (incr.batch_id,)).fetchone()[0]
         rows = conn.execute("select count(*) from ods.hz_hjrkjbxx where _batch_id = %s", (incr.batch_id,)).fetchone()

@@ -42,7 +42,7 @@ def test_valid_package_loads_with_counts_lineage_objects_and_backup(dirs, db, pg
     b = build_package(dirs["inbox"], "TOK-FULL-20261120-0001",
                       [Dataset("HZ_HJRKJBXX", rows, files=2), Dataset("YBSS_BZDZMLXX", address_rows(7))],
                       objects={"files/p0.jpg": b"\xff\xd8jpeg"})
-    [v] = process_inbox()
+    [v] = [o.as_json() for o in process_inbox()]
     assert v["status"] == "loaded" and v["valid"] and v["errors"] == []
     assert v["rows"] == {"total": 47, "rejected": 1, "flagged": 0}
     assert v["rejects"] == [{"table": "HZ_HJRKJBXX", "file": "HZ_HJRKJBXX_0001.bcp", "line": 10, "field": "CSRQ",
@@ -78,17 +78,17 @@ def test_same_batch_again_is_a_recorded_duplicate_and_loads_nothing(dirs, db):
     spare.mkdir()
     shutil.copy2(b.zip_path, spare / b.zip_path.name)
     shutil.copy2(b.marker_path, spare / b.marker_path.name)
-    assert process_inbox()[0]["status"] == "loaded"
+    assert [o.as_json() for o in process_inbox()][0]["status"] == "loaded"
     loaded_at = _one(db, "select max(_loaded_at) from ods.ybss_bzdzmlxx")
     for f in spare.iterdir():
         shutil.copy2(f, dirs["inbox"] / f.name)
-    [v] = process_inbox()
+    [v] = [o.as_json() for o in process_inbox()]
     assert v["status"] == "duplicate" and v["valid"] is False
     assert [e["code"] for e in v["errors"]] == ["duplicate_batch"]
     reason = json.loads(Path(v["quarantine_path"] + ".reason.json").read_text())
     assert reason["errors"][0]["code"] == "duplicate_batch"
     # the CLI path reports it before reading anything, and leaves PATH where it is
-    v2 = load_package_copy(spare / b.zip_path.name)
+    v2 = load_package_copy(spare / b.zip_path.name).as_json()
     assert [e["code"] for e in v2["errors"]] == ["duplicate_batch"] and (spare / b.zip_path.name).exists()
     assert [r[0] for r in _batch(db, b.batch_id)] == ["loaded", "duplicate", "duplicate"]
     assert _one(db, "select max(_loaded_at) from ods.ybss_bzdzmlxx") == loaded_at
@@ -105,10 +105,10 @@ def test_package_level_defect_quarantines_and_loads_nothing(dirs, db, defect):
     info = write_package(dirs["inbox"], persons=40, seed=n, source=f"TQ{n:02d}", tables=SYNTH_TABLES,
                          records_per_file=15, defects=(defect,), progress=None)
     if code == "marker_missing":  # still uploading for the inbox; judged when loaded directly
-        assert process_inbox() == []
-        v = process_package(info.zip_path)
+        assert [o.as_json() for o in process_inbox()] == []
+        v = process_package(info.zip_path).as_json()
     else:
-        [v] = process_inbox()
+        [v] = [o.as_json() for o in process_inbox()]
     assert v["status"] == "quarantined" and v["valid"] is False
     assert code in {e["code"] for e in v["errors"]}
     q = Path(v["quarantine_path"])
@@ -133,7 +133,7 @@ def test_synthetic_city_full_incr_recon_through_the_inbox(dirs, db):
                                         tables=SYNTH_TABLES, records_per_file=25, progress=None)
     recon = write_package(dirs["inbox"], persons=60, seed=3, kind="RECON", nnnn=2, source="TSYN",
                           tables=SYNTH_TABLES, progress=None)
-    out = {v["batch_id"]: v for v in process_inbox()}
+    out = {v["batch_id"]: v for v in [o.as_json() for o in process_inbox()]}
     assert [v["batch_id"] for v in out.values()] == [full.batch_id, recon.batch_id, incr1.batch_id, incr2.batch_id]
     assert out[full.batch_id]["status"] == "loaded"
     loaded = out[full.batch_id]["loaded"]
@@ -157,9 +157,9 @@ def test_marker_rules(dirs, db):
     b = build_package(dirs["inbox"], "TMK-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(3))],
                       defect="marker_missing")
     before = b.zip_path.stat()
-    assert scan_inbox(dirs["inbox"]) == [] and process_inbox() == []
+    assert scan_inbox(dirs["inbox"]) == [] and [o.as_json() for o in process_inbox()] == []
     assert b.zip_path.stat().st_mtime_ns == before.st_mtime_ns and _batch(db, b.batch_id) == []
-    v = process_package(b.zip_path)
+    v = process_package(b.zip_path).as_json()
     assert v["status"] == "quarantined" and [e["code"] for e in v["errors"]] == ["marker_missing"]
 
 
@@ -168,9 +168,9 @@ def test_quarantined_batch_may_be_delivered_again_and_then_loads(dirs, db):
 
     build_package(dirs["inbox"], "TRE-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(4))],
                   defect="file_checksum")
-    assert process_inbox()[0]["status"] == "quarantined"
+    assert [o.as_json() for o in process_inbox()][0]["status"] == "quarantined"
     build_package(dirs["inbox"], "TRE-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(4))])
-    assert process_inbox()[0]["status"] == "loaded"
+    assert [o.as_json() for o in process_inbox()][0]["status"] == "loaded"
     assert [r[0] for r in _batch(db, "TRE-FULL-20261120-0001")] == ["quarantined", "loaded"]
 
 
@@ -180,11 +180,11 @@ def test_order_per_source_stale_and_incr_waits(dirs, db, monkeypatch):
     monkeypatch.setenv("DZ_INCR_WAIT_ALERT_S", "0")
     addr = [Dataset("YBSS_BZDZMLXX", address_rows(3))]
     build_package(dirs["inbox"], "TORD-FULL-20261120-0002", addr)
-    assert process_inbox()[0]["status"] == "loaded"
+    assert [o.as_json() for o in process_inbox()][0]["status"] == "loaded"
     build_package(dirs["inbox"], "TORD-FULL-20261120-0001", addr)  # older than one already applied
     build_package(dirs["inbox"], "TORD-INCR-20261121-0001", addr)  # first INCR: nothing to wait for
     build_package(dirs["inbox"], "TORD-INCR-20261121-0003", addr, prev="TORD-INCR-20261121-0002")
-    out = {v["batch_id"]: v for v in process_inbox()}
+    out = {v["batch_id"]: v for v in [o.as_json() for o in process_inbox()]}
     assert out["TORD-FULL-20261120-0001"]["status"] == "stale"
     assert out["TORD-INCR-20261121-0001"]["status"] == "applied"  # applied by the pipeline
     assert out["TORD-INCR-20261121-0003"]["status"] == "waiting"
@@ -202,7 +202,7 @@ def test_a_batch_held_by_a_live_loader_is_busy(dirs, db):
     db.execute("select pg_advisory_lock(hashtextextended('dz.province.batch:' || %s, 0))", (b.batch_id,))
     try:
         with pytest.raises(BatchBusy):
-            process_package(b.zip_path)
+            process_package(b.zip_path).as_json()
     finally:
         db.execute("select pg_advisory_unlock(hashtextextended('dz.province.batch:' || %s, 0))", (b.batch_id,))
     assert b.zip_path.exists()
@@ -217,7 +217,7 @@ def test_rejects_cli_and_daily_view(dirs, db):
     rows = address_rows(6)
     rows[2][7] = "1.2.3"  # ZBX: not a decimal
     build_package(dirs["inbox"], "TREJ-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", rows)])
-    process_inbox()
+    [o.as_json() for o in process_inbox()]
     r = CliRunner().invoke(main, ["rejects", "TREJ-FULL-20261120-0001", "--json"])
     out = json.loads(r.stdout)
     assert out["count"] == 1 and out["rejects"][0]["line"] == 3 and out["rejects"][0]["field"] == "ZBX"
@@ -234,13 +234,13 @@ def test_crash_between_commit_and_backup_is_finished_not_called_duplicate(dirs, 
     from dz_assets.province.delivery.pipeline import process_inbox
 
     b = build_package(dirs["inbox"], "TBAK-FULL-20261120-0001", [Dataset("YBSS_BZDZMLXX", address_rows(3))])
-    backup = Path(process_inbox()[0]["backup_path"])
+    backup = Path([o.as_json() for o in process_inbox()][0]["backup_path"])
     # put the state back to just before the move: zip in the inbox, loaded row without backup
     shutil.move(backup, b.zip_path)
     shutil.move(str(backup) + ".ok", b.marker_path)
     db.execute("update meta.batch set backup_path = null where batch_id = %s", (b.batch_id,))
     db.commit()
-    [v] = process_inbox()
+    [v] = [o.as_json() for o in process_inbox()]
     assert v["status"] == "loaded" and v["errors"] == [] and Path(v["backup_path"]).is_file()
     assert not dirs["quarantine"].exists()
     assert [r[0] for r in _batch(db, b.batch_id)] == ["loaded", "duplicate"]
@@ -259,8 +259,8 @@ def test_data_file_checked_in_the_load_pass_quarantines_with_the_check_verdict(d
     b = build_package(dirs["inbox"], f"TDEF{len(defect)}-FULL-20261120-0001",
                       [Dataset("HZ_HJRKJBXX", person_rows(30), files=3), Dataset("YBSS_BZDZMLXX", address_rows(4))],
                       defect=defect)
-    expected = check_verdict(b.zip_path)
-    [v] = process_inbox()
+    expected = check_verdict(b.zip_path).as_json()
+    [v] = [o.as_json() for o in process_inbox()]
     assert v["status"] == "quarantined" and v["errors"] == expected["errors"]
     assert {e["code"] for e in v["errors"]} == {defect}
     assert _one(db, "select count(*) from ods.hz_hjrkjbxx where _batch_id = %s", b.batch_id) == (0,)
@@ -287,7 +287,7 @@ def test_rejects_past_the_memory_bound_are_spooled_and_all_kept(dirs, db, monkey
         addresses[n - 1][7] = "x1"
     b = build_package(dirs["inbox"], "TSPL-FULL-20261120-0001",
                       [Dataset("HZ_HJRKJBXX", persons, files=2), Dataset("YBSS_BZDZMLXX", addresses)])
-    [v] = process_inbox()
+    [v] = [o.as_json() for o in process_inbox()]
     expected = [("HZ_HJRKJBXX_0001.bcp", n) for n in bad_persons if n <= 15] + \
                [("HZ_HJRKJBXX_0002.bcp", n - 15) for n in bad_persons if n > 15] + \
                [("YBSS_BZDZMLXX_0001.bcp", n) for n in (2, 5, 6, 11)]

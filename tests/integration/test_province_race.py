@@ -150,14 +150,14 @@ def test_an_incr_prev_applied_between_its_check_and_its_parking_is_not_missed(pg
     def order_verdict(self, name, prev):
         v = verdict_of(self, name, prev)
         if name.batch_id == two.batch_id and not other:
-            t = threading.Thread(target=lambda: other.update(process_package(one.zip_path)))
+            t = threading.Thread(target=lambda: other.update(process_package(one.zip_path).as_json()))
             other["thread"] = t
             t.start()
             t.join(timeout=5)  # finishes here unless it has to wait for this batch's turn
         return v
 
     monkeypatch.setattr(BatchRegistry, "order_verdict", order_verdict)
-    process_package(two.zip_path)
+    process_package(two.zip_path).as_json()
     other["thread"].join(timeout=60)
     assert other["status"] == "applied"
     assert _status(pg_dsn, two.batch_id) == ["applied"]

@@ -46,7 +46,7 @@ def city(pg_dsn, tmp_path_factory):
 
 def test_recon_names_exactly_the_planted_keys(pg_dsn, db, city):
     full, recon = city
-    clean = reconcile_package(pg_dsn, recon, delivery_id=None, batch_id=recon.batch_id)
+    clean = reconcile_package(pg_dsn, recon, delivery_id=None, batch_id=recon.batch_id).as_json()
     assert clean["differing_buckets"] == 0 and clean["differing_keys"] == 0 and clean["repair_request"] is None
 
     keys = [r[0] for r in db.execute("select rybh from ods.hz_hjrkjbxx order by rybh").fetchall()]
@@ -65,7 +65,7 @@ def test_recon_names_exactly_the_planted_keys(pg_dsn, db, city):
         store_changes(db, table, [late])
         apply_changes(db, table)
 
-    res = reconcile_package(pg_dsn, recon, delivery_id=None, batch_id=recon.batch_id)
+    res = reconcile_package(pg_dsn, recon, delivery_id=None, batch_id=recon.batch_id).as_json()
     t = res["tables"][TABLE]
     assert sorted(t["differing_keys"]) == sorted([changed, deleted, extra])
     assert t["in_flight_keys"] == [flight]

@@ -76,7 +76,7 @@ def test_members_read_concurrently_from_one_archive(tmp_path):
                                     "object_checksum"])
 def test_each_package_defect_has_its_code(tmp_path, defect):
     b = _build(tmp_path, defect=defect)
-    verdict = check_verdict(b.zip_path)
+    verdict = check_verdict(b.zip_path).as_json()
     assert verdict["valid"] is False
     codes = {e["code"] for e in verdict["errors"]}
     assert defect in codes and codes <= VERDICT_CODES
@@ -89,7 +89,7 @@ def test_unlisted_object_under_files(tmp_path):
     with zipfile.ZipFile(b.zip_path, "a") as zf:
         zf.writestr("files/extra.jpg", b"x")
     b.marker_path.write_text(open_package(b.zip_path).sha256)
-    errors = check_verdict(b.zip_path)["errors"]
+    errors = check_verdict(b.zip_path).as_json()["errors"]
     assert [(e["code"], e["file"]) for e in errors] == [("file_unlisted", "files/extra.jpg")]
 
 

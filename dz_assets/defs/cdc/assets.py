@@ -11,13 +11,12 @@ ODS tables it changed with their checks evaluated again on their new state.
 """
 
 import dataclasses
-from typing import Any
 
 import dagster as dg
 
 from dz_assets.catalog import load_catalogue
 from dz_assets.cdc.consumer import consume
-from dz_assets.cdc.status import catch_up, local_recon_all, status
+from dz_assets.cdc.status import CdcStatus, catch_up, local_recon_all, status
 from dz_assets.cdc.summary import Summary
 from dz_assets.defs.keys import CDC_STATE_KEY, RECON_KEY, changelog_key, ods_key
 from dz_assets.defs.ods.tables import rebase_check_evaluation
@@ -92,20 +91,20 @@ def change_stream(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         "applied": summary.applied, "deleted": summary.deleted,
         "ignored": summary.ignored + summary.ignored_base, "poison": summary.poison_total,
         "tables_changed": len(tables), "changes_per_s": summary.changes_per_s or 0,
-        "queue_ready": st["broker"].get("ready"), "dead_lettered": st["broker"].get("dead_lettered"),
-        "lag_s": st["lag_s"], "pending": st["pending"]})
+        "queue_ready": st.queue_ready, "dead_lettered": st.dead_lettered,
+        "lag_s": st.lag_s, "pending": st.pending})
     yield lag_check(st)
-    bad = [r for r in recon if not r["ok"]]
+    bad = [r for r in recon if not r.ok]
     yield dg.AssetCheckResult(asset_key=CDC_STATE_KEY, check_name="changelog_matches_ods", passed=not bad,
-                              metadata={"tables": len(recon), "not_matching": ", ".join(r["table"] for r in bad)})
+                              metadata={"tables": len(recon), "not_matching": ", ".join(r.table for r in bad)})
 
 
-def lag_check(st: dict[str, Any]) -> dg.AssetCheckResult:
+def lag_check(st: CdcStatus) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        asset_key=CDC_STATE_KEY, check_name="cdc_lag_within_bound", passed=bool(st["lag_ok"]),
+        asset_key=CDC_STATE_KEY, check_name="cdc_lag_within_bound", passed=bool(st.lag_ok),
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"lag_s": st["lag_s"], "max_lag_s": st["max_lag_s"], "pending": st["pending"],
-                  "queue_ready": st["broker"].get("ready")})
+        metadata={"lag_s": st.lag_s, "max_lag_s": st.max_lag_s, "pending": st.pending,
+                  "queue_ready": st.queue_ready})
 
 
 @dg.asset(key=RECON_KEY, group_name="cdc", kinds={"postgres"},
@@ -143,16 +142,16 @@ def change_stream_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
     with warehouse.connect() as conn:
         st = status(conn, settings=_settings(broker))
         # Lag unknown (messages wait and nothing was ever applied): the run asked for below settles it.
-        late = st["lag_s"] is not None and not st["lag_ok"]
+        late = st.lag_s is not None and not st.lag_ok
         if late:  # one alert per excursion: a repeat only counts, and it resolves once back in bound
             raise_alert(conn, severity="warning", source="cdc", code="cdc_lag", subject="cdc",
-                        message=f"change lag {st['lag_s']} s exceeds {st['max_lag_s']} s "
-                                f"({st['pending']} pending, queue {st['broker'].get('ready')})",
-                        details={"lag_s": st["lag_s"], "pending": st["pending"]})
+                        message=f"change lag {st.lag_s} s exceeds {st.max_lag_s} s "
+                                f"({st.pending} pending, queue {st.queue_ready})",
+                        details={"lag_s": st.lag_s, "pending": st.pending})
         else:
             resolve_alerts(conn, "cdc_lag", "cdc")
         conn.commit()
-    waiting = (st["broker"].get("ready") or 0) + st["pending"]
+    waiting = (st.queue_ready or 0) + st.pending
     if not waiting:
         return dg.SensorResult(skip_reason="队列为空，无未应用变更")
     in_flight = context.instance.get_run_records(

@@ -30,7 +30,9 @@ from dz_assets.province.delivery.batch_balance import (
     just_rebased,
     rerun_mismatches,
 )
+from dz_assets.province.delivery.outcome import Outcome
 from dz_assets.province.delivery.registry import BatchRegistry
+from dz_assets.province.reader.verdict import RowCounts
 from dz_assets.settings import get_settings
 
 CHECKS = {
@@ -59,7 +61,7 @@ def _md(value):
     return value
 
 
-def _from_registry(batch_id: str, warehouse: WarehouseResource) -> dict:
+def _from_registry(batch_id: str, warehouse: WarehouseResource) -> Outcome:
     """A partition whose package already left the inbox: its latest delivery, nothing loaded."""
     with warehouse.connect() as conn:
         row = conn.execute(
@@ -69,11 +71,10 @@ def _from_registry(batch_id: str, warehouse: WarehouseResource) -> dict:
         if row is None:
             raise dg.Failure(f"no package {batch_id}.zip in the inbox and no delivery of it registered")
         b = BatchRegistry(conn).get(row[0])
-    return {"batch_id": batch_id, "valid": not b["errors"], "errors": b["errors"], "status": b["status"],
-            "delivery_id": b["delivery_id"], "reason": "re-run: package no longer in the inbox; "
-            "nothing re-loaded (an old batch never rolls a table back)",
-            "rows": {"total": b["rows_total"], "rejected": b["rows_rejected"], "flagged": b["rows_flagged"]},
-            "rerun": True}
+    return Outcome(batch_id, valid=not b["errors"], errors=b["errors"], status=b["status"],
+                   delivery_id=b["delivery_id"], reason="re-run: package no longer in the inbox; "
+                   "nothing re-loaded (an old batch never rolls a table back)",
+                   rows=RowCounts(b["rows_total"], b["rows_rejected"], b["rows_flagged"]), rerun=True)
 
 
 @dg.asset(
@@ -99,37 +100,36 @@ def province_batch_asset(context: dg.AssetExecutionContext, warehouse: Warehouse
                                           sha256=_sensor_hash(context.run.tags, zip_path))
     else:
         result = _from_registry(batch_id, warehouse)
-    status = result.get("status")
-    loaded = result.get("loaded") or {}
+    loaded = result.loaded
     with warehouse.connect() as conn:
-        figures = batch_figures(conn, result["delivery_id"]) if result.get("delivery_id") else None
-        mismatches = rerun_mismatches(conn, batch_id, figures) if result.get("rerun") and figures else []
-        for table, t in (loaded.get("tables") or {}).items():
-            delivered = TableFigures(records=t["declared"], loaded=t["loaded"], rejected=t["rejected"],
-                                     duplicate=t["duplicate"])
-            rebase, mismatch = just_rebased(conn, table, batch_id, result["delivery_id"], delivered)
+        figures = batch_figures(conn, result.delivery_id) if result.delivery_id else None
+        mismatches = rerun_mismatches(conn, batch_id, figures) if result.rerun and figures else []
+        for table, t in (loaded.tables if loaded else {}).items():
+            delivered = TableFigures(records=t.declared, loaded=t.loaded, rejected=t.rejected,
+                                     duplicate=t.duplicate)
+            rebase, mismatch = just_rebased(conn, table, batch_id, result.delivery_id, delivered)
             if mismatch:
                 mismatches.append(mismatch)
             context.log_event(dg.AssetMaterialization(asset_key=ods_key(table), metadata={
-                "dagster/row_count": rebase.ods_live_rows, "batch_id": batch_id, "rows_in": t["declared"],
-                "rows_loaded": t["loaded"], "rows_rejected": t["rejected"], "rows_duplicate": t["duplicate"],
-                "rows_flagged": t.get("flagged_rows", 0), "flagged": _md(t.get("flagged") or {}),
-                "bytes": t.get("bytes", 0),
-                "duration_s": t.get("duration_s"), "rows_per_s": t.get("rows_per_s"),
+                "dagster/row_count": rebase.ods_live_rows, "batch_id": batch_id, "rows_in": t.declared,
+                "rows_loaded": t.loaded, "rows_rejected": t.rejected, "rows_duplicate": t.duplicate,
+                "rows_flagged": t.flagged_rows, "flagged": _md(t.flagged), "bytes": t.bytes,
+                "duration_s": t.duration_s, "rows_per_s": t.rows_per_s,
                 "rejects": f"dzhub rejects {batch_id} --csv"}))
             context.log_event(_rebase_eval(table, rebase))
-    rows = result.get("rows") or {}
+    rows = result.rows
     meta = {
-        "batch_id": batch_id, "status": status, "delivery_id": result.get("delivery_id"),
-        "dagster/row_count": loaded.get("loaded", 0), "rows_in": rows.get("total", 0),
-        "rows_loaded": loaded.get("loaded", 0), "rows_rejected": rows.get("rejected", 0),
-        "rows_duplicate": loaded.get("duplicate", 0), "rows_flagged": rows.get("flagged", 0),
-        "objects": loaded.get("objects", 0), "bytes": loaded.get("bytes", 0),
-        "duration_s": loaded.get("duration_s"), "rows_per_s": loaded.get("rows_per_s"),
-        "rejects": f"dzhub rejects {batch_id} --csv", "rejects_file": result.get("rejects_file"),
-        "errors": _md(result.get("errors") or []), "drift": _md(result.get("drift") or []),
-        "where": result.get("backup_path") or result.get("quarantine_path"),
-        "reason": result.get("reason"),
+        "batch_id": batch_id, "status": result.status, "delivery_id": result.delivery_id,
+        "dagster/row_count": loaded.loaded if loaded else 0, "rows_in": rows.total,
+        "rows_loaded": loaded.loaded if loaded else 0, "rows_rejected": rows.rejected,
+        "rows_duplicate": loaded.duplicate if loaded else 0, "rows_flagged": rows.flagged,
+        "objects": loaded.objects if loaded else 0, "bytes": loaded.bytes if loaded else 0,
+        "duration_s": round(loaded.duration_s, 3) if loaded else None,
+        "rows_per_s": loaded.rows_per_s if loaded else None,
+        "rejects": f"dzhub rejects {batch_id} --csv", "rejects_file": result.rejects_file,
+        "errors": _md(result.errors), "drift": _md(result.drift or []),
+        "where": result.backup_path or result.quarantine_path,
+        "reason": result.reason,
     }
     if figures:
         meta["tables"] = _md({t: dataclasses.asdict(f) for t, f in figures.tables.items()})
@@ -152,9 +152,9 @@ def _rebase_eval(table: str, figures: RebaseFigures | None) -> dg.AssetCheckEval
                                    metadata=r.metadata)
 
 
-def _check_results(result: dict, figures: BatchFigures | None, mismatches: list[str]) -> list[dg.AssetCheckResult]:
-    status = result.get("status")
-    errors = result.get("errors") or []
+def _check_results(result: Outcome, figures: BatchFigures | None, mismatches: list[str]) -> list[dg.AssetCheckResult]:
+    status = result.status
+    errors = result.errors
     package_errors = [e for e in errors if e.get("code") != "duplicate_batch"]
     not_loaded = {"note": f"nothing loaded by this run (status {status})"}
     dup = figures.duplicates() if figures else {}
@@ -170,10 +170,10 @@ def _check_results(result: dict, figures: BatchFigures | None, mismatches: list[
                             metadata={"mismatches": _md(mismatches)} if status == "loaded" else not_loaded),
         dg.AssetCheckResult(check_name="delivery_in_order", severity=dg.AssetCheckSeverity.WARN,
                             passed=status not in ("duplicate", "stale", "waiting"),
-                            metadata={"status": status, "reason": result.get("reason") or ""}),
+                            metadata={"status": status, "reason": result.reason or ""}),
         dg.AssetCheckResult(check_name="no_duplicate_keys", severity=dg.AssetCheckSeverity.WARN,
                             passed=not dup, metadata={"duplicates": _md(dup)}),
         dg.AssetCheckResult(check_name="quality_flags", severity=dg.AssetCheckSeverity.WARN,
                             passed=not flagged, metadata={"flags": _md(flagged),
-                                                          "rows_flagged": (result.get("rows") or {}).get("flagged", 0)}),
+                                                          "rows_flagged": result.rows.flagged}),
     ]

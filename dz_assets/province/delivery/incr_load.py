@@ -12,11 +12,10 @@ delivery it sets that delivery ``applied`` in it.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -31,7 +30,8 @@ from dz_assets.province.reader.bcp import LINE, prove_stream
 from dz_assets.province.reader.index import BATCH_ID_RE, Dataset
 from dz_assets.province.reader.package import Package
 from dz_assets.province.reader.quality import count_flags, flag_rules
-from dz_assets.province.reader.reject_spool import RejectSpool
+from dz_assets.province.reader.reject_spool import RejectDicts, RejectSpool
+from dz_assets.province.reader.verdict import RowCounts
 
 ROWS_PER_BATCH = 10**9  # seq = (day × 10 000 + NNNN) × 10^9 + row: ~10^17 by 2100, below 2^63
 
@@ -79,7 +79,26 @@ def _record_rejects(conn: psycopg.Connection, rejects: RejectSpool, delivery_id:
             cp.write_row((delivery_id, batch_id, r.table, r.file, r.line, r.field, r.reason, r.raw))
 
 
-def apply_incr_batch(dsn: str | None, package: Package, *, delivery_id: int | None, batch_id: str) -> dict[str, Any]:
+@dataclass
+class IncrResult:
+    """What applying an INCR batch did: figures per table and overall (``as_json``: the object
+    ``dzhub cdc incr --json`` prints and a verdict's ``applied``)."""
+
+    batch_id: str
+    tables: dict[str, dict[str, int]]  # table -> rows, rejected, flagged, stored, applied, deleted, ignored
+    rows: RowCounts
+    stored: int
+    applied: int
+    rejects: RejectDicts
+    duration_s: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "tables": self.tables, "rows": self.rows.as_json(),
+                "stored": self.stored, "applied": self.applied, "rejects": self.rejects,
+                "duration_s": self.duration_s}
+
+
+def apply_incr_batch(dsn: str | None, package: Package, *, delivery_id: int | None, batch_id: str) -> IncrResult:
     """Log and apply every row of a valid INCR package; returns figures per table and overall."""
     if not package.valid or package.index is None or package.index.kind != "INCR":
         raise ValueError(f"{batch_id}: not a valid INCR package")
@@ -119,72 +138,7 @@ def apply_incr_batch(dsn: str | None, package: Package, *, delivery_id: int | No
                          "where delivery_id = %s",
                          (totals["rows"], totals["rejected"], totals["rows"] - totals["rejected"],
                           totals["flagged"], delivery_id))
-    return {"batch_id": batch_id, "tables": {k: dict(v) for k, v in tables.items()},
-            "rows": {"total": totals["rows"], "rejected": totals["rejected"], "flagged": totals["flagged"]},
-            "stored": totals["stored"], "applied": totals["applied"],
-            "rejects": rejects.dicts(), "duration_s": round(time.monotonic() - t0, 3)}
-
-
-def apply_parked(conn: psycopg.Connection, reg: Any, dsn: str, name: Any, delivery: int, package: Package,
-                 parked: dict[str, Any]) -> dict[str, Any]:
-    """The pipeline's step after a valid INCR/RECON was recorded ``pending_apply`` and backed up:
-    an INCR is applied (then the INCRs that waited for it follow, from backup, in order); a RECON
-    is reconciled. Its status becomes ``applied``; a failure is ``failed``, alerted and raised."""
-    from dz_assets.ops.alerts import raise_alert
-    from dz_assets.province.delivery.recon_package import reconcile_package
-
-    # _park moved the zip to backup: read it there (the same bytes, already proven).
-    package = dataclasses.replace(package, path=Path(parked["backup_path"]))
-    try:
-        if name.kind == "RECON":
-            res = reconcile_package(dsn, package, delivery_id=delivery, batch_id=name.batch_id)
-            reg.finish(delivery, "applied", reason=f"reconciled: {res['differing_keys']} differing keys, "
-                                                   f"{res['differing_buckets']} differing buckets")
-            if res["differing_buckets"]:
-                raise_alert(conn, severity="warning", source="recon", code="recon_differences",
-                            subject=name.batch_id, message=f"{name.batch_id}: {res['differing_keys']} keys in "
-                            f"{res['differing_buckets']} buckets differ; repair request {res['repair_request']}",
-                            details={"repair_request": res["repair_request"]})
-            reason = f"reconciled: {res['differing_keys']} differing keys, {res['differing_buckets']} differing buckets"
-            return {**parked, "status": "applied", "reason": reason, "recon": res}
-        res = apply_incr_batch(dsn, package, delivery_id=delivery, batch_id=name.batch_id)
-        rows = res["rows"]
-        reg.finish(delivery, "applied", reason=None, rows_total=rows["total"], rows_rejected=rows["rejected"],
-                   rows_loaded=rows["total"] - rows["rejected"], rows_flagged=rows["flagged"])
-    except Exception as exc:
-        reg.finish(delivery, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
-        raise_alert(conn, severity="error", source="province", code="apply_failed", subject=name.batch_id,
-                    message=f"{name.batch_id}: apply failed: {exc}", details={"delivery_id": delivery})
-        raise
-    # The parking's reason ("applied next") is history now, as it is in meta.batch.
-    out = {**parked, "status": "applied", "reason": None, "applied": res}
-    if followed := apply_pending(conn, reg, dsn, name.source):
-        out["released"] = [f["batch_id"] for f in followed]
-    return out
-
-
-def apply_pending(conn: psycopg.Connection, reg: Any, dsn: str, source: str) -> list[dict[str, Any]]:
-    """Apply the source's INCR batches that are ``pending_apply`` or whose prev is now applied, in
-    BATCH_ID order, from their backup zips. The caller holds the source's lock, under which every
-    apply runs, so nobody else is applying these: they were released by a batch just applied (or
-    by a FULL), or their loader died mid-apply (the apply's transaction rolled back). One that
-    fails is ``failed`` and alerted; the others go on. Returns what each applied."""
-    from dz_assets.ops.alerts import raise_alert
-    from dz_assets.province.reader.package import open_package
-
-    done = []
-    while True:
-        reg.release_waiting(source)
-        if not (pending := reg.pending_incr(source)):
-            return done
-        for d, batch_id, _src, backup in pending:
-            try:
-                package = open_package(backup)
-                try:
-                    done.append(apply_incr_batch(dsn, package, delivery_id=d, batch_id=batch_id))
-                finally:
-                    package.close()
-            except Exception as exc:
-                reg.finish(d, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
-                raise_alert(conn, severity="error", source="province", code="apply_failed", subject=batch_id,
-                            message=f"{batch_id}: 增量批次应用失败：{exc}", details={"delivery_id": d})
+    return IncrResult(batch_id=batch_id, tables={k: dict(v) for k, v in tables.items()},
+                      rows=RowCounts(totals["rows"], totals["rejected"], totals["flagged"]),
+                      stored=totals["stored"], applied=totals["applied"], rejects=rejects.dicts(),
+                      duration_s=round(time.monotonic() - t0, 3))

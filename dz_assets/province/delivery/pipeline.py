@@ -14,30 +14,36 @@ that died leaves its delivery ``loading`` with the locks released. If it died be
 committed, the previous ODS tables are in place and the next run of the batch supersedes the
 delivery; if after, the batch is live and the next start records it ``loaded``
 (``recover_swapped``). INCRs left ``pending_apply`` are applied under the source's lock
-(``incr_load.apply_pending``).
+(``parked.apply_pending``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
+from psycopg import sql
 
+from dz_assets.catalog import load_catalogue
 from dz_assets.db import connect, pg_dsn
+from dz_assets.ods.rebase import rebase_after_full
 from dz_assets.ops.alerts import raise_alert
 from dz_assets.province.delivery import inbox
+from dz_assets.province.delivery.full_load import TableLoad, load_full
 from dz_assets.province.delivery.objects import store_objects
-from dz_assets.province.delivery.registry import BatchName, BatchRegistry
+from dz_assets.province.delivery.outcome import LoadSummary, Outcome
+from dz_assets.province.delivery.parked import apply_parked, apply_pending
+from dz_assets.province.delivery.registry import BatchName, BatchRegistry, OrderVerdict
 from dz_assets.province.delivery.rejects import write_rejects_file
-from dz_assets.province.reader.package import not_regular
+from dz_assets.province.reader.package import MemberCheckFailed, Package, not_regular, open_package
+from dz_assets.province.reader.verdict import RowCounts, verdict_of
 from dz_assets.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -87,11 +93,6 @@ def recover_swapped(conn: psycopg.Connection, reg: BatchRegistry, s: Settings, *
     same transaction), its tables still holding it are re-based on the change log if the loader
     had not got to that, its rejects file is written and INCRs waiting for it move on. Returns the
     recovered deliveries."""
-    from psycopg import sql
-
-    from dz_assets.catalog import load_catalogue
-    from dz_assets.ods.rebase import rebase_after_full
-
     cat = load_catalogue()
     out = []
     for delivery, bid, src, seq, tables in reg.swapped_interrupted(source=source, batch_id=batch_id):
@@ -114,35 +115,35 @@ def recover_swapped(conn: psycopg.Connection, reg: BatchRegistry, s: Settings, *
     return out
 
 
-def _verdict(batch_id: str, errors: list[dict], **extra: Any) -> dict[str, Any]:
-    return {"batch_id": batch_id, "valid": not errors, "errors": errors,
-            "rows": {"total": 0, "rejected": 0, "flagged": 0}, "rejects": [], **extra}
+@dataclass
+class _Arrival:
+    """One package on its way through the pipeline, its batch lock held: what every step reads."""
+
+    conn: psycopg.Connection
+    reg: BatchRegistry
+    s: Settings
+    dsn: str
+    zip_path: Path
+    name: BatchName
+    t0: float
+    delivery: int = 0  # its meta.batch row, once registered
+
+    @property
+    def batch_id(self) -> str:
+        return self.name.batch_id
 
 
-def _package_verdict(package: Any, *, prove_rows: bool = True) -> dict[str, Any]:
-    """The verdict ``dzhub package check`` prints for the same package."""
-    from dz_assets.province.reader.verdict import verdict_of
-
-    return verdict_of(package, prove_rows=prove_rows)
-
-
-def _table_figures(t: Any) -> dict[str, Any]:
-    d = {k: v for k, v in dataclasses.asdict(t).items() if k not in ("file_refs", "files")}
-    d["rows_per_s"] = round(t.loaded / t.duration_s) if t.duration_s else None
-    return d
-
-
-def _set_aside(conn, reg, s, zip_path, delivery, batch_id, status, errors, reason, severity):
-    target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=batch_id, errors=errors, reason=reason)
-    reg.finish(delivery, status, errors=errors, reason=reason, quarantine_path=str(target))
-    raise_alert(conn, severity=severity, source="province", code=errors[0]["code"] if errors else status,
-                subject=batch_id, message=f"{batch_id}: {reason}",
-                details={"delivery_id": delivery, "path": str(target), "errors": errors})
+def _set_aside(a: _Arrival, status: str, errors: list[dict], reason: str, severity: str) -> Path:
+    target = inbox.quarantine(a.zip_path, a.s.quarantine_dir, batch_id=a.batch_id, errors=errors, reason=reason)
+    a.reg.finish(a.delivery, status, errors=errors, reason=reason, quarantine_path=str(target))
+    raise_alert(a.conn, severity=severity, source="province", code=errors[0]["code"] if errors else status,
+                subject=a.batch_id, message=f"{a.batch_id}: {reason}",
+                details={"delivery_id": a.delivery, "path": str(target), "errors": errors})
     return target
 
 
 def process_package(zip_path: Path | str, *, dsn: str | None = None, settings: Settings | None = None,
-                    sha256: str | None = None) -> dict[str, Any]:
+                    sha256: str | None = None) -> Outcome:
     """Process one complete package; returns the spec's verdict plus what happened to it.
 
     ``sha256``: the zip's hash when the caller has just computed it (a copy hashed while it was
@@ -163,133 +164,114 @@ def process_package(zip_path: Path | str, *, dsn: str | None = None, settings: S
                                       reason="bad package file name")
             raise_alert(conn, severity="error", source="province", code="index_invalid",
                         subject=zip_path.name, message=errors[0]["message"], details={"path": str(target)})
-            return _verdict(batch_id, errors, status="quarantined", quarantine_path=str(target))
+            return Outcome.refused(batch_id, errors, status="quarantined", quarantine_path=str(target))
         with batch_lock(conn, batch_id):
-            return _process_locked(conn, reg, s, dsn, zip_path, name, t0, sha256)
+            return _process_locked(_Arrival(conn, reg, s, dsn, zip_path, name, t0), sha256)
 
 
-def _process_locked(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: Path,
-                    name: BatchName, t0: float, sha: str | None) -> dict[str, Any]:
-    from dz_assets.province.reader.package import open_package
-
-    batch_id = name.batch_id
+def _process_locked(a: _Arrival, sha: str | None) -> Outcome:
+    conn, reg, s, zip_path, batch_id = a.conn, a.reg, a.s, a.zip_path, a.batch_id
     recover_swapped(conn, reg, s, batch_id=batch_id)  # a dead loader's swap counts before the duplicate check
     if sha is None:
         sha, size = inbox.sha256_file(zip_path)
     else:
         size = zip_path.stat().st_size
     taken = reg.taken_by(batch_id)
-    delivery = reg.register(name, file_name=zip_path.name, size=size, sha256=sha)
-    base = {"delivery_id": delivery}
+    a.delivery = reg.register(a.name, file_name=zip_path.name, size=size, sha256=sha)
     if taken and taken[1] == "loaded" and taken[2] == sha and taken[3] is None:
         # The very bytes whose load committed but whose move to backup did not happen (a crash
         # between the two): finish that move instead of calling the package a duplicate.
         target = inbox.backup(zip_path, s.backup_dir)
         reg.update(taken[0], backup_path=str(target))
         reason = f"same bytes as delivery {taken[0]} (loaded); its move to backup completed now"
-        reg.finish(delivery, "duplicate", reason=reason, backup_path=str(target))
-        return _verdict(batch_id, [], delivery_id=taken[0], status="loaded", reason=reason,
-                        backup_path=str(target))
+        reg.finish(a.delivery, "duplicate", reason=reason, backup_path=str(target))
+        return Outcome.refused(batch_id, [], delivery_id=taken[0], status="loaded", reason=reason,
+                               backup_path=str(target))
     if taken:
         errors = [{"code": "duplicate_batch", "file": zip_path.name, "message":
                    f"batch {batch_id} was already delivered (delivery {taken[0]}, {taken[1]}); "
                    "not loaded again"}]
-        target = _set_aside(conn, reg, s, zip_path, delivery, batch_id, "duplicate", errors,
-                            errors[0]["message"], "warning")
-        return _verdict(batch_id, errors, **base, status="duplicate", quarantine_path=str(target))
+        target = _set_aside(a, "duplicate", errors, errors[0]["message"], "warning")
+        return Outcome.refused(batch_id, errors, delivery_id=a.delivery, status="duplicate",
+                               quarantine_path=str(target))
 
     # A FULL's data files are hashed and counted in the load's own pass (deep=False): the same
     # checks, but 1.6 GB of a 10 M-row package are inflated once instead of twice.
-    package = open_package(zip_path, inbox.marker_of(zip_path), deep=name.kind != "FULL", sha256=sha)
+    package = open_package(zip_path, inbox.marker_of(zip_path), deep=a.name.kind != "FULL", sha256=sha)
     try:
         index = package.index
         if index is not None:
-            reg.update(delivery, created=index.created, seq=index.seq, prev=index.prev or None,
+            reg.update(a.delivery, created=index.created, seq=index.seq, prev=index.prev or None,
                        drift=package.drift)
         if not package.valid:
-            return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
+            return _quarantine_invalid(a, package)
 
         # The order is decided and the batch applied under its source's lock: whichever loader
         # of the source comes second sees what the first applied (a newer batch that was
         # being applied makes this one stale), and an INCR's prev cannot be applied between
         # its check and its parking as `waiting`.
-        with source_lock(conn, name.source):
-            return _apply_in_order(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
+        with source_lock(conn, a.name.source):
+            return _apply_in_order(a, package)
     finally:
         package.close()  # its archive: read by every step above, released here
 
 
-def _apply_in_order(conn, reg: BatchRegistry, s: Settings, dsn: str, zip_path: Path, name: BatchName,
-                    delivery: int, package, t0: float) -> dict[str, Any]:
+def _apply_in_order(a: _Arrival, package: Package) -> Outcome:
     """A valid package, its source's lock held: stale, or parked/applied (INCR, RECON) or loaded
     (FULL)."""
-    batch_id = name.batch_id
-    base = {"delivery_id": delivery}
-    from dz_assets.province.delivery.incr_load import apply_pending
-
-    recover_swapped(conn, reg, s, source=name.source)  # a newer batch a dead loader swapped in counts
-    apply_pending(conn, reg, dsn, name.source)  # INCRs a dead loader or a FULL left pending go first
-    order = reg.order_verdict(name, package.index.prev)
+    conn, reg, s, batch_id = a.conn, a.reg, a.s, a.batch_id
+    recover_swapped(conn, reg, s, source=a.name.source)  # a newer batch a dead loader swapped in counts
+    apply_pending(conn, reg, a.dsn, a.name.source)  # INCRs a dead loader or a FULL left pending go first
+    order = reg.order_verdict(a.name, package.index.prev)
     if order.status == "stale":
-        errors: list[dict] = []
-        target = inbox.quarantine(zip_path, s.quarantine_dir, batch_id=batch_id,
-                                  errors=[{"code": "stale", "message": order.reason, "file": zip_path.name}],
+        target = inbox.quarantine(a.zip_path, s.quarantine_dir, batch_id=batch_id,
+                                  errors=[{"code": "stale", "message": order.reason, "file": a.zip_path.name}],
                                   reason=order.reason)
-        reg.finish(delivery, "stale", reason=order.reason, quarantine_path=str(target))
+        reg.finish(a.delivery, "stale", reason=order.reason, quarantine_path=str(target))
         raise_alert(conn, severity="warning", source="province", code="stale_batch", subject=batch_id,
                     message=f"{batch_id}: {order.reason}; not applied", details={"path": str(target)})
-        return _verdict(batch_id, errors, **base, status="stale", reason=order.reason,
-                        quarantine_path=str(target))
+        return Outcome.refused(batch_id, [], delivery_id=a.delivery, status="stale", reason=order.reason,
+                               quarantine_path=str(target))
 
-    if name.kind != "FULL":
-        result = _park(conn, reg, s, zip_path, name, delivery, order, package)
-        if result["status"] == "pending_apply":  # INCR applied, RECON reconciled
-            from dz_assets.province.delivery.incr_load import apply_parked
-
-            result = apply_parked(conn, reg, dsn, name, delivery, package, result)
+    if a.name.kind != "FULL":
+        result = _park(a, order, package)
+        if result.status == "pending_apply":  # INCR applied, RECON reconciled
+            result = apply_parked(conn, reg, a.dsn, a.name, a.delivery, package, result)
         return result
-    return _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0)
+    return _load(a, package)
 
 
-def _quarantine_invalid(conn, reg, s, zip_path: Path, delivery: int, package) -> dict[str, Any]:
+def _quarantine_invalid(a: _Arrival, package: Package) -> Outcome:
     """An invalid package: quarantined with its verdict (every check: a package whose data files
     were left to the loader is judged again in full), alerted, nothing loaded."""
-    from dz_assets.province.reader.package import open_package
-
     if not package.members_checked:
-        package = open_package(zip_path, inbox.marker_of(zip_path), sha256=package.sha256)
-    verdict = _package_verdict(package)
-    reasons = "; ".join(f"{e['code']}: {e['message']}" for e in verdict["errors"])
-    target = _set_aside(conn, reg, s, zip_path, delivery, package.batch_id, "quarantined",
-                        verdict["errors"], reasons, "error")
-    rows = verdict["rows"]  # what the package held, for the monitoring pages (nothing loaded)
-    reg.update(delivery, rows_total=rows["total"], rows_rejected=rows["rejected"],
-               rows_flagged=rows["flagged"])
-    return {**verdict, "delivery_id": delivery, "status": "quarantined", "quarantine_path": str(target)}
+        package = open_package(a.zip_path, inbox.marker_of(a.zip_path), sha256=package.sha256)
+    verdict = verdict_of(package)
+    reasons = "; ".join(f"{e['code']}: {e['message']}" for e in verdict.errors)
+    target = _set_aside(a, "quarantined", verdict.errors, reasons, "error")
+    rows = verdict.rows  # what the package held, for the monitoring pages (nothing loaded)
+    a.reg.update(a.delivery, rows_total=rows.total, rows_rejected=rows.rejected, rows_flagged=rows.flagged)
+    return Outcome.judged(verdict, delivery_id=a.delivery, status="quarantined", quarantine_path=str(target))
 
 
-def _park(conn, reg, s, zip_path, name, delivery, order, package) -> dict[str, Any]:
-    """INCR/RECON: proven and recorded, kept in backup for the apply step (next issue)."""
-    verdict = _package_verdict(package)
+def _park(a: _Arrival, order: OrderVerdict, package: Package) -> Outcome:
+    """INCR/RECON: proven and recorded, kept in backup for the apply step."""
+    verdict = verdict_of(package)
     status = "waiting" if order.status == "waiting" else "pending_apply"
-    reason = order.reason or f"{name.kind} batch recorded, proven and backed up; applied next"
-    target = inbox.backup(zip_path, s.backup_dir)
-    rows = verdict["rows"]
-    reg.finish(delivery, status, reason=reason, backup_path=str(target), rows_total=rows["total"],
-               rows_rejected=rows["rejected"], rows_flagged=rows["flagged"])
-    return {**verdict, "delivery_id": delivery, "status": status, "reason": reason,
-            "backup_path": str(target)}
+    reason = order.reason or f"{a.name.kind} batch recorded, proven and backed up; applied next"
+    target = inbox.backup(a.zip_path, a.s.backup_dir)
+    rows = verdict.rows
+    a.reg.finish(a.delivery, status, reason=reason, backup_path=str(target), rows_total=rows.total,
+                 rows_rejected=rows.rejected, rows_flagged=rows.flagged)
+    return Outcome.judged(verdict, delivery_id=a.delivery, status=status, reason=reason, backup_path=str(target))
 
 
-def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str, Any]:
-    from dz_assets.province.delivery.full_load import load_full
-    from dz_assets.province.reader.package import MemberCheckFailed
-
-    batch_id = name.batch_id
-    superseded = reg.start_loading(delivery, batch_id)
+def _load(a: _Arrival, package: Package) -> Outcome:
+    conn, reg, s, batch_id = a.conn, a.reg, a.s, a.batch_id
+    superseded = reg.start_loading(a.delivery, batch_id)
     stored: list[int] = []
 
-    def objects_first(tables: dict) -> None:
+    def objects_first(tables: dict[str, TableLoad]) -> None:
         # Before the swap: once the rows are live, a loader that dies leaves nothing the batch
         # needs undone but the change log's re-base, which the next start redoes.
         refs = [(t.table, k, f, m) for t in tables.values() for k, f, m in t.file_refs]
@@ -300,64 +282,54 @@ def _load(conn, reg, s, dsn, zip_path, name, delivery, package, t0) -> dict[str,
         # PostgreSQL backend per table), and two re-bases of one table must not interleave.
         with _full_load_slot(conn):
             try:
-                result = load_full(dsn, package, delivery_id=delivery, batch_id=batch_id,
+                result = load_full(a.dsn, package, delivery_id=a.delivery, batch_id=batch_id,
                                    before_swap=objects_first)
             except MemberCheckFailed:  # a data file is not what the index says: nothing swapped in
-                return _quarantine_invalid(conn, reg, s, zip_path, delivery, package)
+                return _quarantine_invalid(a, package)
     except Exception as exc:
-        reg.finish(delivery, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
+        reg.finish(a.delivery, "failed", reason=f"{type(exc).__name__}: {exc}"[:2000])
         raise_alert(conn, severity="error", source="province", code="load_failed", subject=batch_id,
-                    message=f"{batch_id}: load failed: {exc}", details={"delivery_id": delivery,
-                                                                       "path": str(zip_path)})
+                    message=f"{batch_id}: load failed: {exc}", details={"delivery_id": a.delivery,
+                                                                       "path": str(a.zip_path)})
         raise
     objects = stored[0]
-    from dz_assets.ods.rebase import rebase_after_full  # held changes above BATCH@seq
-
     try:
-        for ds in package.index.datasets:
+        for ds in package.index.datasets:  # held changes above BATCH@seq
             rebase_after_full(conn, ds.table, package.index.seq, batch_id)
     except Exception as exc:
         # The swap has committed: the batch is live and must not be called failed (an older
         # FULL would then not be stale). It stays `loading`; once this loader has let go of the
         # batch, the next run's recover_swapped redoes the re-base and records it loaded.
-        reg.update(delivery, reason=f"swapped in; the change log's re-base failed, the next run redoes "
-                                    f"it: {type(exc).__name__}: {exc}"[:2000])
+        reg.update(a.delivery, reason=f"swapped in; the change log's re-base failed, the next run redoes "
+                                      f"it: {type(exc).__name__}: {exc}"[:2000])
         raise_alert(conn, severity="error", source="province", code="rebase_failed", subject=batch_id,
                     message=f"{batch_id}: 已切换生效，但变更日志重放失败，下次运行将重做：{exc}",
-                    details={"delivery_id": delivery, "path": str(zip_path)})
+                    details={"delivery_id": a.delivery, "path": str(a.zip_path)})
         raise
     # The ODS tables' live rows are counted by the asset's checks, not here: a count(*) of a
     # 10M-row table costs seconds, and the CLI and the benchmark need not pay for it.
-    tables = {t.table: _table_figures(t) for t in result.tables.values()}
-    totals = {k: sum(t[k] for t in tables.values()) for k in ("declared", "loaded", "rejected", "duplicate")}
+    tables = {t.table: t for t in result.tables.values()}
+    totals = {k: sum(getattr(t, k) for t in tables.values()) for k in ("declared", "loaded", "rejected", "duplicate")}
     flagged = result.flagged_rows
-    reg.update(delivery, rows_total=totals["declared"], rows_loaded=totals["loaded"],
+    reg.update(a.delivery, rows_total=totals["declared"], rows_loaded=totals["loaded"],
                rows_rejected=totals["rejected"], rows_duplicate=totals["duplicate"],
                rows_flagged=flagged, objects=objects)
     # Marked loaded before the move: a crash between the two leaves a loaded batch whose zip is
     # still in the inbox; the next pass finishes the move (same bytes), never loads it twice.
-    reg.finish(delivery, "loaded", reason=None)
-    target = inbox.backup(zip_path, s.backup_dir)
-    reg.update(delivery, backup_path=str(target))
-    from dz_assets.province.delivery.incr_load import apply_pending
-
-    apply_pending(conn, reg, dsn, name.source)  # INCRs that waited for this batch
+    reg.finish(a.delivery, "loaded", reason=None)
+    target = inbox.backup(a.zip_path, s.backup_dir)
+    reg.update(a.delivery, backup_path=str(target))
+    apply_pending(conn, reg, a.dsn, a.name.source)  # INCRs that waited for this batch
     rejects_file = write_rejects_file(conn, batch_id, s.reject_dir) if totals["rejected"] else None
-    duration = time.monotonic() - t0
-    return {
-        **_package_verdict(package, prove_rows=False),
-        "rows": {"total": totals["declared"], "rejected": totals["rejected"], "flagged": flagged},
-        "rejects": result.rejects.dicts(), "delivery_id": delivery, "status": "loaded",
-        "backup_path": str(target), "superseded": superseded,
-        "rejects_file": str(rejects_file) if rejects_file else None,
-        "loaded": {**totals, "flagged": flagged, "objects": objects, "tables": tables,
-                   "bytes": sum(t.get("bytes", 0) for t in tables.values()),
-                   "duration_s": round(duration, 3),
-                   "rows_per_s": round(totals["declared"] / duration) if duration else None},
-    }
+    loaded = LoadSummary(**totals, flagged=flagged, objects=objects, tables=tables,
+                         duration_s=time.monotonic() - a.t0)
+    return Outcome.judged(
+        verdict_of(package, prove_rows=False), rows=RowCounts(totals["declared"], totals["rejected"], flagged),
+        rejects=result.rejects.dicts(), delivery_id=a.delivery, status="loaded", backup_path=str(target),
+        superseded=superseded, rejects_file=str(rejects_file) if rejects_file else None, loaded=loaded)
 
 
-def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:
+def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -> list[Outcome]:
     """Every complete package in the inbox, per source in BATCH_ID order (date, then NNNN).
 
     A package that fails to load stays in the inbox (status ``failed``, alerted) and the scan
@@ -370,8 +342,6 @@ def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -
         with connect(dsn, autocommit=True) as conn:
             reg = BatchRegistry(conn)
             recover_swapped(conn, reg, s)
-            from dz_assets.province.delivery.incr_load import apply_pending
-
             for source in sorted({r[2] for r in reg.pending_incr()}):  # left by a loader that died
                 with source_lock(conn, source):
                     apply_pending(conn, reg, dsn, source)
@@ -381,11 +351,10 @@ def process_inbox(*, dsn: str | None = None, settings: Settings | None = None) -
         try:
             out.append(process_package(p.zip_path, dsn=dsn, settings=s))
         except Exception as exc:  # recorded and alerted by process_package where it could be
-            out.append({"batch_id": p.batch_id, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            out.append(Outcome(p.batch_id, status="failed", error=f"{type(exc).__name__}: {exc}"))
     with connect(dsn, autocommit=True) as conn:
         BatchRegistry(conn).alert_overdue_waits(s.incr_wait_alert_s)
     return out
-
 
 # A work folder whose name carries no owner pid (written before it did) is removed once this old.
 UNOWNED_WORK_S = 6 * 3600
@@ -431,7 +400,7 @@ def sweep_work(folder: Path) -> list[Path]:
 
 
 def load_package_copy(path: Path | str, *, dsn: str | None = None,
-                      settings: Settings | None = None) -> dict[str, Any]:
+                      settings: Settings | None = None) -> Outcome:
     """``dzhub package load``: the asset's path on a copy of ``path`` (which stays where it is).
 
     A batch id already loaded is reported as ``duplicate_batch`` (and recorded) before any byte
@@ -456,9 +425,9 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
                            f"batch {batch_id} was already delivered (delivery {taken[0]}, {taken[1]}); "
                            "not loaded again"}]
                 reg.finish(delivery, "duplicate", errors=errors, reason=errors[0]["message"])
-                return _verdict(batch_id, errors, delivery_id=delivery, status="duplicate")
+                return Outcome.refused(batch_id, errors, delivery_id=delivery, status="duplicate")
     if why := not_regular(path):  # a FIFO would hang the copy; a directory is no package
-        return _verdict(batch_id, [{"code": "not_zip", "file": path.name, "message": why}])
+        return Outcome.refused(batch_id, [{"code": "not_zip", "file": path.name, "message": why}])
     sweep_work(s.state_dir / "work")
     # The owner's pid in the name: a later load removes the copy if this process dies (kill -9).
     work = s.state_dir / "work" / f"{batch_id}.{os.getpid()}.{time.time_ns()}"
@@ -468,7 +437,7 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
         try:
             sha = inbox.copy_hashed(path, copy)
         except OSError as exc:  # a file stat calls regular that cannot be read (/proc/self/mem: EIO)
-            return _verdict(batch_id, [{"code": "not_zip", "file": path.name,
+            return Outcome.refused(batch_id, [{"code": "not_zip", "file": path.name,
                                         "message": f"{path}: cannot be read ({exc.strerror or exc})"}])
         if inbox.marker_of(path).is_file():
             shutil.copy2(inbox.marker_of(path), inbox.marker_of(copy))
@@ -479,6 +448,6 @@ def load_package_copy(path: Path | str, *, dsn: str | None = None,
             # this one is not loaded again (nothing was recorded; the other's outcome will be).
             errors = [{"code": "duplicate_batch", "file": path.name, "message":
                        f"{exc}; not loaded again (retry once it has finished if it fails)"}]
-            return _verdict(batch_id, errors, status="busy", reason=errors[0]["message"])
+            return Outcome.refused(batch_id, errors, status="busy", reason=errors[0]["message"])
     finally:
         shutil.rmtree(work, ignore_errors=True)  # our own scratch copy; the package was moved on

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -158,7 +159,52 @@ def write_repair_request(batch_id: str, source: str | None, results: list[dict],
     return path
 
 
-def reconcile_package(dsn: str | None, package: Package, *, delivery_id: int | None, batch_id: str) -> dict[str, Any]:
+@dataclass
+class ReconTable:
+    """One table of a RECON: its figures, the differing buckets and keys (keys in flight apart)."""
+
+    recon_id: int
+    rows_province: int
+    rows_local: int
+    differing_buckets: list[int]
+    in_flight_buckets: list[int]
+    differing_keys: list[str]
+    in_flight_keys: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ReconResult:
+    """What a RECON found (``as_json``: the object ``dzhub cdc recon --json`` prints and a
+    verdict's ``recon``)."""
+
+    batch_id: str
+    tables: dict[str, ReconTable]
+    repair_request: str | None
+    duration_s: float
+
+    @property
+    def differing_buckets(self) -> int:
+        return sum(len(t.differing_buckets) for t in self.tables.values())
+
+    @property
+    def differing_keys(self) -> int:
+        return sum(len(t.differing_keys) for t in self.tables.values())
+
+    @property
+    def in_flight_keys(self) -> int:
+        return sum(len(t.in_flight_keys) for t in self.tables.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "tables": {k: t.as_json() for k, t in self.tables.items()},
+                "differing_buckets": self.differing_buckets, "differing_keys": self.differing_keys,
+                "in_flight_keys": self.in_flight_keys, "repair_request": self.repair_request,
+                "duration_s": self.duration_s}
+
+
+def reconcile_package(dsn: str | None, package: Package, *, delivery_id: int | None, batch_id: str) -> ReconResult:
     """Reconcile every RECON table of a valid package; store, write the repair request, report."""
     if not package.valid or package.index is None or package.index.kind != "RECON":
         raise ValueError(f"{batch_id}: not a valid RECON package")
@@ -169,17 +215,14 @@ def reconcile_package(dsn: str | None, package: Package, *, delivery_id: int | N
         with conn.transaction():
             for r in results:
                 r["recon_id"] = _store(conn, r, delivery_id, batch_id, str(repair) if repair else None)
-    tables = {r["table"]: {"recon_id": r["recon_id"], "rows_province": r["rows_province"],
-                           "rows_local": r["rows_local"],
-                           "differing_buckets": sorted(set(r["buckets"]) - set(r["in_flight_buckets"])),
-                           "in_flight_buckets": r["in_flight_buckets"],
-                           "differing_keys": [k["pk_text"] for k in r["differing_keys"]],
-                           "in_flight_keys": [k["pk_text"] for k in r["in_flight_keys"]]} for r in results}
-    return {"batch_id": batch_id, "tables": tables,
-            "differing_buckets": sum(len(t["differing_buckets"]) for t in tables.values()),
-            "differing_keys": sum(len(t["differing_keys"]) for t in tables.values()),
-            "in_flight_keys": sum(len(t["in_flight_keys"]) for t in tables.values()),
-            "repair_request": str(repair) if repair else None, "duration_s": round(time.monotonic() - t0, 3)}
+    tables = {r["table"]: ReconTable(recon_id=r["recon_id"], rows_province=r["rows_province"],
+                                     rows_local=r["rows_local"],
+                                     differing_buckets=sorted(set(r["buckets"]) - set(r["in_flight_buckets"])),
+                                     in_flight_buckets=r["in_flight_buckets"],
+                                     differing_keys=[k["pk_text"] for k in r["differing_keys"]],
+                                     in_flight_keys=[k["pk_text"] for k in r["in_flight_keys"]]) for r in results}
+    return ReconResult(batch_id=batch_id, tables=tables, repair_request=str(repair) if repair else None,
+                       duration_s=round(time.monotonic() - t0, 3))
 
 
 class LatestRecon(NamedTuple):
