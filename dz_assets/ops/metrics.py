@@ -43,7 +43,7 @@ class WarehouseCollector(Collector):
             with connect(dsn, autocommit=True) as conn:
                 families = list(_families(conn))
         except (psycopg.Error, RuntimeError, OSError) as exc:  # down, or not initialised yet
-            log.warning("metrics scrape: warehouse unavailable: %s", exc)
+            log.warning("metrics scrape: the warehouse did not answer its queries: %s", exc)
             up.add_metric([], 0)
             yield up
         else:
