@@ -37,6 +37,12 @@ DEFAULTS: dict[str, str] = {
     "DZ_DISK_ALERT_PCT": "90",
     "DZ_FRESHNESS_MAX_AGE_H": "0",  # 0: off
     "DZ_DAILY_BATCH_GRACE_S": "7200",
+    # retention in days per kind of file (dzhub purge); 0: keep everything
+    "DZ_RETAIN_BACKUP_DAYS": "0",
+    "DZ_RETAIN_QUARANTINE_DAYS": "0",
+    "DZ_RETAIN_REJECTS_DAYS": "0",
+    "DZ_RETAIN_OBJECTS_DAYS": "0",
+    "DZ_RETAIN_OUTBOX_DAYS": "0",
     "DZ_REQUIRE_SERVICES": "0",
     "DZ_SM4_KEYS": "",
     "DZ_SM4_KEYS_FILE": "",
@@ -115,6 +121,13 @@ class Settings:
     freshness_max_age_h: float = 0.0
     # A daily job (dbt, rule models, QR) with no successful run this long after its hour alerts.
     daily_batch_grace_s: float = 7200.0
+    # Retention (days) of backups, quarantined packages, rejects files, stored objects and
+    # outbox entries; 0 keeps everything (the default: nothing is removed unless asked).
+    retain_backup_days: int = 0
+    retain_quarantine_days: int = 0
+    retain_rejects_days: int = 0
+    retain_objects_days: int = 0
+    retain_outbox_days: int = 0
 
     @property
     def dagster_home(self) -> Path:
@@ -157,6 +170,11 @@ def get_settings() -> Settings:
         disk_alert_pct=float(setting("DZ_DISK_ALERT_PCT")),
         freshness_max_age_h=float(setting("DZ_FRESHNESS_MAX_AGE_H")),
         daily_batch_grace_s=float(setting("DZ_DAILY_BATCH_GRACE_S")),
+        retain_backup_days=int(setting("DZ_RETAIN_BACKUP_DAYS")),
+        retain_quarantine_days=int(setting("DZ_RETAIN_QUARANTINE_DAYS")),
+        retain_rejects_days=int(setting("DZ_RETAIN_REJECTS_DAYS")),
+        retain_objects_days=int(setting("DZ_RETAIN_OBJECTS_DAYS")),
+        retain_outbox_days=int(setting("DZ_RETAIN_OUTBOX_DAYS")),
     )
 
 

@@ -23,6 +23,7 @@ from dz_assets.ops.alerts import (
     resolve_cleared,
 )
 from dz_assets.ops.health import check_disks, check_freshness, resolve_delivered_batches
+from dz_assets.ops.job_runs import record_success
 from dz_assets.settings import get_settings
 
 HEALTH_SECONDS = 60  # disks, freshness and daily batches move in minutes, not seconds
@@ -60,10 +61,16 @@ def run_failure_alert(context: dg.RunFailureSensorContext, warehouse: WarehouseR
 
 @dg.run_status_sensor(name="run_success_resolve", run_status=dg.DagsterRunStatus.SUCCESS,
                       default_status=dg.DefaultSensorStatus.RUNNING,
-                      description="运行恢复：任务（分区）运行成功后，自动恢复它此前的运行失败告警")
+                      description="运行恢复：任务（分区）运行成功后，自动恢复它此前的运行失败告警，"
+                                  "并记录该任务最近一次成功运行（供指标与平台状态读取）")
 def run_success_resolve(context: dg.RunStatusSensorContext, warehouse: WarehouseResource) -> None:
+    run = context.dagster_run
+    record = context.instance.get_run_record_by_id(run.run_id)
+    ended = record.end_time if record else None
     with warehouse.connect() as conn:
-        resolve_alerts(conn, "run_failed", run_subject(context.dagster_run))
+        resolve_alerts(conn, "run_failed", run_subject(run))
+        record_success(conn, run.job_name, run.run_id,
+                       datetime.fromtimestamp(ended, UTC) if ended else datetime.now(UTC))
         conn.commit()
 
 

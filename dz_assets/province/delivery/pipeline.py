@@ -78,7 +78,9 @@ def source_lock(conn: psycopg.Connection, source: str) -> Iterator[None]:
 
 
 @contextmanager
-def _full_load_slot(conn: psycopg.Connection) -> Iterator[None]:
+def full_load_slot(conn: psycopg.Connection) -> Iterator[None]:
+    """One FULL load at a time; retention takes it too before it removes stored objects, so that
+    no load links a row to an object it is removing."""
     conn.execute("select pg_advisory_lock(hashtextextended('dz.province.full_load', 0))")
     try:
         yield
@@ -280,7 +282,7 @@ def _load(a: _Arrival, package: Package) -> Outcome:
     try:
         # One FULL load at a time: each already keeps both cores busy (a prover thread and a
         # PostgreSQL backend per table), and two re-bases of one table must not interleave.
-        with _full_load_slot(conn):
+        with full_load_slot(conn):
             try:
                 result = load_full(a.dsn, package, delivery_id=a.delivery, batch_id=batch_id,
                                    before_swap=objects_first)
