@@ -87,8 +87,8 @@ def _families(conn: psycopg.Connection) -> Iterator[Metric]:
     waiting = GaugeMetricFamily("dzhub_cdc_pending_changes", "Logged changes not applied yet", labels=["table"])
     lag = GaugeMetricFamily("dzhub_cdc_lag_seconds", "Age of the oldest logged change not applied yet")
     for table, p in per_log.items():
-        waiting.add_metric([table], p["pending"])
-    lag.add_metric([], max((p["oldest_age_s"] for p in per_log.values()), default=0.0))
+        waiting.add_metric([table], p.pending)
+    lag.add_metric([], max((p.oldest_age_s for p in per_log.values()), default=0.0))
     applied, deleted, ignored = conn.execute(query("metrics", "cdc_applied")).fetchone()
     changes = CounterMetricFamily("dzhub_cdc_changes", "Changes the apply step settled, by outcome",
                                   labels=["outcome"])

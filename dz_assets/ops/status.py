@@ -116,7 +116,7 @@ def platform_status(settings: Settings | None = None) -> PlatformStatus:
         with connect(dsn, autocommit=True) as conn:
             batches = [SourceBatch(*r) for r in conn.execute(query("status", "last_batches"))]
             cdc = cdc_status(conn, settings=s, broker=mq.ok)
-            stream = ChangeStream(cdc["pending"], cdc["lag_s"], cdc["max_lag_s"], cdc["lag_ok"])
+            stream = ChangeStream(cdc.pending, cdc.lag_s, cdc.max_lag_s, cdc.lag_ok)
             alerts = dict(conn.execute(query("status", "open_alerts")).fetchall())
             runs = last_successes(conn)
     down = down_reasons(services, alerts)

@@ -44,8 +44,8 @@ def test_a_load_moves_the_counters_and_the_text_parses(pg_dsn, dirs, tmp_path):
                          objects={"files/p0.jpg": b"\xff\xd8metrics-photo"})
     bad = build_package(tmp_path / "b", "MTRX-FULL-20261121-0001", [Dataset("HZ_HJRKJBXX", person_rows(3))],
                         defect="file_checksum")
-    assert process_package(good.zip_path)["status"] == "loaded"
-    assert process_package(bad.zip_path)["status"] == "quarantined"
+    assert process_package(good.zip_path).status == "loaded"
+    assert process_package(bad.zip_path).status == "quarantined"
     after = _scrape(pg_dsn)
 
     src = {"source": "MTRX", "kind": "FULL"}

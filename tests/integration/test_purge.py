@@ -51,7 +51,7 @@ def _age(path: Path) -> None:
 def _load(zip_path: Path) -> dict:
     from dz_assets.province.delivery.pipeline import process_package
 
-    return process_package(zip_path)
+    return process_package(zip_path).as_json()
 
 
 def test_backups_keep_open_batches_and_the_restore_chain(retain, db, tmp_path):
