@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from dz_assets.settings import RedirectSettings, get_redirect_settings
-from redirect_api.protocol import Config, ConnectionLimits, GuardedH11Protocol
+from redirect_api.protocol import Config, ConnectionLimits, GuardedProtocol
 
 # The request head (request line and headers) is refused with 431 beyond this; the URL alone is
 # capped at 8 KiB (414, redirect_api/middleware.py).
@@ -21,9 +21,9 @@ MAX_HEAD_BYTES = 16 * 1024
 def uvicorn_settings(settings: RedirectSettings) -> dict:
     """uvicorn's settings for the service, the test server and the benchmark's bare baseline alike."""
     return {
-        # h11 behind the guard of redirect_api/protocol.py, never httptools: "auto" picks
-        # httptools when it is installed, which enforces no head limit at all.
-        "http": GuardedH11Protocol,
+        # Never uvicorn's own ("auto" picks httptools, which enforces no head limit at all):
+        # httptools or h11 behind the guard of redirect_api/protocol.py.
+        "http": GuardedProtocol,
         "ws": "none",  # no WebSocket route: an Upgrade is answered as plain HTTP
         # uvicorn's access log prints query strings, i.e. tokens; ours does not.
         "access_log": False,
@@ -59,11 +59,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 20.0,
-                    settings: RedirectSettings | None = None) -> Iterator[str]:
+                    settings: RedirectSettings | None = None, **config) -> Iterator[str]:
     """Run an ASGI app on a loopback port in this process, under the service's uvicorn settings
-    (``settings``, else the environment's); yields its base URL."""
+    (``settings``, else the environment's; ``config`` overrides uvicorn's); yields its base URL."""
     port = port or free_port(host)
-    server = uvicorn.Server(server_config(app, settings, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(server_config(app, settings, host=host, port=port, log_level="warning", **config))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s

@@ -16,17 +16,26 @@ import pytest
 from support.redirect_sample import TEST_RING, test_settings
 
 from redirect_api.app import create_app
-from redirect_api.server import serve_in_thread
+from redirect_api.protocol import GuardedH11Protocol, GuardedProtocol
+from redirect_api.server import serve_in_thread, uvicorn_settings
 
 HEAD_TIMEOUT_S = 1.0
 CAP = 100
 PARTIAL_HEAD = b"GET /healthz HTTP/1.1\r\nHost: dzhub.test\r\nX-Slow: "
 
 
-@pytest.fixture(scope="module")
-def server(pg_dsn):
+# The protocol the service runs (httptools when installed) and the h11 fallback.
+PROTOCOLS = sorted({GuardedProtocol, GuardedH11Protocol}, key=lambda p: p.__name__)
+
+
+def test_the_service_runs_a_guarded_protocol():
+    assert uvicorn_settings(test_settings())["http"] is GuardedProtocol
+
+
+@pytest.fixture(scope="module", params=PROTOCOLS, ids=lambda p: p.__name__)
+def server(request, pg_dsn):
     settings = test_settings(header_timeout_s=HEAD_TIMEOUT_S, max_connections=CAP, access_log=False)
-    with serve_in_thread(create_app(settings, TEST_RING, pg_dsn), settings=settings) as base:
+    with serve_in_thread(create_app(settings, TEST_RING, pg_dsn), settings=settings, http=request.param) as base:
         yield base
 
 
@@ -119,3 +128,19 @@ def test_oversized_request_heads_get_431_in_bounded_memory(server):
     assert sent < 20 * 2**20, "the server read a 20 MB head to its end"
     assert rss_kib() - before < 4 * 1024
     assert httpx.get(server + "/healthz", timeout=5).status_code == 200
+
+
+def test_heads_under_the_limit_are_served_however_they_arrive(server):
+    """A 12 KiB head in small pieces (the blank line split between two), and pipelined requests."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: dzhub.test\r\nCookie: " + b"c" * 12 * 1024 + b"\r\n\r\n"
+    with closing(socket.create_connection(address(server))) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(0, len(head) - 2, 1000):
+            s.sendall(head[i:min(i + 1000, len(head) - 2)])
+            time.sleep(0.002)
+        s.sendall(head[-2:])
+        s.settimeout(5)
+        assert s.recv(4096).startswith(b"HTTP/1.1 200 ")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        raw = b"".join(iter(lambda: s.recv(4096), b""))
+    assert raw.count(b"HTTP/1.1 200 ") == 2
