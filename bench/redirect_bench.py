@@ -4,7 +4,7 @@
    ``--addresses`` standard addresses (default 1 000 000: 60 % 门楼, 40 % 层户; 90 % active
    Dazhou, the rest outside, disabled or cancelled), written with COPY. Reused when present.
 2. Two servers run one after the other under the same uvicorn settings
-   (``redirect_api.server.UVICORN_SETTINGS``, one worker each): the bare app (a fixed 302) and
+   (``redirect_api.server.uvicorn_settings``: the guarded h11 protocol, one worker each): the bare app (a fixed 302) and
    the redirect service (rate limit OFF for the run, access log ON as in production, to
    /dev/null). Both run at once; the idle one costs nothing.
 3. ``wrk`` (Debian package) drives ``--connections`` connections at random codes of the whole
@@ -70,7 +70,8 @@ def bare_app():
 def serve(kind: str, port: int) -> None:
     import uvicorn
 
-    from redirect_api.server import UVICORN_SETTINGS
+    from dz_assets.settings import get_redirect_settings
+    from redirect_api.server import uvicorn_settings
 
     if kind == "bare":
         app = bare_app()
@@ -78,7 +79,7 @@ def serve(kind: str, port: int) -> None:
         from redirect_api.app import create_app
 
         app = create_app()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **UVICORN_SETTINGS)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_settings(get_redirect_settings()))
 
 
 def code_of(i: int) -> str:

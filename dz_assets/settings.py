@@ -58,6 +58,9 @@ DEFAULTS: dict[str, str] = {
     "DZ_REDIRECT_POOL_SIZE": "4",
     "DZ_REDIRECT_RECEIVER": "1",
     "DZ_REDIRECT_ACCESS_LOG": "1",
+    "DZ_REDIRECT_HEADER_TIMEOUT_S": "5",
+    "DZ_REDIRECT_KEEP_ALIVE_S": "5",
+    "DZ_REDIRECT_MAX_CONNECTIONS": "2000",
     "DZ_CDC_EXCHANGE": "dz.cdc",
     "DZ_CDC_QUEUE": "dzhub.cdc",
     "DZ_CDC_PREFETCH": "15000",
@@ -196,6 +199,12 @@ class RedirectSettings:
     pool_size: int
     mount_receiver: bool
     access_log: bool
+    # Slow and idle clients (redirect_api/protocol.py): a request head must be complete this long
+    # after the connection began to wait for it; an idle keep-alive connection is closed after
+    # keep_alive_s; beyond max_connections the connections waiting longest for a head are closed.
+    header_timeout_s: float
+    keep_alive_s: float
+    max_connections: int
 
 
 def get_redirect_settings() -> RedirectSettings:
@@ -215,4 +224,7 @@ def get_redirect_settings() -> RedirectSettings:
         pool_size=int(setting("DZ_REDIRECT_POOL_SIZE")),
         mount_receiver=flag("DZ_REDIRECT_RECEIVER"),
         access_log=flag("DZ_REDIRECT_ACCESS_LOG"),
+        header_timeout_s=float(setting("DZ_REDIRECT_HEADER_TIMEOUT_S")),
+        keep_alive_s=float(setting("DZ_REDIRECT_KEEP_ALIVE_S")),
+        max_connections=int(setting("DZ_REDIRECT_MAX_CONNECTIONS")),
     )

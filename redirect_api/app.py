@@ -6,82 +6,55 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import json
 import re
-from contextlib import asynccontextmanager
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-import psycopg
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Path
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from pydantic import BaseModel, Field
 
-from dz_assets.db import resolve_dsn
-from dz_assets.settings import RedirectSettings, get_redirect_settings
-from redirect_api.keys import KeyRing, load_keyring
-from redirect_api.middleware import AccessLog, RateLimit, RequestLimits
-from redirect_api.registry import AddressRegistry
-from redirect_api.replay import AsyncReplayMemory
+from dz_assets.settings import RedirectSettings
+from redirect_api.keys import KeyRing
+from redirect_api.receiver import router as receiver_router
+from redirect_api.service import (
+    LIMIT_RESPONSES,
+    NO_STORE,
+    RATE_LIMITED,
+    REGISTRY_DOWN,
+    UNAVAILABLE,
+    UNAVAILABLE_BODY,
+    Service,
+    add_health_routes,
+    build_service,
+    install_unavailable_handler,
+    lifespan,
+    with_middleware,
+)
 from redirect_api.tokens import issue_token
 
 CODE_PATTERN = r"^[0-9A-Za-z_-]{1,64}$"
 DzbmPath = Annotated[str, Path(min_length=1, max_length=64, pattern=CODE_PATTERN,
                                description="地址编码：1–64 位 [0-9A-Za-z_-]")]
-READY_TIMEOUT_S = 2.0
-# A scan waits at most this long for the database, then gets 503: a resident will not wait 30 s.
-POOL_TIMEOUT_S = 5.0
-# What "the registry cannot be reached" looks like from psycopg and its pool.
-UNAVAILABLE = (psycopg.Error, PoolTimeout)
-UNAVAILABLE_BODY = {"detail": "address registry unavailable, try again shortly"}
-# Tokens are single-use and short-lived: neither the redirect nor the page may be cached.
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 _NO_STORE_RAW = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
 
 
-class Service:
-    """What every request needs: settings, keys, the pool and what sits on it."""
-
-    def __init__(self, settings: RedirectSettings, keyring: KeyRing, dsn: str) -> None:
-        self.settings = settings
-        self.keyring = keyring
-        # prepare_threshold=0: every statement is prepared on first use on each pooled connection.
-        self.pool = AsyncConnectionPool(dsn, min_size=1, max_size=max(1, settings.pool_size), open=False,
-                                        timeout=POOL_TIMEOUT_S,
-                                        kwargs={"autocommit": True, "prepare_threshold": 0},
-                                        name="redirect")
-        self.registry = AddressRegistry(self.pool, cache_ttl_s=settings.cache_ttl_s,
-                                        cache_size=settings.cache_size, max_flushers=settings.pool_size)
-        self.replay = AsyncReplayMemory(self.pool)
-        url = settings.doorplate_url
-        self.token_url_prefix = f"{url}{'&' if '?' in url else '?'}d="
-
-    async def ready(self) -> dict:
-        checks = {"keys": bool(self.keyring.keys), "database": False}
-        try:
-            async with asyncio.timeout(READY_TIMEOUT_S), self.pool.connection() as conn:
-                await conn.execute("select 1")
-            checks["database"] = True
-        except Exception:  # noqa: BLE001 - any failure means "not ready", reported as such
-            pass
-        return checks
+class AddressOut(BaseModel):
+    dzbm: str = Field(description="地址编码")
+    dzmc: str | None = Field(description="地址名称")
+    xzqh: str | None = Field(description="县级行政区划代码")
+    xzqhmc: str | None = Field(description="行政区划名称")
+    gajg: str | None = Field(description="公安机关（派出所）代码")
+    gajgmc: str | None = Field(description="公安机关名称")
+    status: str = Field(description="active（有效）、disabled（停用）或 cancelled（注销）")
+    in_dazhou: bool = Field(description="是否在达州市（区划代码以 5117 开头）")
 
 
-def build_service(settings: RedirectSettings | None = None, keyring: KeyRing | None = None,
-                  dsn: str | None = None) -> Service:
-    settings = settings or get_redirect_settings()
-    keyring = keyring or load_keyring(settings)
-    return Service(settings, keyring, dsn or resolve_dsn().dsn)
-
-
-def with_middleware(app: FastAPI, settings: RedirectSettings):
-    """Wrap an app in the limits, the rate limit and (when on) the access log."""
-    wrapped = RateLimit(app, rate=settings.rate_limit, burst=settings.rate_burst)
-    wrapped = RequestLimits(wrapped)
-    return AccessLog(wrapped) if settings.access_log else wrapped
+class NoToken(BaseModel):
+    dzbm: str = Field(description="地址编码")
+    reason: str = Field(description="不签发令牌的原因：unknown、outside、disabled 或 cancelled")
 
 
 def _join_query(url: str, query: dict) -> str:
@@ -106,8 +79,8 @@ class FastRedirect:
     Same decision (:func:`decide_redirect`), same headers. Measured in-process with 50 requests
     in flight: ~360 µs per redirect through FastAPI's routing and dependency machinery, ~70 µs
     here (a bare FastAPI 302: ~50–110 µs on the same shared cores); through FastAPI the service
-    could not pass ~50 % of the bare endpoint's RPS. The FastAPI route stays for OpenAPI, HEAD
-    and anything this layer does not take.
+    could not pass ~50 % of the bare endpoint's RPS. The FastAPI route stays for OpenAPI and
+    anything this layer does not take (HEAD reaches this layer as GET: see ``HeadAsGet``).
     """
 
     PREFIX = "/ecode/r/"
@@ -156,34 +129,15 @@ async def _send(send, status: int, location: str | None, body: dict | None) -> N
     await send({"type": "http.response.body", "body": payload})
 
 
-def install_unavailable_handler(app: FastAPI) -> None:
-    """Database trouble answers 503 with Retry-After, not a 500 with a traceback."""
-    async def registry_unavailable(_request: Request, _exc: Exception):
-        return JSONResponse(UNAVAILABLE_BODY, status_code=503, headers={"Retry-After": "5"})
-
-    for exc in UNAVAILABLE:
-        app.add_exception_handler(exc, registry_unavailable)
-
-
 def create_fastapi(service: Service) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI):
-        await service.pool.open(wait=False)
-        # Everything built so far (modules, app, routes) lives as long as the process: move it out
-        # of the collector's sight, so that full collections only walk what requests create.
-        gc.collect()
-        gc.freeze()
-        try:
-            yield
-        finally:
-            await service.pool.close()
-
-    app = FastAPI(title="dz-hub 四川e码跳转服务", version="1", lifespan=lifespan,
+    app = FastAPI(title="dz-hub 四川e码跳转服务", version="1", lifespan=lifespan(service, freeze_gc=True),
                   description="达州市二维码数字门牌：四川e码扫码后跳转至门牌系统（SM4 令牌）")
     app.state.service = service
     install_unavailable_handler(app)
 
-    @app.get("/ecode/resolve/{dzbm:path}", summary="查询标准地址")
+    @app.get("/ecode/resolve/{dzbm:path}", summary="查询标准地址", response_model=AddressOut,
+             responses={404: {"model": NoToken, "description": "未知地址（reason 为 unknown）"},
+                        **REGISTRY_DOWN, **RATE_LIMITED, **LIMIT_RESPONSES})
     async def resolve(dzbm: DzbmPath):
         found = await service.registry.lookup(dzbm)
         if found is None:
@@ -191,28 +145,21 @@ def create_fastapi(service: Service) -> FastAPI:
         return found.as_json()
 
     @app.get("/ecode/r/{dzbm:path}", status_code=302, response_class=Response, summary="跳转至门牌系统",
-             responses={302: {"description": "跳转（门牌页带令牌，或兜底页带原因）"},
-                        404: {"description": "未知或非达州地址"}, 410: {"description": "地址已停用或注销"}})
+             responses={302: {"description": "跳转：有效的达州地址到门牌页（带令牌 d），否则（配置了兜底页时）"
+                                             "到兜底页（带 c 与 reason）",
+                              "headers": {"Location": {"description": "跳转地址", "schema": {"type": "string"}}}},
+                        404: {"model": NoToken, "description": "未知或非达州地址（未配置兜底页）"},
+                        410: {"model": NoToken, "description": "地址已停用或注销（未配置兜底页）"},
+                        **REGISTRY_DOWN, **RATE_LIMITED, **LIMIT_RESPONSES})
     async def redirect(dzbm: DzbmPath):
         status, location, body = await decide_redirect(service, dzbm)
         if location is not None:
             return RedirectResponse(location, status, headers=NO_STORE)
         return JSONResponse(body, status_code=status)
 
-    @app.get("/healthz", summary="存活检查")
-    async def healthz():
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="就绪检查（数据库可达、密钥已加载）")
-    async def readyz(request: Request):
-        checks = await service.ready()
-        ok = all(checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
-
+    add_health_routes(app, service)
     if service.settings.mount_receiver:
-        from redirect_api.receiver import router
-
-        app.include_router(router)
+        app.include_router(receiver_router)
     return app
 
 

@@ -106,11 +106,25 @@ def load_keyring(settings: RedirectSettings) -> KeyRing:
             raise KeyConfigError(f"DZ_SM4_KEYS_FILE={path}: cannot read ({exc.strerror})") from None
         keys = parse_keys(text, where=f"DZ_SM4_KEYS_FILE={path}")
     else:
-        raise KeyConfigError(
-            "no SM4 keys: set DZ_SM4_KEYS (comma-separated id:hex32) or DZ_SM4_KEYS_FILE, "
-            "or run with --demo-keys for ephemeral keys"
-        )
+        raise KeyConfigError("no SM4 keys: set DZ_SM4_KEYS (comma-separated id:hex32) or DZ_SM4_KEYS_FILE")
     return KeyRing(keys=keys, mac_key=parse_mac_key(settings.mac_key), mode=settings.token_mode)
+
+
+def configured_key_variables(settings: RedirectSettings) -> list[str]:
+    """The key variables that are set: real keys that ephemeral demo keys must never replace."""
+    return [name for name, value in (("DZ_SM4_KEYS", settings.sm4_keys), ("DZ_SM4_KEYS_FILE", settings.sm4_keys_file),
+                                     ("DZ_SM4_MAC_KEY", settings.mac_key)) if value]
+
+
+def demo_keys(settings: RedirectSettings) -> tuple[str, str]:
+    """Ephemeral keys (``DZ_SM4_KEYS``, ``DZ_SM4_MAC_KEY`` values) for ``--demo-keys``; refused
+    when real keys are configured, which they would otherwise silently replace."""
+    configured = configured_key_variables(settings)
+    if configured:
+        which = " and ".join(configured) + (" is" if len(configured) == 1 else " are")
+        raise KeyConfigError(f"--demo-keys refused: {which} set (real keys are configured); "
+                             "run without --demo-keys, or unset the variable for a demo")
+    return generate_keys()
 
 
 def generate_keys(ids: tuple[int, ...] = (1,)) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""ASGI middleware of the redirect service: request limits, per-client rate limit, access log.
+"""ASGI middleware of the redirect service: request limits, per-client rate limit, HEAD, access log.
 
 Plain ASGI (not Starlette's BaseHTTPMiddleware): each layer costs a function call, not a task.
 The access log is one JSON line per request with the path only: the query string (which
@@ -65,6 +65,36 @@ class RequestLimits:
                 elif name == b"transfer-encoding":
                     return await _send_json(send, 413, {"detail": "chunked request bodies are not accepted"})
         await self.app(scope, receive, send)
+
+
+# Set in the scope of a HEAD request answered by a GET route: a route with a side effect (the
+# doorplate page claims its token) can answer without it.
+HEAD_SCOPE_KEY = "dz.head"
+
+
+class HeadAsGet:
+    """HEAD is answered by the GET route: the same status and headers, no body.
+
+    FastAPI's routes answer only the methods they name, so HEAD (what load balancers and link
+    checkers send) got 405 on every GET route. Here every GET route, present or future, answers
+    it. Content-Length stays the GET's, as HTTP asks of a HEAD answer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def send_without_body(message: dict) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET", HEAD_SCOPE_KEY: True}, receive, send_without_body)
 
 
 class RateLimit:

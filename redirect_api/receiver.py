@@ -7,19 +7,31 @@ redirect app by default; :func:`create_receiver_app` runs it on its own for depl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from html import escape
 from pathlib import Path
 from string import Template
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
+from redirect_api.middleware import HEAD_SCOPE_KEY
+from redirect_api.service import (
+    LIMIT_RESPONSES,
+    NO_STORE,
+    RATE_LIMITED,
+    REGISTRY_DOWN,
+    add_health_routes,
+    build_service,
+    install_unavailable_handler,
+    lifespan,
+    with_middleware,
+)
 from redirect_api.tokens import MalformedToken, ReplayedToken, TokenError, read_token
 
 router = APIRouter()
 _TEMPLATES = Path(__file__).parent / "templates"
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 # Names of Dazhou's seven county-level divisions, for the card when the token has only the code.
 DAZHOU_COUNTIES = {"511702": "通川区", "511703": "达川区", "511722": "宣汉县", "511723": "开江县",
                    "511724": "大竹县", "511725": "渠县", "511781": "万源市"}
@@ -61,16 +73,36 @@ def render_error(error: TokenError) -> str:
     return render_page(title, body)
 
 
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+DOORPLATE_RESPONSES: dict[int | str, dict] = {
+    200: {"description": "地址卡片（HTML）", "content": _HTML},
+    400: {"description": "令牌缺失、格式错误、被篡改或密钥未知（HTML 错误页）", "content": _HTML},
+    401: {"description": "令牌已过期（HTML 错误页）", "content": _HTML},
+    409: {"description": "令牌已使用（重放，HTML 错误页）", "content": _HTML},
+    **REGISTRY_DOWN, **RATE_LIMITED, **LIMIT_RESPONSES,
+}
+# The parameter is read by hand (a missing token is a malformed link: 400 with the error page, as
+# the contract says, not FastAPI's 422), so the document declares it here: required.
+TOKEN_PARAMETER = {"name": "d", "in": "query", "required": True,
+                   "description": "令牌（base64url，见 spec/ecode-redirect.md）",
+                   "schema": {"type": "string", "minLength": 1}}
+
+
 @router.get("/doorplate", response_class=HTMLResponse, summary="门牌页（解密令牌并展示地址）",
-            responses={400: {"description": "令牌无效、被篡改或密钥未知"}, 401: {"description": "令牌已过期"},
-                       409: {"description": "令牌已使用（重放）"}})
-async def doorplate(request: Request, d: str | None = Query(default=None, description="令牌（base64url）")):
+            responses=DOORPLATE_RESPONSES, openapi_extra={"parameters": [TOKEN_PARAMETER]})
+async def doorplate(request: Request):
     service = request.app.state.service
+    d = request.query_params.get("d")
     try:
         if not d:
             raise MalformedToken("no token")
         claims = read_token(d, service.keyring, lifetime_s=service.settings.token_lifetime_s)
-        if not await service.replay.claim(claims["jti"], claims["iat"] + service.settings.token_lifetime_s):
+        # HEAD (a link preview, a probe) tells what GET would answer without using the token up.
+        if request.scope.get(HEAD_SCOPE_KEY):
+            fresh = not await service.replay.seen(claims["jti"])
+        else:
+            fresh = await service.replay.claim(claims["jti"], claims["iat"] + service.settings.token_lifetime_s)
+        if not fresh:
             raise ReplayedToken("jti already used")
     except TokenError as exc:
         return HTMLResponse(render_error(exc), status_code=exc.status, headers=NO_STORE)
@@ -79,44 +111,11 @@ async def doorplate(request: Request, d: str | None = Query(default=None, descri
 
 def create_receiver_app(settings=None, keyring=None, dsn=None):
     """The landing page alone (with /healthz and /readyz), for a separate deployment."""
-    from dataclasses import replace
-
-    from redirect_api.app import build_service, with_middleware
-
     service = build_service(settings, keyring, dsn)
     service.settings = replace(service.settings, mount_receiver=False)
-    app = FastAPI(title="达州市数字门牌 接收端", lifespan=_lifespan(service))
+    app = FastAPI(title="达州市数字门牌 接收端", lifespan=lifespan(service))
     app.state.service = service
     app.include_router(router)
-
-    from redirect_api.app import install_unavailable_handler
-
     install_unavailable_handler(app)
-
-    @app.get("/healthz")
-    async def healthz():
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz():
-        from fastapi.responses import JSONResponse
-
-        checks = await service.ready()
-        ok = all(checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
-
+    add_health_routes(app, service)
     return with_middleware(app, service.settings)
-
-
-def _lifespan(service):
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def lifespan(_app):
-        await service.pool.open(wait=False)
-        try:
-            yield
-        finally:
-            await service.pool.close()
-
-    return lifespan

@@ -79,3 +79,11 @@ class AsyncReplayMemory:
                 await conn.execute(query("replay_purge"))
         self._local.add(jti, expires_at)
         return won is not None
+
+    async def seen(self, jti: str) -> bool:
+        """Whether the jti is already claimed, claiming nothing."""
+        if self._local.seen(jti):
+            return True
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(query("replay_seen"), {"jti": jti})
+            return await cur.fetchone() is not None

@@ -10,22 +10,45 @@ from contextlib import contextmanager
 
 import uvicorn
 
-# Same settings for the service and for the benchmark's bare baseline (bench/redirect_bench.py).
-# access_log=False: uvicorn's access log prints query strings, i.e. tokens; ours does not.
-UVICORN_SETTINGS = {
-    "access_log": False,
-    "server_header": False,
-    "proxy_headers": False,  # the client address is the peer's; set True behind a trusted proxy
-    "timeout_keep_alive": 5,
-    "limit_concurrency": 2000,  # beyond this uvicorn answers 503 instead of queueing unboundedly
-    "h11_max_incomplete_event_size": 16 * 1024,  # request head limit (URL is capped at 8 KiB)
-}
+from dz_assets.settings import RedirectSettings, get_redirect_settings
+from redirect_api.protocol import Config, ConnectionLimits, GuardedProtocol
+
+# The request head (request line and headers) is refused with 431 beyond this; the URL alone is
+# capped at 8 KiB (414, redirect_api/middleware.py).
+MAX_HEAD_BYTES = 16 * 1024
+
+
+def uvicorn_settings(settings: RedirectSettings) -> dict:
+    """uvicorn's settings for the service, the test server and the benchmark's bare baseline alike."""
+    return {
+        # Never uvicorn's own ("auto" picks httptools, which enforces no head limit at all):
+        # httptools or h11 behind the guard of redirect_api/protocol.py.
+        "http": GuardedProtocol,
+        "ws": "none",  # no WebSocket route: an Upgrade is answered as plain HTTP
+        # uvicorn's access log prints query strings, i.e. tokens; ours does not.
+        "access_log": False,
+        "server_header": False,
+        "proxy_headers": False,  # the client address is the peer's; set True behind a trusted proxy
+        "timeout_keep_alive": settings.keep_alive_s,
+        # uvicorn answers 503 once its connections reach this. The guard keeps the connections at
+        # max_connections by closing idle ones, so 503 means every connection has a request in
+        # progress, not that idle ones have filled the server.
+        "limit_concurrency": settings.max_connections + 1,
+        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
+    }
 
 
 def run(host: str, port: int, *, workers: int = 1, log_level: str = "info") -> None:
-    """Serve ``create_app()`` (each worker builds its own pool, keys from the environment)."""
+    """Serve ``create_app()`` (each worker builds its own pool, keys and limits from the environment)."""
     uvicorn.run("redirect_api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, **UVICORN_SETTINGS)
+                log_level=log_level, **uvicorn_settings(get_redirect_settings()))
+
+
+def server_config(app, settings: RedirectSettings | None = None, **kwargs) -> Config:
+    """A uvicorn Config of the service's settings (for ``uvicorn.Server``), limits included."""
+    settings = settings or get_redirect_settings()
+    return Config(app, connection_limits=ConnectionLimits.from_settings(settings),
+                  **{**uvicorn_settings(settings), **kwargs})
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -35,10 +58,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 20.0) -> Iterator[str]:
-    """Run an ASGI app on a loopback port in this process; yields its base URL."""
+def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 20.0,
+                    settings: RedirectSettings | None = None, **config) -> Iterator[str]:
+    """Run an ASGI app on a loopback port in this process, under the service's uvicorn settings
+    (``settings``, else the environment's; ``config`` overrides uvicorn's); yields its base URL."""
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", **UVICORN_SETTINGS))
+    server = uvicorn.Server(server_config(app, settings, host=host, port=port, log_level="warning", **config))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s

@@ -15,31 +15,40 @@ def command() -> None:
     """四川e码跳转服务（SM4 令牌）与门牌接收页。"""
 
 
+DEMO_KEYS_HINT = " (or --demo-keys for ephemeral keys)"
+demo_keys_option = click.option("--demo-keys", is_flag=True,
+                                help="Generate ephemeral SM4 and MAC keys (demo only; refused when keys are configured).")
+
+
+def _keyring(demo: bool, what: str):
+    """The key ring of the configuration, or with ``demo`` ephemeral keys put in the environment
+    (every uvicorn worker builds its app from it) and announced; ``what`` says where they live."""
+    from dz_assets.settings import get_redirect_settings
+    from redirect_api.keys import KeyConfigError, demo_keys, load_keyring
+
+    try:
+        if demo:
+            keys, mac = demo_keys(get_redirect_settings())
+            os.environ["DZ_SM4_KEYS"] = keys
+            os.environ["DZ_SM4_MAC_KEY"] = mac
+            notice(f"DEMO KEYS: generated ephemeral SM4/MAC keys {what} (not for production).")
+        return load_keyring(get_redirect_settings())
+    except KeyConfigError as exc:
+        raise click.ClickException(f"{exc}{'' if demo else DEMO_KEYS_HINT}") from None
+
+
 @command.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
-@click.option("--demo-keys", is_flag=True, help="Generate ephemeral SM4 and MAC keys (demo only).")
+@demo_keys_option
 def serve(host: str, port: int, workers: int, demo_keys: bool) -> None:
     """Serve the redirect API and the doorplate page (keys from DZ_SM4_KEYS / DZ_SM4_KEYS_FILE)."""
     from dz_assets.db import resolve_dsn
-    from dz_assets.settings import get_redirect_settings
-    from redirect_api.keys import KeyConfigError, generate_keys, load_keyring
     from redirect_api.server import run
 
-    if demo_keys:
-        keys, mac = generate_keys()
-        # Every uvicorn worker builds its app from the environment: hand the same ephemeral keys
-        # to all of them this way. They die with the process; tokens issued now will not decrypt
-        # after a restart.
-        os.environ["DZ_SM4_KEYS"] = keys
-        os.environ["DZ_SM4_MAC_KEY"] = mac
-        notice("DEMO KEYS: generated ephemeral SM4/MAC keys for this process only (not for production; "
-               "tokens will not decrypt after a restart).")
-    try:
-        ring = load_keyring(get_redirect_settings())
-    except KeyConfigError as exc:
-        raise click.ClickException(f"{exc}") from None
+    # They die with the process: tokens issued now will not decrypt after a restart.
+    ring = _keyring(demo_keys, "for this process only; tokens will not decrypt after a restart")
     try:
         resolved = resolve_dsn()
     except RuntimeError as exc:
@@ -99,14 +108,13 @@ def decrypt(value: str, ignore_expiry: bool) -> None:
 @click.argument("dzbm")
 @click.option("--dzmc", default="", help="Address name to put in the token.")
 @click.option("--xzqh", default="", help="County-level division code.")
-def issue(dzbm: str, dzmc: str, xzqh: str) -> None:
+@demo_keys_option
+def issue(dzbm: str, dzmc: str, xzqh: str, demo_keys: bool) -> None:
     """Issue a token for hand-given address details (for testing a receiver)."""
-    from dz_assets.settings import get_redirect_settings
-    from redirect_api.keys import KeyConfigError, load_keyring
     from redirect_api.tokens import issue_token
 
-    try:
-        ring = load_keyring(get_redirect_settings())
-    except KeyConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    # Demo keys are printed: a token nobody can ever decrypt tests nothing. They are throw-away.
+    ring = _keyring(demo_keys, "for this token only")
+    if demo_keys:
+        notice(f"DEMO KEYS: DZ_SM4_KEYS={os.environ['DZ_SM4_KEYS']} DZ_SM4_MAC_KEY={os.environ['DZ_SM4_MAC_KEY']}")
     sys.stdout.write(issue_token({"dzbm": dzbm, "dzmc": dzmc, "xzqh": xzqh}, ring) + "\n")

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.routing import Route
 from support.redirect_sample import (
     TEST_KEYS,
     TEST_MAC,
@@ -28,6 +32,7 @@ from support.redirect_sample import (
 from redirect_api.app import create_app
 from redirect_api.keys import KeyRing
 from redirect_api.replay import ReplayMemory
+from redirect_api.server import serve_in_thread
 from redirect_api.tokens import ReplayedToken, decrypt_token, issue_token, read_token
 
 KEYS, MAC, RING = TEST_KEYS, TEST_MAC, TEST_RING
@@ -291,3 +296,113 @@ def test_cached_lookups_show_changes_within_the_ttl(redirect_dsn):
             time.sleep(3.1)
             assert c.get("/ecode/r/H7TTL01").json() == {"dzbm": "H7TTL01", "reason": "cancelled"}
         conn.execute("delete from ods.ybss_bzdzmlxx where dzbm = 'H7TTL01'")
+
+
+def _fastapi_of(app) -> FastAPI:
+    """The FastAPI app inside the middleware stack."""
+    while not isinstance(app, FastAPI):
+        app = app.app
+    return app
+
+
+def _get_paths(routes, prefix: str = ""):
+    for route in routes:
+        router = getattr(route, "original_router", None)  # an included router (FastAPI includes lazily)
+        if router is not None:
+            yield from _get_paths(router.routes, prefix + route.include_context.prefix)
+        elif isinstance(route, Route) and "GET" in route.methods:
+            yield prefix + route.path
+
+
+def _get_routes(app) -> list[str]:
+    """Every path of the app's routing table that answers GET (docs pages included)."""
+    return sorted(set(_get_paths(_fastapi_of(app).routes)))
+
+
+def _concrete(path: str) -> str:
+    return path.replace("{dzbm:path}", "H7ACTIVE01").replace("{dzbm}", "H7ACTIVE01")
+
+
+def _comparable(headers) -> dict:
+    # date moves with the clock; a redirect carries a fresh token each time (same place, same length)
+    out = {k: v for k, v in headers.items() if k != "date"}
+    if "location" in out:
+        out["location"] = out["location"].split("?d=")[0]
+    return out
+
+
+@pytest.mark.parametrize("receiver_alone", [False, True])
+def test_every_get_route_answers_head_like_get(redirect_dsn, receiver_alone):
+    from redirect_api.receiver import create_receiver_app
+
+    make = create_receiver_app if receiver_alone else create_app
+    app = make(settings(access_log=False), RING, redirect_dsn)
+    paths = _get_routes(app)
+    assert "/healthz" in paths and "/doorplate" in paths and (receiver_alone or "/ecode/resolve/{dzbm:path}" in paths)
+    with serve_in_thread(app) as base, httpx.Client(base_url=base, follow_redirects=False) as c:
+        for path in paths:
+            urls = [_concrete(path)]
+            if "{dzbm" in path:
+                urls += [path.split("{")[0] + "NOPE404", path.split("{")[0] + "bad.code"]
+            if path == "/doorplate":
+                urls = ["/doorplate", "/doorplate?d=%21%21"]
+            for url in urls:
+                get, head = c.get(url), c.head(url)
+                assert head.status_code == get.status_code, url
+                assert _comparable(head.headers) == _comparable(get.headers), url
+                assert head.content == b""
+        # HEAD on the page tells what GET would answer and does not use the token up.
+        token = issue_token({"dzbm": "H7ACTIVE01", "dzmc": "x"}, RING)
+        assert c.head("/doorplate", params={"d": token}).status_code == 200
+        assert c.get("/doorplate", params={"d": token}).status_code == 200
+        assert c.head("/doorplate", params={"d": token}).status_code == 409
+        # No body on the wire either (an HTTP client drops it on its own).
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            raw = b"".join(iter(lambda: s.recv(4096), b""))
+        assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"\r\n\r\n")
+
+
+def _declared(doc: dict, path: str) -> set[int]:
+    return {int(code) for code in doc["paths"][path]["get"]["responses"]}
+
+
+def test_openapi_declares_what_each_route_answers(redirect_dsn):
+    """Every status seen when calling a route with good, unknown, missing or malformed input, with
+    the database away and over the limits, is declared for that route; ``d`` is required."""
+    seen: dict[str, set[int]] = {}
+
+    def note(c, template: str, url: str, **kw) -> None:
+        seen.setdefault(template, set()).add(c.request(kw.pop("method", "GET"), url, **kw).status_code)
+
+    expired = issue_token({"dzbm": "H7ACTIVE01"}, RING, now=time.time() - 301)
+    used = issue_token({"dzbm": "H7ACTIVE01"}, RING)
+    with serve_in_thread(create_app(settings(access_log=False), RING, redirect_dsn)) as base, \
+            httpx.Client(base_url=base, follow_redirects=False) as c:
+        doc = c.get("/openapi.json").json()
+        for code in ("H7ACTIVE01", "H7OUTSIDE01", "H7DISABLED1", "NOPE", "bad.code", "a%0A", "A" * 65):
+            note(c, "/ecode/resolve/{dzbm}", f"/ecode/resolve/{code}")
+            note(c, "/ecode/r/{dzbm}", f"/ecode/r/{code}")
+        for params in ({}, {"d": ""}, {"d": "!!"}, {"d": expired}, {"d": used}, {"d": used}):
+            note(c, "/doorplate", "/doorplate", params=params)
+        for template in ("/healthz", "/readyz"):
+            note(c, template, template)
+        for template, url in (("/ecode/resolve/{dzbm}", "/ecode/resolve/X"), ("/ecode/r/{dzbm}", "/ecode/r/X"),
+                              ("/doorplate", "/doorplate"), ("/healthz", "/healthz"), ("/readyz", "/readyz")):
+            note(c, template, url + "?q=" + "A" * 9000)
+            note(c, template, url, content=b"x" * 2000)
+    with serve_in_thread(create_app(settings(rate_limit=0.01, rate_burst=3, access_log=False), RING,
+                                    "postgresql://postgres@127.0.0.1:1/none?connect_timeout=1")) as base, \
+            httpx.Client(base_url=base, follow_redirects=False, timeout=30) as c:
+        calls = (("/ecode/resolve/{dzbm}", "/ecode/resolve/X"), ("/ecode/r/{dzbm}", "/ecode/r/X"),
+                 ("/doorplate", f"/doorplate?d={issue_token({'dzbm': 'X'}, RING)}"))
+        for template, url in calls + calls:  # the database is away: 503 (burst of 3), then 429
+            note(c, template, url)
+        note(c, "/readyz", "/readyz")
+    assert seen["/ecode/resolve/{dzbm}"] >= {200, 404, 422, 503, 429}
+    assert seen["/doorplate"] >= {400, 401, 409, 503, 429}
+    for template, statuses in seen.items():
+        assert statuses <= _declared(doc, template), (template, statuses - _declared(doc, template))
+    (d,) = doc["paths"]["/doorplate"]["get"]["parameters"]
+    assert d["name"] == "d" and d["required"] is True

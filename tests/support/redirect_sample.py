@@ -37,7 +37,8 @@ def test_settings(**overrides) -> RedirectSettings:
     """Settings for tests: rate limit off, cache off, small pool; override what a test needs."""
     base = dict(sm4_keys=None, sm4_keys_file=None, mac_key=None, token_mode="gcm", doorplate_url="/doorplate",
                 fallback_url=None, token_lifetime_s=300, rate_limit=0, rate_burst=1, cache_ttl_s=0,
-                cache_size=1000, pool_size=2, mount_receiver=True, access_log=True)
+                cache_size=1000, pool_size=2, mount_receiver=True, access_log=True,
+                header_timeout_s=5.0, keep_alive_s=5.0, max_connections=2000)
     base.update(overrides)
     return RedirectSettings(**base)
 

@@ -212,7 +212,8 @@ def test_future_iat_and_bad_claims_are_malformed():
 def settings_with(**kw) -> RedirectSettings:
     base = dict(sm4_keys=None, sm4_keys_file=None, mac_key=None, token_mode="gcm", doorplate_url="/doorplate",
                 fallback_url=None, token_lifetime_s=300, rate_limit=0, rate_burst=1, cache_ttl_s=0,
-                cache_size=10, pool_size=1, mount_receiver=True, access_log=False)
+                cache_size=10, pool_size=1, mount_receiver=True, access_log=False,
+                header_timeout_s=5.0, keep_alive_s=5.0, max_connections=2000)
     base.update(kw)
     return RedirectSettings(**base)
 
