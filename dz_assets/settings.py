@@ -33,6 +33,7 @@ DEFAULTS: dict[str, str] = {
     "DZ_OUTBOX": "",
     "DZ_INCR_WAIT_ALERT_S": "3600",
     "DZ_LOAD_THROTTLE_S": "0",
+    "DZ_PKG_MAX_VALUE_BYTES": str(64 << 10),
     "DZ_ALERT_WEBHOOK": "",
     "DZ_REQUIRE_SERVICES": "0",
     "DZ_SM4_KEYS": "",
@@ -144,6 +145,22 @@ def get_settings() -> Settings:
         cdc_max_lag_s=float(setting("DZ_CDC_MAX_LAG_S")),
         cdc_drain_idle_s=float(setting("DZ_CDC_DRAIN_IDLE_S")),
         cdc_throttle_s=float(setting("DZ_CDC_THROTTLE_S")),
+    )
+
+
+@dataclass(frozen=True)
+class PackageLimits:
+    """What a provincial package may make dz-hub read: the bound on the length of a line that
+    keeps a hostile package (a 1 GB line) in bounded memory."""
+
+    # Bytes assumed for a value whose type and length bound nothing (a string or code without
+    # ``length``, a decimal): a line longer than the longest row this allows is rejected unread.
+    max_value_bytes: int
+
+
+def get_package_limits() -> PackageLimits:
+    return PackageLimits(
+        max_value_bytes=int(setting("DZ_PKG_MAX_VALUE_BYTES")),
     )
 
 
