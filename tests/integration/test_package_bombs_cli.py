@@ -1,6 +1,6 @@
 """``dzhub package check`` and ``package load`` on hostile packages, through real subprocesses:
-a 200 MB line in a 200 KB zip is refused quickly, naming file, line and field, and the
-process's peak RSS stays near its usual ~100-200 MB."""
+a 200 MB line in a 200 KB zip and an entry that lies about its size are refused quickly, each
+with its error naming the member, and the process's peak RSS stays near its usual ~100-200 MB."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.measured import Measured, run_measured
-from support.zip_bombs import MEMBER, long_line_package
+from support.zip_bombs import MEMBER, long_line_package, lying_size_package
 
 DZHUB = str(Path(sys.executable).with_name("dzhub"))
 LINE_BYTES = 200 << 20
@@ -35,10 +35,17 @@ def _bounded(m: Measured) -> None:
     assert m.peak_rss_mib < MAX_RSS_MIB and m.seconds < MAX_SECONDS, (m.peak_rss_mib, m.seconds)
 
 
+def test_check_refuses_the_line_bomb_by_its_ratio(line_bomb):
+    v, m = dzhub("package", "check", str(line_bomb))
+    _bounded(m)
+    assert v["valid"] is False and [(e["code"], e["file"]) for e in v["errors"]] == [("not_zip", MEMBER)]
+    assert "decompression bomb" in v["errors"][0]["message"]
+
+
 @pytest.mark.parametrize("command", ["check", "load"])
 def test_a_line_longer_than_any_row_is_one_reject(command, line_bomb, pg_dsn, dirs, tmp_path):
-    """The line is rejected where it passes its bound, the rest of the file proven (and, by load,
-    loaded)."""
+    """With the ratio limit lifted, the line itself is met: rejected where it passes its bound,
+    the rest of the file proven (and, by load, loaded)."""
     path = line_bomb
     if command == "load":  # a batch of its own (the check's package stays where it is)
         path = long_line_package(tmp_path, "ZBLINE-FULL-20261121-0001", LINE_BYTES)
@@ -51,3 +58,15 @@ def test_a_line_longer_than_any_row_is_one_reject(command, line_bomb, pg_dsn, di
     assert r["reason"].startswith("line longer than ") and "the rest of the line was not read" in r["reason"]
     if command == "load":
         assert v["status"] == "loaded" and v["loaded"]["loaded"] == 5
+
+
+@pytest.mark.parametrize("command", ["check", "load"])
+def test_an_entry_that_lies_about_its_size_is_named(command, pg_dsn, dirs, tmp_path):
+    path = lying_size_package(tmp_path, f"ZBLIE{command.upper()}-FULL-20261120-0001", actual=8 << 20,
+                              declared=4096)
+    v, m = dzhub("package", command, str(path))
+    _bounded(m)
+    assert v["valid"] is False and [(e["code"], e["file"]) for e in v["errors"]] == [("not_zip", MEMBER)]
+    assert "goes on past the 4096 bytes the zip declares" in v["errors"][0]["message"]
+    if command == "load":
+        assert v["status"] == "quarantined"

@@ -1,16 +1,23 @@
 """Hostile packages in bounded memory: lines longer than any row, decompression bombs, entries that
-lie about their size or overlap, indexes that are huge or declare entities. No database."""
+lie about their size or overlap, indexes that are huge. No database."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import zipfile
 
 import pytest
+from support.province_builder import Dataset, build_package, person_rows
+from support.zip_bombs import MEMBER, lying_size_package, overlapping_package
 
 from dz_assets.catalog.values import IndexField
 from dz_assets.province.reader.bcp import LongLine, iter_line_blocks, line_bound, prove_stream
 from dz_assets.province.reader.index import Dataset as IndexDataset
+from dz_assets.province.reader.package import open_package
+from dz_assets.province.reader.verdict import check_verdict
 
+BATCH = "SCGA-FULL-20261120-0001"
 FIELDS = (IndexField("ID", "string", length=4, required=True), IndexField("N", "int"), IndexField("C", "code"))
 DS = IndexDataset(table="T", pk=("ID",), fields=FIELDS, files=())
 
@@ -70,3 +77,81 @@ def test_a_line_of_a_gigabyte_is_found_in_bounded_memory():
     items = list(iter_line_blocks(stream, chunk_bytes=1 << 20, max_line=bound))
     assert [type(i) for i in items] == [LongLine, bytes] and items[1] == b"A2\t6\tq\n"
     assert len(items[0].head) == bound + 1 and items[0].head.startswith(b"A1\t5\txxx")
+
+
+def _entries_problems(path):
+    pkg = open_package(path)
+    return [(p.code, p.file) for p in pkg.problems], pkg
+
+
+def test_a_ratio_bomb_is_refused_before_anything_is_inflated(tmp_path):
+    b = build_package(tmp_path, BATCH, [Dataset("HZ_HJRKJBXX", person_rows(3))])
+    with zipfile.ZipFile(b.zip_path, "a", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("HZ_HJRKJBXX_0002.bcp", b"\0" * (64 << 20))  # 64 MiB in ~64 KiB
+    b.marker_path.write_text(hashlib.sha256(b.zip_path.read_bytes()).hexdigest())
+    found, pkg = _entries_problems(b.zip_path)
+    assert found == [("not_zip", "HZ_HJRKJBXX_0002.bcp")] and pkg.index is None
+    assert "DZ_PKG_MAX_RATIO" in pkg.problems[0].message
+
+
+def test_entries_over_the_member_and_total_limits(tmp_path, monkeypatch):
+    b = build_package(tmp_path, BATCH, [Dataset("HZ_HJRKJBXX", person_rows(200), files=2)])
+    monkeypatch.setenv("DZ_PKG_MAX_MEMBER_BYTES", "10000")  # each file has ~13 000 bytes
+    found, _ = _entries_problems(b.zip_path)
+    assert found == [("not_zip", "HZ_HJRKJBXX_0001.bcp"), ("not_zip", "HZ_HJRKJBXX_0002.bcp")]
+    monkeypatch.setenv("DZ_PKG_MAX_MEMBER_BYTES", "10000000")
+    monkeypatch.setenv("DZ_PKG_MAX_TOTAL_BYTES", "20000")
+    found, _ = _entries_problems(b.zip_path)
+    assert found == [("not_zip", b.zip_path.name)]
+    monkeypatch.setenv("DZ_PKG_MAX_MEMBERS", "2")
+    found, pkg = _entries_problems(b.zip_path)
+    assert found == [("not_zip", b.zip_path.name)] and "declares 3 entries" in pkg.problems[0].message
+
+
+@pytest.mark.parametrize(("declared", "says"), [(1000, "goes on past the 1000 bytes"), (None, "ends after")])
+def test_an_entry_that_lies_about_its_size_is_refused_naming_it(tmp_path, declared, says):
+    actual = 2 << 20
+    path = lying_size_package(tmp_path, BATCH, actual=actual, declared=declared or actual // 150 * 150 + 999_999)
+    v = check_verdict(path)
+    assert [(e["code"], e["file"]) for e in v["errors"]] == [("not_zip", MEMBER)]
+    assert says in v["errors"][0]["message"] and v["rows"]["total"] == 0
+
+
+def test_overlapping_entries_are_refused(tmp_path):
+    found, pkg = _entries_problems(overlapping_package(tmp_path, BATCH))
+    assert found == [("not_zip", "HZ_HJRKJBXX_0001.bcp")] and "overlaps" in pkg.problems[0].message
+
+
+def test_a_huge_index_is_not_read(tmp_path, monkeypatch):
+    b = build_package(tmp_path, BATCH, [Dataset("HZ_HJRKJBXX", person_rows(3))])
+    monkeypatch.setenv("DZ_PKG_MAX_INDEX_BYTES", "200")
+    found, pkg = _entries_problems(b.zip_path)
+    assert found == [("index_invalid", "GAB_ZIP_INDEX.xml")] and "DZ_PKG_MAX_INDEX_BYTES" in pkg.problems[0].message
+
+
+def test_an_object_of_the_wrong_size_is_not_inflated(tmp_path):
+    b = build_package(tmp_path, BATCH, [Dataset("HZ_HJRKJBXX", person_rows(3, photo=True))],
+                      objects={"files/p0.jpg": b"\xff\xd8photo"})
+    with zipfile.ZipFile(b.zip_path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["files.tsv"] = members["files.tsv"].replace(b"\t7\n", b"\t8\n")  # the object has 7
+    with zipfile.ZipFile(b.zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+    pkg = open_package(b.zip_path, b.marker_path)
+    assert [(p.code, p.file) for p in pkg.problems if p.code != "marker_mismatch"] == [
+        ("object_checksum", "files/p0.jpg")]
+    assert pkg.problems[-1].message == "files/p0.jpg: 7 bytes; files.tsv says 8 bytes"
+
+
+def test_entries_compressed_otherwise_than_deflate_are_refused(tmp_path):
+    """zipfile inflates bzip2 and LZMA without bounding one read's output."""
+    b = build_package(tmp_path, BATCH, [Dataset("HZ_HJRKJBXX", person_rows(3))])
+    with zipfile.ZipFile(b.zip_path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    with zipfile.ZipFile(b.zip_path, "w") as zf:
+        for n, d in members.items():
+            zf.writestr(n, d, zipfile.ZIP_BZIP2 if n.endswith(".bcp") else zipfile.ZIP_DEFLATED)
+    found, pkg = _entries_problems(b.zip_path)
+    assert found == [("marker_mismatch", b.marker_path.name), ("not_zip", MEMBER)]
+    assert "compression method 12" in pkg.problems[1].message
