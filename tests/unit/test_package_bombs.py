@@ -1,5 +1,5 @@
 """Hostile packages in bounded memory: lines longer than any row, decompression bombs, entries that
-lie about their size or overlap, indexes that are huge. No database."""
+lie about their size or overlap, indexes that are huge or declare entities. No database."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from support.zip_bombs import MEMBER, lying_size_package, overlapping_package
 from dz_assets.catalog.values import IndexField
 from dz_assets.province.reader.bcp import LongLine, iter_line_blocks, line_bound, prove_stream
 from dz_assets.province.reader.index import Dataset as IndexDataset
+from dz_assets.province.reader.index import parse_index
 from dz_assets.province.reader.package import open_package
 from dz_assets.province.reader.verdict import check_verdict
 
@@ -127,6 +128,14 @@ def test_a_huge_index_is_not_read(tmp_path, monkeypatch):
     monkeypatch.setenv("DZ_PKG_MAX_INDEX_BYTES", "200")
     found, pkg = _entries_problems(b.zip_path)
     assert found == [("index_invalid", "GAB_ZIP_INDEX.xml")] and "DZ_PKG_MAX_INDEX_BYTES" in pkg.problems[0].message
+
+
+def test_an_index_with_entities_is_refused_unexpanded():
+    ents = '<!ENTITY a0 "' + "x" * 1000 + '">' + "".join(
+        f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 12))
+    doc = f'<?xml version="1.0"?><!DOCTYPE MESSAGE [{ents}]><MESSAGE><BATCH id="&a11;"/></MESSAGE>'
+    index, problems = parse_index(doc.encode())
+    assert index is None and [p.code for p in problems] == ["index_invalid"] and "DOCTYPE" in problems[0].message
 
 
 def test_an_object_of_the_wrong_size_is_not_inflated(tmp_path):
