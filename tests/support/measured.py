@@ -1,13 +1,25 @@
-"""A subprocess run with its own peak RSS and wall time (``os.wait4`` reaps exactly that child:
-``RUSAGE_CHILDREN`` would report the largest of every child the test process ever had)."""
+"""A subprocess run with its own peak RSS and wall time.
+
+The command runs under a small Python wrapper that reports ``RUSAGE_CHILDREN`` once it has
+waited for it: a child forked straight from the test process would count the test process's
+own pages (copied at the fork, before its exec) in its peak, whatever the command used.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+WRAPPER = ("import resource, subprocess, sys\n"
+           "rc = subprocess.call(sys.argv[2:])\n"
+           "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+           "sys.exit(rc)\n")
 
 
 @dataclass
@@ -20,22 +32,18 @@ class Measured:
 
 
 def run_measured(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 120) -> Measured:
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.monotonic()
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env={**os.environ, **(env or {})})
-        deadline = t0 + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.02)
-        seconds = time.monotonic() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        out.seek(0)
-        err.seek(0)
-        return Measured(proc.returncode, out.read().decode(), err.read().decode(), seconds,
-                        usage.ru_maxrss / 1024)
+    with tempfile.TemporaryDirectory() as tmp:
+        rss = Path(tmp) / "maxrss"
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        with out.open("wb") as fo, err.open("wb") as fe:
+            t0 = time.monotonic()
+            proc = subprocess.Popen([sys.executable, "-c", WRAPPER, str(rss), *args], stdout=fo, stderr=fe,
+                                    env={**os.environ, **(env or {})}, start_new_session=True)
+            try:
+                code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)  # the wrapper's own group: it and the command
+                code = proc.wait()
+            seconds = time.monotonic() - t0
+        peak = int(rss.read_text()) / 1024 if rss.exists() else float("nan")
+        return Measured(code, out.read_text(), err.read_text(), seconds, peak)
