@@ -33,6 +33,12 @@ DEFAULTS: dict[str, str] = {
     "DZ_OUTBOX": "",
     "DZ_INCR_WAIT_ALERT_S": "3600",
     "DZ_LOAD_THROTTLE_S": "0",
+    "DZ_PKG_MAX_MEMBERS": "250000",
+    "DZ_PKG_MAX_MEMBER_BYTES": str(32 << 30),
+    "DZ_PKG_MAX_TOTAL_BYTES": str(256 << 30),
+    "DZ_PKG_MAX_RATIO": "200",
+    "DZ_PKG_MAX_INDEX_BYTES": str(64 << 20),
+    "DZ_PKG_MAX_VALUE_BYTES": str(64 << 10),
     "DZ_ALERT_WEBHOOK": "",
     "DZ_DISK_ALERT_PCT": "90",
     "DZ_FRESHNESS_MAX_AGE_H": "0",  # 0: off
@@ -178,6 +184,36 @@ def get_settings() -> Settings:
         retain_rejects_days=int(setting("DZ_RETAIN_REJECTS_DAYS")),
         retain_objects_days=int(setting("DZ_RETAIN_OBJECTS_DAYS")),
         retain_outbox_days=int(setting("DZ_RETAIN_OUTBOX_DAYS")),
+    )
+
+
+@dataclass(frozen=True)
+class PackageLimits:
+    """What a provincial package may make dz-hub read: the bounds on decompression and on the
+    length of a line that keep a hostile package (a zip bomb, a 1 GB line) in bounded memory.
+
+    A zip entry may inflate to at most ``max_ratio`` times its compressed size (plus 1 MiB, so
+    small members of repeated bytes pass): BCP text deflates 5-20:1, deflate's ceiling is ~1030:1.
+    """
+
+    max_members: int  # entries in the central directory (95 000 objects is a large real package)
+    max_member_bytes: int  # one entry, uncompressed
+    max_total_bytes: int  # every entry together, uncompressed
+    max_ratio: float
+    max_index_bytes: int  # GAB_ZIP_INDEX.xml and files.tsv, read whole
+    # Bytes assumed for a value whose type and length bound nothing (a string or code without
+    # ``length``, a decimal): a line longer than the longest row this allows is rejected unread.
+    max_value_bytes: int
+
+
+def get_package_limits() -> PackageLimits:
+    return PackageLimits(
+        max_members=int(setting("DZ_PKG_MAX_MEMBERS")),
+        max_member_bytes=int(setting("DZ_PKG_MAX_MEMBER_BYTES")),
+        max_total_bytes=int(setting("DZ_PKG_MAX_TOTAL_BYTES")),
+        max_ratio=float(setting("DZ_PKG_MAX_RATIO")),
+        max_index_bytes=int(setting("DZ_PKG_MAX_INDEX_BYTES")),
+        max_value_bytes=int(setting("DZ_PKG_MAX_VALUE_BYTES")),
     )
 
 

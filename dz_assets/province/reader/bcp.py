@@ -22,6 +22,7 @@ import polars as pl
 from dz_assets.catalog import load_catalogue
 from dz_assets.catalog.values import OP_FIELD, TS_FIELD, IndexField, check_value, suspect_expr
 from dz_assets.province.reader.index import Dataset
+from dz_assets.settings import get_package_limits
 
 # 8 MiB of text per chunk: ~50 k person rows. polars' per-call overhead (~1 ms) is amortised
 # well before that; smaller chunks start COPY sooner, and a few in flight stay far below 1 GiB.
@@ -29,6 +30,16 @@ CHUNK_BYTES = 8 << 20
 LINE = "_line"
 UTF8_BOM = b"\xef\xbb\xbf"
 T = TypeVar("T")
+
+# The longest row's bytes, per value: a character is at most 4 bytes in UTF-8 and in GB18030 (an
+# escape, 2 bytes, stands for one character). ``int``: 20 digits and sign, with room for leading
+# zeros; ``file``: a zip member name (at most 65 535 bytes), every byte escaped at worst.
+VALUE_BYTES = {"date": 8, "datetime": 14, "idcard": 18, "int": 64, "op": 1, "file": 2 * 65535}
+CHAR_BYTES = 4
+LINE_MARGIN = 1024  # BOM, CR, and slack over the sum
+# Whatever an index declares (length="100000000"), a line is never held longer than this.
+LINE_CEILING = 64 << 20
+REJECT_HEAD = 4096  # bytes of an over-long line kept with its reject
 
 
 @dataclass(frozen=True)
@@ -65,25 +76,103 @@ def row_fields(ds: Dataset, kind: str) -> tuple[IndexField, ...]:
     return (OP_FIELD, TS_FIELD, *fields) if kind == "INCR" else fields
 
 
+def line_bound(fields: tuple[IndexField, ...], max_value_bytes: int) -> int:
+    """The most bytes a line of these fields can take and still be a good row (its LF not
+    counted): each value's widest text (``VALUE_BYTES``; a string or code of ``length``
+    characters, 4 bytes each; ``max_value_bytes`` where type and length bound nothing), the tabs
+    between them, and ``LINE_MARGIN``. A longer line is rejected as soon as it passes this."""
+    total = LINE_MARGIN + max(len(fields) - 1, 0)
+    for f in fields:
+        if f.type in VALUE_BYTES:
+            total += VALUE_BYTES[f.type]
+        elif f.type in ("string", "code") and f.length is not None and f.length >= 0:
+            total += CHAR_BYTES * f.length
+        else:
+            total += max_value_bytes
+    return min(total, LINE_CEILING)
+
+
+@dataclass(frozen=True)
+class LongLine:
+    """A line longer than its bound, taken out of the blocks: ``head`` is its first bytes just
+    past the bound (the rest was skipped unread, up to its LF)."""
+
+    head: bytes
+    bound: int
+
+    def reject(self, ds: Dataset, file: str, line: int, names: list[str]) -> Reject:
+        i = self.head.count(b"\t", 0, self.bound + 1)
+        where = f"in field {names[i]}" if i < len(names) else f"after its {len(names)} fields"
+        return Reject(ds.table, file, line, names[i] if i < len(names) else None,
+                      f"line longer than {self.bound} bytes, the longest a {ds.table} row can be: it passes "
+                      f"that at byte {self.bound + 1}, {where}; the rest of the line was not read",
+                      self.head[:REJECT_HEAD])
+
+
 def count_byte(data: bytes, byte: bytes) -> int:
     """Occurrences of one byte: numpy compares 8 MiB in ~2 ms, ``bytes.count`` takes ~6."""
     return int(np.count_nonzero(np.frombuffer(data, np.uint8) == byte[0]))
 
 
-def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """Blocks of whole lines (about ``chunk_bytes`` each); the last line may lack its LF."""
+def _take_long_lines(data: bytes, bound: int) -> Iterator[bytes | LongLine]:
+    """``data`` (whole lines; the last may lack its LF), each line longer than ``bound`` taken out.
+    Such a line covers a whole aligned window of ``bound // 2`` bytes without a LF, so only one
+    ``find`` per window is made (a few dozen per 8 MiB block), not one per line."""
+    w = max(bound // 2, 1)
+    pos = 0  # data before this is yielded
+    k = 0  # the next window: data[k*w:(k+1)*w]
+    while (k + 1) * w <= len(data):
+        if data.find(b"\n", k * w, (k + 1) * w) >= 0:
+            k += 1
+            continue
+        start = data.rfind(b"\n", 0, k * w) + 1
+        nl = data.find(b"\n", (k + 1) * w)
+        end = nl if nl >= 0 else len(data)
+        if end - start > bound:
+            if start > pos:
+                yield data[pos:start]
+            yield LongLine(data[start:start + bound + 1], bound)
+            pos = end + 1
+        k = end // w + 1
+    if pos == 0:
+        yield data
+    elif pos < len(data):
+        yield data[pos:]
+
+
+def iter_line_blocks(stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES,
+                     max_line: int | None = None) -> Iterator[bytes | LongLine]:
+    """Blocks of whole lines (about ``chunk_bytes`` each); the last line may lack its LF.
+
+    ``max_line``: each line longer than this (its LF not counted) comes as a ``LongLine`` in its
+    place, found once the bound is passed; the rest of it is read and dropped, never held. What
+    is held is at most one block and ``max_line`` bytes, whatever the stream.
+    """
     carry = b""
+    skipping = False  # inside a LongLine: drop bytes up to its LF
     while True:
         block = stream.read(chunk_bytes)
         if not block:
             break
-        data = carry + block
+        if skipping:
+            nl = block.find(b"\n")
+            if nl < 0:
+                continue
+            skipping = False
+            block = block[nl + 1:]
+        data = carry + block if carry else block
         cut = data.rfind(b"\n")
         if cut < 0:
             carry = data
-            continue
-        yield data[: cut + 1]
-        carry = data[cut + 1:]
+        else:
+            whole, carry = (data, b"") if cut == len(data) - 1 else (data[: cut + 1], data[cut + 1:])
+            if max_line is None:
+                yield whole
+            else:
+                yield from _take_long_lines(whole, max_line)
+        if max_line is not None and len(carry) > max_line:
+            yield LongLine(carry[: max_line + 1], max_line)
+            carry, skipping = b"", True
     if carry:
         yield carry
 
@@ -221,20 +310,37 @@ def prove_chunk(data: bytes, first: int, ds: Dataset, file: str, *, kind: str = 
     return ProvenChunk(frame=frame.select([*names, LINE]), rejects=rejects, total=total, escaped=escapes)
 
 
-def prove_blocks(stream: IO[bytes], ds: Dataset, prove: Callable[[bytes, int], T],
-                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[T]:
+def prove_blocks(stream: IO[bytes], ds: Dataset, prove: Callable[[bytes, int], T], too_long: Callable[[Reject], T],
+                 chunk_bytes: int = CHUNK_BYTES, *, file: str, kind: str = "FULL") -> Iterator[T]:
     """``prove(block, first line number)`` over the stream's blocks of whole lines, numbered from
-    1 after the lines each earlier block held (its result's ``total``), a UTF-8 BOM dropped."""
+    1 after the lines each earlier block held (its result's ``total``), a UTF-8 BOM dropped.
+
+    A line longer than any row of the DATASET can be (``line_bound``) never reaches ``prove``:
+    ``too_long(its reject)`` stands for it (a result of one line, rejected), and memory stays
+    bounded whatever the line's length."""
+    fields = row_fields(ds, kind)
+    names = [f.code for f in fields]
+    bound = line_bound(fields, get_package_limits().max_value_bytes)
     first = 1
-    for data in iter_line_blocks(stream, chunk_bytes):
-        if first == 1 and ds.codec == "utf-8" and data.startswith(UTF8_BOM):
-            data = data[len(UTF8_BOM):]  # Windows exporters write one; it is not part of the first key
-        chunk = prove(data, first)
+    for data in iter_line_blocks(stream, chunk_bytes, bound):
+        if isinstance(data, LongLine):
+            chunk = too_long(data.reject(ds, file, first, names))
+        else:
+            if first == 1 and ds.codec == "utf-8" and data.startswith(UTF8_BOM):
+                data = data[len(UTF8_BOM):]  # Windows exporters write one; it is not part of the first key
+            chunk = prove(data, first)
         first += chunk.total  # every line of the block, good or rejected: no second count of its LFs
         yield chunk
 
 
+def rejected_line(reject: Reject, names: list[str]) -> ProvenChunk:
+    """A chunk of one line, rejected: no rows."""
+    frame = pl.DataFrame(schema={**{n: pl.String for n in names}, LINE: pl.Int64})
+    return ProvenChunk(frame=frame, rejects=[reject], total=1, escaped=False)
+
+
 def prove_stream(stream: IO[bytes], ds: Dataset, file: str, *, kind: str = "FULL",
                  objects: frozenset[str] = frozenset(), chunk_bytes: int = CHUNK_BYTES) -> Iterator[ProvenChunk]:
+    names = [f.code for f in row_fields(ds, kind)]
     return prove_blocks(stream, ds, lambda data, first: prove_chunk(data, first, ds, file, kind=kind, objects=objects),
-                        chunk_bytes)
+                        lambda reject: rejected_line(reject, names), chunk_bytes, file=file, kind=kind)

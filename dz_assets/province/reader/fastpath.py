@@ -124,7 +124,8 @@ def encoded_chunks(stream: IO[bytes], ds: Dataset, file: str, fc: FileCopy, rule
     reference path for every line."""
     if fast is not None:
         yield from prove_blocks(stream, ds, lambda data, first: fast.prove(data, first, file, fc, objects),
-                                chunk_bytes)
+                                lambda reject: EncodedChunk(b"", 0, 1, FlagCounts({}), [reject]), chunk_bytes,
+                                file=file)
         return
     for chunk in prove_stream(stream, ds, file, kind="FULL", objects=objects, chunk_bytes=chunk_bytes):
         data = fc.encode(chunk.frame, chunk.escaped) if len(chunk.frame) else b""

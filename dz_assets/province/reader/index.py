@@ -6,6 +6,7 @@ naming the element and the attribute), so that the package verdict lists all of 
 
 from __future__ import annotations
 
+import pyexpat
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -154,9 +155,34 @@ def _dataset(r: _Reader, el: ET.Element, tag: str) -> Dataset:
                    as_of=r.need(el, "as_of", where) if tag == "RECON" else None)
 
 
+class _Doctype(Exception):
+    pass
+
+
+def _has_doctype(data: bytes) -> bool:
+    """Whether the document declares a DTD. An index needs none, and a DTD's entities can expand
+    a small index into gigabytes (expat bounds the factor, not the size): refused unexpanded,
+    the first handler call stops the scan before any declaration in it is read."""
+    def stop(*_args: object) -> None:
+        raise _Doctype
+
+    p = pyexpat.ParserCreate()
+    p.StartDoctypeDeclHandler = stop
+    try:
+        p.Parse(data, True)
+    except _Doctype:
+        return True
+    except pyexpat.ExpatError:  # not well-formed: ElementTree says where
+        return False
+    return False
+
+
 def parse_index(data: bytes, *, expected_batch_id: str | None = None) -> tuple[PackageIndex | None, list[Problem]]:
     """The index, or None with the reasons when it cannot be used."""
     r = _Reader()
+    if _has_doctype(data):
+        return None, [Problem("index_invalid", f"{INDEX_NAME} declares a DOCTYPE; an index has none (its "
+                              "entities are not expanded)", INDEX_NAME)]
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:

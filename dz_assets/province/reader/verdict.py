@@ -60,7 +60,8 @@ def prove_package_rows(pkg: Package) -> ProvenRows:
     if pkg.index is None:
         return ProvenRows(RowCounts(), rejects.dicts())
     cat = load_catalogue()
-    problem_files = {p.file for p in pkg.problems if p.code == "file_missing"}
+    # Absent, or an entry refused unread (a size that lies, a damaged entry): nothing to prove.
+    problem_files = {p.file for p in pkg.problems if p.code in ("file_missing", "not_zip")}
     objects = frozenset(pkg.objects)
     for ds in pkg.index.datasets:
         rules = flag_rules(ds, cat, pkg.index.created) if ds.table in cat else []
