@@ -74,6 +74,8 @@ DEFAULTS: dict[str, str] = {
     "DZ_CDC_FLUSH_S": "0.25",
     "DZ_CDC_MAX_LAG_S": "60",
     "DZ_CDC_DRAIN_IDLE_S": "5",
+    "DZ_CDC_MAX_BODY_BYTES": str(16 * 1024 * 1024),
+    "DZ_CDC_BATCH_BYTES": str(64 * 1024 * 1024),
     "DZ_CDC_THROTTLE_S": "0",
     "DZ_DEBUG": "0",
     "DZ_DBT_TARGET": "dev",  # read by dbt_project/profiles.yml only
@@ -122,6 +124,8 @@ class Settings:
     cdc_flush_s: float = 0.25  # a partial micro-batch is applied after this idle time
     cdc_max_lag_s: float = 60.0  # oldest unapplied change / queue lag above this alerts
     cdc_drain_idle_s: float = 5.0  # --drain: the queue said 0 ready and nothing arrived for this long: drained
+    cdc_max_body_bytes: int = 16 * 1024 * 1024  # a longer message body is poison, never parsed
+    cdc_batch_bytes: int = 64 * 1024 * 1024  # a micro-batch is also flushed at this many body bytes
     cdc_throttle_s: float = 0.0  # pause inside each micro-batch before commit: crash tests only
     # A disk holding the inbox or the state folder fuller than this (percent) alerts.
     disk_alert_pct: float = 90.0
@@ -175,6 +179,8 @@ def get_settings() -> Settings:
         cdc_flush_s=float(setting("DZ_CDC_FLUSH_S")),
         cdc_max_lag_s=float(setting("DZ_CDC_MAX_LAG_S")),
         cdc_drain_idle_s=float(setting("DZ_CDC_DRAIN_IDLE_S")),
+        cdc_max_body_bytes=int(setting("DZ_CDC_MAX_BODY_BYTES")),
+        cdc_batch_bytes=int(setting("DZ_CDC_BATCH_BYTES")),
         cdc_throttle_s=float(setting("DZ_CDC_THROTTLE_S")),
         disk_alert_pct=float(setting("DZ_DISK_ALERT_PCT")),
         freshness_max_age_h=float(setting("DZ_FRESHNESS_MAX_AGE_H")),

@@ -109,7 +109,7 @@ class Consumer:
             writer.channel = ch
             writer.start()
             batch: list[Delivery] = []
-            n_batch, batch_t0 = 0, 0.0
+            n_batch, batch_bytes, batch_t0 = 0, 0, 0.0
             # Since when the queue has said "0 ready" with nothing delivered: what was waiting at
             # attach may have gone to another consumer that has since left (then queue_drained's
             # "received what was waiting" never comes true), so a quiet bound ends the drain.
@@ -123,14 +123,15 @@ class Consumer:
                     batch.append((method.delivery_tag, method.routing_key, props.headers, body))
                     n = _size(body)
                     n_batch += n
+                    batch_bytes += len(body)
                     summary.messages += 1
                     summary.received += n
                 # Full, quiet, or as old as the flush interval: under a steady trickle the queue
                 # is never quiet, and a change must not wait for 2 000 others to be queryable.
-                if batch and (method is None or n_batch >= s.cdc_batch_size
+                if batch and (method is None or n_batch >= s.cdc_batch_size or batch_bytes >= s.cdc_batch_bytes
                               or time.monotonic() - batch_t0 >= s.cdc_flush_s):
                     writer.put(batch)
-                    batch, n_batch = [], 0
+                    batch, n_batch, batch_bytes = [], 0, 0
                 if self._stop.is_set():
                     summary.stopped_by = "signal"
                 elif max_changes is not None and summary.received >= max_changes:

@@ -34,7 +34,8 @@ SEQ_MAX = 2**63 - 1
 @dataclass(frozen=True)
 class Poison:
     code: str  # invalid_json, not_object, unknown_table, missing_<field>, bad_op, bad_seq, bad_ts, bad_value,
-    # unjudgeable (judging it raised), write_failed (the database refused it alone)
+    # unjudgeable (judging it raised), write_failed (the database refused it alone), too_large (longer
+    # than DZ_CDC_MAX_BODY_BYTES: kept, never parsed)
     reason: str
     element: int | None = None
     msg_id: str | None = None

@@ -57,6 +57,14 @@ class MicroBatcher:
         latest = None
         cat = self.cat
         for d in batch:
+            if len(d[3]) > self.s.cdc_max_body_bytes:
+                # Parsing a body costs a multiple of its size: one that no honest batch of changes
+                # reaches is kept as it came, unparsed, and the stream goes on.
+                poison_rows.append(self.poison_row(d, Poison(
+                    "too_large", f"body of {len(d[3]):,} bytes is longer than DZ_CDC_MAX_BODY_BYTES "
+                                  f"({self.s.cdc_max_body_bytes:,}); not parsed")))
+                poison_tags.append(d[0])
+                continue
             try:
                 changes, poison = plain_changes(d[3], cat), ()
                 if changes is None:  # some change is not plainly good: the full verdict, with reasons

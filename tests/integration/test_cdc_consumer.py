@@ -363,3 +363,32 @@ def test_a_poison_row_the_database_refuses_is_kept_bare(topo, amqp_url, db):
     assert [(r[0], r[2], bytes(r[3])) for r in rows] == [("write_failed", None, b"{not json")]
     assert "headers refused" in rows[0][1]
     assert status(db).as_json()["broker"]["dead_lettered"] == 1
+
+
+def test_a_body_longer_than_the_bound_is_poison_unparsed_and_batches_flush_by_bytes(topo, amqp_url, db):
+    # Parsing costs a multiple of a body's size and a micro-batch was bounded only by its change
+    # count: one huge message (or many large ones) grew the writer without limit.
+    import dataclasses
+    import json
+
+    import pika
+
+    from dz_assets.settings import get_settings
+
+    _reset(db)
+    good = {"table": "ZHXQ_ZHXQRYJCJLXX", "op": "I", "ts": "2026-11-21T08:00:00+08:00", "data": {"XQBM": "XQ1"}}
+    huge = json.dumps({**good, "msg_id": "huge", "seq": 3, "pk": {"JLBH": "JLHUGE"},
+                       "data": {"XQBM": "X" * 50_000}}).encode()
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for body in [json.dumps({**good, "msg_id": "big-good-1", "seq": 1, "pk": {"JLBH": "JLBIG1"}}).encode(), huge,
+                 json.dumps({**good, "msg_id": "big-good-2", "seq": 2, "pk": {"JLBH": "JLBIG2"}}).encode()]:
+        ch.basic_publish(topo.exchange, "ZHXQ_ZHXQRYJCJLXX", body)
+    conn.close()
+    settings = dataclasses.replace(get_settings(), cdc_max_body_bytes=10_000, cdc_batch_bytes=1)
+    out = consume(drain=True, settings=settings).as_dict()
+    assert out["applied"] == 2 and out["poison_by_reason"] == {"too_large": 1}
+    row = db.execute("select reason_code, reason, length(body) from meta.cdc_poison where queue = %s",
+                     (topo.queue,)).fetchone()
+    assert row[0] == "too_large" and "DZ_CDC_MAX_BODY_BYTES" in row[1] and row[2] == len(huge)
