@@ -230,7 +230,8 @@ class _Sender:
                     deliver_pending(conn)
                     due = conn.execute(query("alerts", "next_due"), {"max_attempts": MAX_ATTEMPTS}).fetchone()[0]
                 except Exception as exc:  # the database went away: the delivery sensor retries later
-                    log.warning("alert sender: %s", exc)
+                    if not self._exiting:  # at exit the database may be gone on purpose (a test's)
+                        log.warning("alert sender: %s", exc)
                     if conn is not None:
                         conn.close()
                     conn, due = None, None
