@@ -69,6 +69,7 @@ def load(path: Path, as_json: bool) -> None:
     """Register and load PATH (a copy of it: PATH stays where it is), as the Dagster asset does."""
     from dz_assets.db import resolve_dsn
     from dz_assets.province.delivery.pipeline import load_package_copy
+    from dz_assets.security.audit import audit
 
     r = resolve_dsn(allow_embedded=True)
     notice(r.describe())
@@ -82,4 +83,6 @@ def load(path: Path, as_json: bool) -> None:
         sys.exit(128 + signal.SIGTERM)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    audit("package.load", verdict.get("batch_id"), dsn=r.dsn, path=str(path), status=verdict.get("status"),
+          rows=verdict.get("rows", {}).get("total"))
     emit_json(verdict) if as_json else _summary(verdict)

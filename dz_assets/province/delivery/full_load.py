@@ -46,6 +46,7 @@ from dz_assets.province.reader.index import Dataset, IndexFile
 from dz_assets.province.reader.package import MemberCheck, MemberCheckFailed, Package
 from dz_assets.province.reader.quality import FlagCounts, flag_rules
 from dz_assets.province.reader.reject_spool import RejectSpool
+from dz_assets.security.classify import protect_relation
 from dz_assets.settings import get_settings
 
 query = NamedSql(__file__)
@@ -431,7 +432,7 @@ def _swap(conn: psycopg.Connection, b: _Build) -> None:
         for rel in [f"ods.{table.ods_name}", *(v[0] for v in views)]:
             grants += [g for (g,) in conn.execute(query("full_load", "grants"), {"rel": rel})]
         conn.execute(sql.SQL("lock table {} in access exclusive mode").format(old))
-        for name, kind, _body, _comment, _depth in reversed(views):  # deepest first
+        for name, kind, _body, _comment, _options, _depth in reversed(views):  # deepest first
             conn.execute(f"drop {_view_kind(kind)} if exists {name} cascade")
         conn.execute(sql.SQL("drop table if exists {}").format(_rel(retired)))  # a crash's leftover
         conn.execute(sql.SQL("alter table {} rename to {}").format(old, sql.Identifier(retired)))
@@ -444,13 +445,19 @@ def _swap(conn: psycopg.Connection, b: _Build) -> None:
             sql.Identifier(table.ods_name + LOAD_SUFFIX + "_pkey"), sql.Identifier(table.ods_name + "_pkey")))
     for stmt in comment_sql(table):
         conn.execute(stmt)
-    for name, kind, body, comment, _depth in views:
+    for name, kind, body, comment, options, _depth in views:
         what = _view_kind(kind)
-        conn.execute(f"create {what} {name} as {body}")
+        # a view's options travel with it: a security barrier dropped here would let a reader's
+        # own conditions run before the view's jurisdiction filter
+        with_options = f" with ({', '.join(options)})" if options else ""
+        conn.execute(f"create {what} {name}{with_options} as {body}")
         if comment:
             conn.execute(sql.SQL(f"comment on {what} {name} is {{}}").format(sql.Literal(comment)))
     for grant in grants:  # the table's first, then its views' (they exist again by now)
         conn.execute(grant)
+    # The analysts' masked view and the group roles' grants, from the classification: a table
+    # the swap saw without them (a warehouse initialised before them) gets them here too.
+    protect_relation(conn, "ods", table.ods_name)
 
 
 def _record(conn: psycopg.Connection, b: _Build, delivery_id: int, batch_id: str) -> None:

@@ -37,11 +37,11 @@ with recursive deps as (
     where v.oid <> deps.oid and deps.depth < 20
 )
 select format('%%I.%%I', n.nspname, c.relname) as name, c.relkind, pg_get_viewdef(c.oid) as body,
-       obj_description(c.oid, 'pg_class') as comment, max(deps.depth) as depth
+       obj_description(c.oid, 'pg_class') as comment, c.reloptions as options, max(deps.depth) as depth
 from deps
 join pg_class c on c.oid = deps.oid
 join pg_namespace n on n.oid = c.relnamespace
-group by 1, 2, 3, 4
+group by 1, 2, 3, 4, 5
 order by depth, name;
 
 -- name: grants
