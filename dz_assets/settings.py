@@ -58,6 +58,10 @@ DEFAULTS: dict[str, str] = {
     "DZ_CDC_DRAIN_IDLE_S": "5",
     "DZ_CDC_THROTTLE_S": "0",
     "DZ_DEBUG": "0",
+    # The one environment switch: "production" turns on the refusals of dz_assets/security/secrets.py.
+    "DZ_ENV": "development",
+    # The redirect's own least-privileged login (a dz_redirect member); unset: DZ_PG_DSN.
+    "DZ_REDIRECT_PG_DSN": "",
     "DZ_DBT_TARGET": "dev",  # read by dbt_project/profiles.yml only
 }
 
@@ -185,3 +189,7 @@ def get_redirect_settings() -> RedirectSettings:
         mount_receiver=flag("DZ_REDIRECT_RECEIVER"),
         access_log=flag("DZ_REDIRECT_ACCESS_LOG"),
     )
+
+
+def is_production() -> bool:
+    return setting("DZ_ENV") == "production"
