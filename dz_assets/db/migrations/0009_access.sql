@@ -97,6 +97,24 @@ create table if not exists meta.pii_key (
 insert into meta.pii_key (id) values (1) on conflict (id) do nothing;
 revoke all on meta.pii_key from public;
 
+-- The keyed hash beside each ID number in the masked views: SHA-256 over the secret and the
+-- upper-cased, trimmed number. Immutable (the secret is made once) so that an index on it serves
+-- an analyst's lookup by hash; leakproof (it only hashes; only a superuser may say so) so that
+-- the lookup may use that index inside the security-barrier view.
+create or replace function meta.pii_hash(v text) returns text
+language sql immutable strict parallel safe security definer set search_path = pg_catalog, pg_temp as $$
+    select encode(sha256(convert_to((select k.secret from meta.pii_key k) || upper(btrim(v)), 'UTF8')), 'hex')
+$$;
+revoke all on function meta.pii_hash(text) from public;
+do $$
+begin
+    if (select rolsuper from pg_roles where rolname = current_user) then
+        alter function meta.pii_hash(text) leakproof;
+    else
+        raise warning 'dz-hub: meta.pii_hash is not leakproof (a superuser runs: alter function meta.pii_hash(text) leakproof): analysts'' lookups by hash will scan';
+    end if;
+end $$;
+
 -- Personal-data class of every column of the relations analysts read: ODS from the catalogue
 -- (dz_assets/security/classify.py), dbt models from their yml (dbt's on-run-end). A column
 -- without a row here is left out of its masked view.
@@ -227,9 +245,7 @@ begin
         cols := cols || case r.pii
             when 'none' then format('t.%I', r.col)
             when 'idcard' then format(
-                'meta.mask_idcard(t.%1$I::text) as %1$I, '
-                'encode(sha256(convert_to((select k.secret from meta.pii_key k) || upper(btrim(t.%1$I::text)), '
-                '''UTF8'')), ''hex'') as %2$I', r.col, r.col || '_hash')
+                'meta.mask_idcard(t.%1$I::text) as %1$I, meta.pii_hash(t.%1$I::text) as %2$I', r.col, r.col || '_hash')
             when 'json' then format('meta.mask_json(t.%1$I::jsonb) as %1$I', r.col)
             else format('meta.mask_%2$s(t.%1$I::text) as %1$I', r.col, r.pii)
         end;
@@ -242,6 +258,14 @@ begin
         pred := '(select meta.scope_stations(current_user)) is null';  -- no station to judge by
     else
         pred := 'true';  -- nothing personal: counts and codes, the same for every jurisdiction
+    end if;
+    -- A person's number in the modelled layers is looked up by its hash: index it (a rebuilt
+    -- table comes without). The ODS tables are read in bulk, not person by person.
+    if p_schema <> 'ods' and exists (select 1 from meta.column_class where schema_name = p_schema
+                                     and relation = p_relation and column_name = 'gmsfhm' and pii = 'idcard')
+       and exists (select 1 from pg_class where oid = base and relkind in ('r', 'm', 'p')) then
+        execute format('create index if not exists %I on %s (meta.pii_hash(gmsfhm::text))',
+                       left(p_relation, 50) || '__id_hash', base);
     end if;
     execute format('drop view if exists %I.%I cascade', masked, p_relation);
     if cardinality(cols) = 0 then
@@ -332,7 +356,7 @@ begin
         pred := 'false';  -- a scoped login, a relation without a station column
     end if;
     execute format('select jsonb_build_object(%s) from %s t '
-                   'where encode(sha256(convert_to((select k.secret from meta.pii_key k) || upper(btrim(t.%I::text)), ''UTF8'')), ''hex'') = $1 '
+                   'where meta.pii_hash(t.%I::text) = $1 '
                    'and (%s) limit 1',
                    (select string_agg(format('%L, t.%I::text', c, c), ', ') from unnest(shown) c),
                    base, id_col, pred)
@@ -380,6 +404,7 @@ begin
     revoke insert, update, delete, truncate on meta.audit from dz_engineer;
     grant execute on function meta.reveal(text, text, text, text) to dz_engineer, dz_officer;
     grant execute on function meta.scope_stations(name) to dz_analyst, dz_engineer;
+    grant execute on function meta.pii_hash(text) to dz_analyst, dz_engineer;
 
     -- dz_analyst (and dz_officer through it): the masked views and the code tables.
     grant usage on schema meta to dz_analyst, dz_operator, dz_auditor, dz_redirect;
