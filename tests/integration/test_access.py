@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 from psycopg import sql
 from support.logins import drop_login, login
 
+from dz_assets.db import with_database
+from dz_assets.db.init import init_database
 from dz_assets.security.reveal import reveal
 from dz_assets.synth import write_package
 from dz_assets.transform import DBT_PROJECT_DIR, run_dbt
@@ -32,19 +35,33 @@ def _dzhub(*args: str, dsn: str | None = None, stdin: str | None = None) -> subp
 
 
 @pytest.fixture(scope="module")
-def city(pg_dsn, tmp_path_factory):
+def access_dsn(pg_server_dsn):
+    """A warehouse of this module alone: its city, re-bases and rebuilds must not meet the session
+    database's (test_dbt_models loads the same synthetic batch there)."""
+    name = f"dzhub_access_{os.getpid()}_{secrets.token_hex(3)}"
+    dsn = with_database(pg_server_dsn, name)
+    init_database(dsn)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DZ_PG_DSN", dsn)
+        yield dsn
+    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def city(access_dsn, tmp_path_factory):
     out = tmp_path_factory.mktemp("access_city")
     info = write_package(out, persons=PERSONS, seed=SEED)
     loaded = _dzhub("package", "load", str(info.zip_path), "--json")
     assert loaded.returncode == 0, loaded.stderr
     assert json.loads(loaded.stdout)["status"] == "loaded"
-    assert run_dbt(["run", "--quiet"], pg_dsn, check=False).returncode == 0
+    assert run_dbt(["run", "--quiet"], access_dsn, check=False).returncode == 0
     return out
 
 
 @pytest.fixture(scope="module")
-def owner(pg_dsn, city):
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+def owner(access_dsn, city):
+    with psycopg.connect(access_dsn, autocommit=True) as conn:
         yield conn
 
 
@@ -89,10 +106,10 @@ def _denied(dsn: str, statement: str) -> bool:
 
 # --- analysts -------------------------------------------------------------------------------
 
-def test_analyst_reads_no_raw_id_number_anywhere(pg_dsn, owner):
+def test_analyst_reads_no_raw_id_number_anywhere(access_dsn, owner):
     ids = _ids(owner)
     assert len(ids) > PERSONS
-    with login(pg_dsn, "dz_analyst") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with login(access_dsn, "dz_analyst") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         relations = _readable(conn)
         assert "masked_core.core_person" in relations and "masked_ods.hz_hjrkjbxx" in relations
         assert not [r for r in relations if r.split(".")[0] in ("ods", "raw", "core", "topic", "element",
@@ -112,28 +129,28 @@ def test_analyst_reads_no_raw_id_number_anywhere(pg_dsn, owner):
                            "where char_length(gmsfhm) = 18 limit 1").fetchone()
         assert re.fullmatch(r"[0-9]{4}\*{10}[0-9]{3}[0-9X]", row[0]) and len(row[1]) == 64
         assert re.fullmatch(r".\*+", row[2]) or re.fullmatch(r"..\*+", row[2])
-    with login(pg_dsn, "dz_analyst") as dsn:
+    with login(access_dsn, "dz_analyst") as dsn:
         for statement in ("select * from ods.hz_hjrkjbxx limit 1", "select * from raw.any_table",
                           "select * from core.core_person limit 1", "select * from meta.pii_key",
                           "select * from meta.login_scope", "select * from meta.audit"):
             assert _denied(dsn, statement), statement
 
 
-def test_analyst_can_join_and_count_on_the_keyed_hash(pg_dsn, owner):
-    with login(pg_dsn, "dz_analyst") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+def test_analyst_can_join_and_count_on_the_keyed_hash(access_dsn, owner):
+    with login(access_dsn, "dz_analyst") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         joined = conn.execute("select count(*) from masked_core.core_person p "
                               "join masked_element.elem_person e on e.gmsfhm_hash = p.gmsfhm_hash").fetchone()[0]
     assert joined == owner.execute("select count(*) from core.core_person p "
                                    "join element.elem_person e on e.gmsfhm = p.gmsfhm").fetchone()[0] > 0
 
 
-def test_station_login_sees_only_its_jurisdiction(pg_dsn, owner):
+def test_station_login_sees_only_its_jurisdiction(access_dsn, owner):
     station, _county = _busiest_station(owner)
     expected = owner.execute("select count(*) from core.core_person "
                              "where %(s)s in (jz_gajgjgdm, hj_gajgjgdm)", {"s": station}).fetchone()[0]
     total = owner.execute("select count(*) from core.core_person").fetchone()[0]
     assert 0 < expected < total
-    with login(pg_dsn, "dz_analyst", station=station) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with login(access_dsn, "dz_analyst", station=station) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute("select jz_gajgjgdm, hj_gajgjgdm from masked_core.core_person").fetchall()
         assert len(rows) == expected
         assert all(station in r for r in rows)
@@ -151,35 +168,36 @@ def test_station_login_sees_only_its_jurisdiction(pg_dsn, owner):
                               "order by 1 limit 1").fetchone()[0]
         assert conn.execute(f"select count(*) from masked_topic.{plain}").fetchone()[0] == \
             owner.execute(f"select count(*) from topic.{plain}").fetchone()[0] > 0
-    with login(pg_dsn, "dz_analyst") as dsn, psycopg.connect(dsn, autocommit=True) as conn:  # unscoped: all
+    with login(access_dsn, "dz_analyst") as dsn, psycopg.connect(dsn, autocommit=True) as conn:  # unscoped: all
         assert conn.execute("select count(*) from masked_core.core_person").fetchone()[0] == total
 
 
-def test_county_login_sees_its_stations(pg_dsn, owner):
+def test_county_login_sees_its_stations(access_dsn, owner):
     _station, county = _busiest_station(owner)
     expected = owner.execute("select count(*) from core.core_person "
                              "where left(jz_gajgjgdm, 6) = %(c)s or left(hj_gajgjgdm, 6) = %(c)s",
                              {"c": county}).fetchone()[0]
-    with login(pg_dsn, "dz_analyst", county=county) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with login(access_dsn, "dz_analyst", county=county) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("select count(*) from masked_core.core_person").fetchone()[0] == expected > 0
 
 
-def test_jurisdiction_holds_against_a_leaky_function(pg_dsn, owner):
+def test_jurisdiction_holds_against_a_leaky_function(access_dsn, owner):
     """The security barrier: a reader's own function sees only rows of its jurisdiction."""
     station, _ = _busiest_station(owner)
-    with login(pg_dsn, "dz_analyst", station=station) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with login(access_dsn, "dz_analyst", station=station) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("create function pg_temp.peek(text) returns boolean language plpgsql cost 0.0001 as "
                      "$$ begin raise notice 'saw %', $1; return true; end $$")
         seen: list[str] = []
         conn.add_notice_handler(lambda d: seen.append(d.message_primary))
         conn.execute("select 1 from masked_core.core_person where pg_temp.peek(coalesce(jz_gajgjgdm, '-') "
                      "|| '/' || coalesce(hj_gajgjgdm, '-'))").fetchall()
+        conn.execute("drop function pg_temp.peek(text)")  # the login is dropped next: it must own nothing
     assert seen and all(station in s for s in seen)
 
 
 # --- officers and the reveal -----------------------------------------------------------------
 
-def test_officer_reveals_inside_its_jurisdiction_only_and_is_audited(pg_dsn, owner):
+def test_officer_reveals_inside_its_jurisdiction_only_and_is_audited(access_dsn, owner):
     station, _ = _busiest_station(owner)
     inside_id, inside_name = owner.execute(
         "select gmsfhm, xm from core.core_person where jz_gajgjgdm = %s and xm is not null "
@@ -187,7 +205,7 @@ def test_officer_reveals_inside_its_jurisdiction_only_and_is_audited(pg_dsn, own
     outside_id = owner.execute("select gmsfhm from core.core_person where jz_gajgjgdm <> %(s)s "
                                "and coalesce(hj_gajgjgdm, '') <> %(s)s order by gmsfhm limit 1",
                                {"s": station}).fetchone()[0]
-    with login(pg_dsn, "dz_officer", station=station) as dsn, psycopg.connect(dsn) as conn:
+    with login(access_dsn, "dz_officer", station=station) as dsn, psycopg.connect(dsn) as conn:
         officer = conn.info.user
         inside_hash = _hash(owner, inside_id)
         # the officer finds the row in the masked view like an analyst, by its hash
@@ -200,16 +218,16 @@ def test_officer_reveals_inside_its_jurisdiction_only_and_is_audited(pg_dsn, own
     entries = owner.execute("select details->>'reason' from meta.audit where db_user = %s and action = 'reveal' "
                             "order by audit_id", (officer,)).fetchall()
     assert [r for (r,) in entries][-1] == "越权尝试" and "核查走访" in [r for (r,) in entries]
-    with login(pg_dsn, "dz_analyst") as dsn:
+    with login(access_dsn, "dz_analyst") as dsn:
         assert _denied(dsn, f"select * from meta.reveal('core.core_person', '{outside_hash}', 'x')")
 
 
-def test_reveal_cli(pg_dsn, owner):
+def test_reveal_cli(access_dsn, owner):
     station, _ = _busiest_station(owner)
     pid = owner.execute("select gmsfhm from core.core_person where jz_gajgjgdm = %s order by gmsfhm limit 1",
                         (station,)).fetchone()[0]
     h = _hash(owner, pid)
-    with login(pg_dsn, "dz_officer", station=station) as dsn:
+    with login(access_dsn, "dz_officer", station=station) as dsn:
         done = _dzhub("reveal", "core.core_person", h, "--reason", "入户核查", "--json", dsn=dsn)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["values"]["gmsfhm"] == pid
@@ -219,21 +237,21 @@ def test_reveal_cli(pg_dsn, owner):
 
 # --- the other groups -------------------------------------------------------------------------
 
-def test_redirect_role_reads_only_what_it_needs(pg_dsn, owner):
-    with login(pg_dsn, "dz_redirect") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+def test_redirect_role_reads_only_what_it_needs(access_dsn, owner):
+    with login(access_dsn, "dz_redirect") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("select count(*) from serve.address_registry").fetchone()[0] > 0
         conn.execute("select count(*) from meta.code_table where dict = 'GAJG'")
         conn.execute("insert into meta.redirect_replay (jti, expires_at) values ('t-access', now())")
         conn.execute("delete from meta.redirect_replay where jti = 't-access'")
         assert set(_readable(conn)) == {"serve.address_registry", "meta.code_table", "meta.redirect_replay"}
-    with login(pg_dsn, "dz_redirect") as dsn:
+    with login(access_dsn, "dz_redirect") as dsn:
         for statement in ("select 1 from ods.ybss_bzdzmlxx", "select 1 from masked_core.core_person",
                           "select 1 from meta.batch", "select 1 from core.core_address"):
             assert _denied(dsn, statement), statement
 
 
-def test_operator_sees_batches_and_reject_reasons_not_raw_lines(pg_dsn, owner):
-    with login(pg_dsn, "dz_operator") as dsn:
+def test_operator_sees_batches_and_reject_reasons_not_raw_lines(access_dsn, owner):
+    with login(access_dsn, "dz_operator") as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             assert conn.execute("select count(*) from meta.batch").fetchone()[0] >= 1
             conn.execute("select batch_id, file_name, line, field, reason from meta.reject")
@@ -244,8 +262,8 @@ def test_operator_sees_batches_and_reject_reasons_not_raw_lines(pg_dsn, owner):
             assert _denied(dsn, statement), statement
 
 
-def test_auditor_reads_the_log_and_nothing_else(pg_dsn, owner):
-    with login(pg_dsn, "dz_auditor") as dsn:
+def test_auditor_reads_the_log_and_nothing_else(access_dsn, owner):
+    with login(access_dsn, "dz_auditor") as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             actions = {a for (a,) in conn.execute("select action from meta.audit")}
             assert {"package.load", "users.add"} <= actions
@@ -263,8 +281,8 @@ def test_nobody_changes_the_audit_log_not_even_the_superuser(owner):
     assert owner.execute("select count(*) from meta.audit").fetchone()[0] == before
 
 
-def test_engineer_reads_everything_but_the_hash_secret(pg_dsn, owner):
-    with login(pg_dsn, "dz_engineer") as dsn:
+def test_engineer_reads_everything_but_the_hash_secret(access_dsn, owner):
+    with login(access_dsn, "dz_engineer") as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             for rel in ("ods.hz_hjrkjbxx", "core.core_person", "serve.address_registry", "meta.reject"):
                 conn.execute(f"select * from {rel} limit 1")
@@ -274,7 +292,7 @@ def test_engineer_reads_everything_but_the_hash_secret(pg_dsn, owner):
 
 # --- users ------------------------------------------------------------------------------------
 
-def test_users_cli_add_list_disable(pg_dsn, owner):
+def test_users_cli_add_list_disable(access_dsn, owner):
     station, _ = _busiest_station(owner)
     name = f"t_cli_{os.getpid()}"
     try:
@@ -293,17 +311,17 @@ def test_users_cli_add_list_disable(pg_dsn, owner):
                                                (name,))]
         assert actions == ["users.add", "users.disable"]
     finally:
-        drop_login(pg_dsn, name)
+        drop_login(access_dsn, name)
 
 
-def test_users_add_without_createrole_says_so(pg_dsn, owner):
-    with login(pg_dsn, "dz_engineer") as dsn:
+def test_users_add_without_createrole_says_so(access_dsn, owner):
+    with login(access_dsn, "dz_engineer") as dsn:
         done = _dzhub("users", "add", f"t_nope_{os.getpid()}", "--role", "dz_analyst", dsn=dsn)
     assert done.returncode != 0
     assert "CREATEROLE" in done.stderr
 
 
-def test_rejects_export_is_audited(pg_dsn, owner):
+def test_rejects_export_is_audited(access_dsn, owner):
     batch = owner.execute("select batch_id from meta.batch order by delivery_id limit 1").fetchone()[0]
     assert _dzhub("rejects", batch, "--csv").returncode == 0
     assert owner.execute("select count(*) from meta.audit where action = 'rejects.export' and object = %s",
@@ -317,7 +335,7 @@ def _barrier(owner, view: str) -> bool:
     return "security_barrier=true" in opts
 
 
-def test_grants_and_jurisdiction_survive_a_full_rebase(pg_dsn, owner, city):
+def test_grants_and_jurisdiction_survive_a_full_rebase(access_dsn, owner, city):
     station = owner.execute("select gajgjgdm from ods.ybss_bzdzmlxx where gajgjgdm is not null "
                             "group by 1 order by count(*) desc limit 1").fetchone()[0]
     # a view of someone's own over the table, with a security barrier: the swap keeps both
@@ -330,27 +348,27 @@ def test_grants_and_jurisdiction_survive_a_full_rebase(pg_dsn, owner, city):
     assert _barrier(owner, "public.t_bzdz_barrier")
     assert _barrier(owner, "masked_ods.ybss_bzdzmlxx")
     expected = owner.execute("select count(*) from ods.ybss_bzdzmlxx where gajgjgdm = %s", (station,)).fetchone()[0]
-    with login(pg_dsn, "dz_analyst", station=station) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with login(access_dsn, "dz_analyst", station=station) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("select count(*) from masked_ods.ybss_bzdzmlxx").fetchone()[0] == expected > 0
         assert {s for (s,) in conn.execute("select distinct gajgjgdm from masked_ods.ybss_bzdzmlxx")} == {station}
-    with login(pg_dsn, "dz_engineer") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with login(access_dsn, "dz_engineer") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("select count(*) from ods.ybss_bzdzmlxx")
 
 
-def test_grants_and_jurisdiction_survive_a_dbt_rebuild(pg_dsn, owner):
+def test_grants_and_jurisdiction_survive_a_dbt_rebuild(access_dsn, owner):
     station, _ = _busiest_station(owner)
     before = owner.execute("select oid from pg_class where oid = 'core.core_person'::regclass").fetchone()[0]
     assert run_dbt(["run", "--quiet", "--full-refresh", "-s", "core_person", "serve_address_registry"],
-                   pg_dsn, check=False).returncode == 0
+                   access_dsn, check=False).returncode == 0
     assert owner.execute("select 'core.core_person'::regclass::oid").fetchone()[0] != before, "not rebuilt"
     assert _barrier(owner, "masked_core.core_person")
     expected = owner.execute("select count(*) from core.core_person where %(s)s in (jz_gajgjgdm, hj_gajgjgdm)",
                              {"s": station}).fetchone()[0]
-    with login(pg_dsn, "dz_analyst", station=station) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with login(access_dsn, "dz_analyst", station=station) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("select count(*) from masked_core.core_person").fetchone()[0] == expected > 0
-    with login(pg_dsn, "dz_redirect") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with login(access_dsn, "dz_redirect") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("select count(*) from serve.address_registry").fetchone()[0] > 0
-    with login(pg_dsn, "dz_engineer") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+    with login(access_dsn, "dz_engineer") as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("select count(*) from core.core_person")
 
 

@@ -4,18 +4,37 @@ materialization metadata), for a batch whose rejected and flagged rows carry ID 
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+import psycopg
+import pytest
 from psycopg import sql
 
+from dz_assets.db import with_database
+from dz_assets.db.init import init_database
 from dz_assets.synth import write_package
 
 ID_TOKEN = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
 DEFECTS = ("row_bad_idcard", "flag_id_checkdigit", "flag_id_region", "flag_id_birth", "row_too_long")
+
+
+@pytest.fixture
+def db(pg_server_dsn, monkeypatch):
+    """A warehouse of this test alone (its FULL loads replace ODS tables), as the session's is."""
+    name = f"dzhub_nolog_{os.getpid()}_{secrets.token_hex(3)}"
+    dsn = with_database(pg_server_dsn, name)
+    init_database(dsn)
+    monkeypatch.setenv("DZ_PG_DSN", dsn)
+    with psycopg.connect(dsn) as conn:
+        yield conn
+    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 def _known_ids(db) -> set[str]:
