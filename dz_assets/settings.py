@@ -78,6 +78,10 @@ DEFAULTS: dict[str, str] = {
     "DZ_CDC_BATCH_BYTES": str(64 * 1024 * 1024),
     "DZ_CDC_THROTTLE_S": "0",
     "DZ_DEBUG": "0",
+    # The one environment switch: "production" turns on the refusals of dz_assets/security/secrets.py.
+    "DZ_ENV": "development",
+    # The redirect's own least-privileged login (a dz_redirect member); unset: DZ_PG_DSN.
+    "DZ_REDIRECT_PG_DSN": "",
     "DZ_DBT_TARGET": "dev",  # read by dbt_project/profiles.yml only
 }
 
@@ -270,3 +274,7 @@ def get_redirect_settings() -> RedirectSettings:
         keep_alive_s=float(setting("DZ_REDIRECT_KEEP_ALIVE_S")),
         max_connections=int(setting("DZ_REDIRECT_MAX_CONNECTIONS")),
     )
+
+
+def is_production() -> bool:
+    return setting("DZ_ENV") == "production"

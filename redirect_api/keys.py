@@ -11,7 +11,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dz_assets.settings import RedirectSettings
+from dz_assets.security.secrets import key_file_problem
+from dz_assets.settings import RedirectSettings, is_production
 
 MODES = ("gcm", "cbc")
 
@@ -100,6 +101,8 @@ def load_keyring(settings: RedirectSettings) -> KeyRing:
         keys = parse_keys(settings.sm4_keys)
     elif settings.sm4_keys_file:
         path = Path(settings.sm4_keys_file)
+        if is_production() and path.exists() and (problem := key_file_problem(path)):
+            raise KeyConfigError(f"DZ_SM4_KEYS_FILE: DZ_ENV=production refuses it: {problem}")
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:

@@ -23,6 +23,12 @@ DATA_DIR = Path(__file__).parent / "data"
 
 FIELD_TYPES = ("string", "int", "decimal", "date", "datetime", "code", "idcard", "file")
 
+# Personal-data class of a field (``fields.csv`` column ``pii``), the one classification masking reads:
+# ID numbers, names, phones and address details are masked by their own rule, free text has the ID
+# numbers and phones inside it masked, ``none`` is explicitly not personal. Every field carries one:
+# a field without it fails to load, so a new field cannot reach the analysts' views by omission.
+PII_CLASSES = ("idcard", "name", "phone", "address_detail", "free_text", "none")
+
 # PostgreSQL column type of each package field type (ODS tables). Lengths are checked by the
 # loader, not by varchar(n), so that a rejected row says which field and why.
 PG_TYPES = {
@@ -49,6 +55,7 @@ class Field:
     required: bool = False
     key: int | None = None  # position in the table's key, 1-based
     dict: str | None = None  # code table of a ``code`` field
+    pii: str = "none"  # one of PII_CLASSES
 
     @property
     def column(self) -> str:
@@ -152,6 +159,9 @@ def _read(name: str) -> list[dict[str, str]]:
 def load_catalogue() -> Catalogue:
     fields_by_table: dict[str, list[Field]] = {}
     for r in _read("fields.csv"):
+        if r.get("pii") not in PII_CLASSES:
+            raise ValueError(f"fields.csv: {r['table_code']}.{r['field_code']} has no personal-data class "
+                             f"(pii {r.get('pii')!r}, expected one of {', '.join(PII_CLASSES)})")
         fields_by_table.setdefault(r["table_code"], []).append(
             Field(
                 code=r["field_code"],
@@ -161,6 +171,7 @@ def load_catalogue() -> Catalogue:
                 required=r["required"] == "true",
                 key=int(r["key"]) if r["key"] else None,
                 dict=r["dict"] or None,
+                pii=r["pii"],
             )
         )
     tables: dict[str, Table] = {}

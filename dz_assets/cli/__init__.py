@@ -64,7 +64,8 @@ def main() -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("db", "synth", "package", "rejects", "cdc", "alerts", "status", "metrics", "purge", "redirect", "dbt", "demo", "ui"):
+    for name in ("db", "synth", "package", "rejects", "cdc", "alerts", "status", "metrics", "purge", "redirect",
+                 "dbt", "demo", "ui", "users", "reveal"):
         try:
             module = importlib.import_module(f"dz_assets.cli.{name}")
         except ModuleNotFoundError as exc:  # a group not written yet

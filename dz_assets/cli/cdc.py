@@ -74,12 +74,15 @@ def recon(path: str, as_json: bool) -> None:
     """Reconcile a RECON package against dz-hub's tables; writes a repair request to the outbox."""
     from dz_assets.province.delivery.recon_package import reconcile_package
     from dz_assets.province.reader.package import open_package
+    from dz_assets.security.audit import audit
 
     pkg = open_package(path)
     if not pkg.valid:
         out = {"batch_id": pkg.batch_id, "valid": False, "errors": [p.as_dict() for p in pkg.problems]}
     else:
         out = reconcile_package(None, pkg, delivery_id=None, batch_id=pkg.batch_id).as_json()
+        audit("cdc.recon", pkg.batch_id, path=str(path), differing_keys=out.get("differing_keys"),
+              repair_request=str(out.get("repair_request")))
     if as_json:
         emit_json(out)
     else:
@@ -94,12 +97,14 @@ def incr(path: str, as_json: bool) -> None:
     """Apply an INCR package's rows directly (no registry: the inbox pipeline is the normal path)."""
     from dz_assets.province.delivery.incr_load import apply_incr_batch
     from dz_assets.province.reader.package import open_package
+    from dz_assets.security.audit import audit
 
     pkg = open_package(path)
     if not pkg.valid:
         out = {"batch_id": pkg.batch_id, "valid": False, "errors": [p.as_dict() for p in pkg.problems]}
     else:
         out = apply_incr_batch(None, pkg, delivery_id=None, batch_id=pkg.batch_id).as_json()
+        audit("cdc.incr", pkg.batch_id, path=str(path), rows=out.get("rows"))
     if as_json:
         emit_json(out)
     else:

@@ -44,7 +44,11 @@ def init(as_json: bool) -> None:
         emit_json(out)
     else:
         applied = ", ".join(report.migrations_applied) or "none (up to date)"
-        notice(f"migrations applied: {applied}; ODS tables created: {len(report.ods_tables_created)}")
+        notice(f"migrations applied: {applied}; ODS tables created: {len(report.ods_tables_created)}; "
+               f"masked views: {report.masked_views}")
+    if report.missing_roles:
+        notice(f"the server refused CREATEROLE: group roles {', '.join(report.missing_roles)} are missing and "
+               "nothing was granted. A DBA runs the SQL of README (Access), then `dzhub db init` again.")
 
 
 @command.command("stop")

@@ -73,6 +73,7 @@ def load(path: Path, as_json: bool) -> None:
     """Register and load PATH (a copy of it: PATH stays where it is), as the Dagster asset does."""
     from dz_assets.db import resolve_dsn
     from dz_assets.province.delivery.pipeline import load_package_copy
+    from dz_assets.security.audit import audit
 
     r = resolve_dsn(allow_embedded=True)
     notice(r.describe())
@@ -86,4 +87,7 @@ def load(path: Path, as_json: bool) -> None:
         sys.exit(128 + signal.SIGTERM)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    emit_json(verdict.as_json()) if as_json else _summary(verdict)
+    out = verdict.as_json()
+    audit("package.load", out.get("batch_id"), dsn=r.dsn, path=str(path), status=out.get("status"),
+          rows=(out.get("rows") or {}).get("total"))
+    emit_json(out) if as_json else _summary(verdict)

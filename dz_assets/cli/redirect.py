@@ -45,10 +45,18 @@ def _keyring(demo: bool, what: str):
 def serve(host: str, port: int, workers: int, demo_keys: bool) -> None:
     """Serve the redirect API and the doorplate page (keys from DZ_SM4_KEYS / DZ_SM4_KEYS_FILE)."""
     from dz_assets.db import resolve_dsn
+    from dz_assets.security.secrets import ProductionRefusal, check_redirect_start
+    from dz_assets.settings import get_redirect_settings, setting
     from redirect_api.server import run
 
+    try:
+        check_redirect_start(demo_keys=demo_keys, keys_file=get_redirect_settings().sm4_keys_file)
+    except ProductionRefusal as exc:
+        raise click.ClickException(str(exc)) from None
     # They die with the process: tokens issued now will not decrypt after a restart.
     ring = _keyring(demo_keys, "for this process only; tokens will not decrypt after a restart")
+    if own := setting("DZ_REDIRECT_PG_DSN"):  # its least-privileged login (dz_redirect)
+        os.environ["DZ_PG_DSN"] = own
     try:
         resolved = resolve_dsn()
     except RuntimeError as exc:
@@ -73,6 +81,7 @@ def keygen(ids: str, as_json: bool) -> None:
     if not id_list or any(not 1 <= i <= 255 for i in id_list):
         raise click.BadParameter("ids must be 1–255", param_hint="--ids")
     keys, mac = generate_keys(id_list)
+    _audit_keygen(id_list)
     if as_json:
         emit_json({"DZ_SM4_KEYS": keys, "DZ_SM4_MAC_KEY": mac})
     else:
@@ -118,3 +127,14 @@ def issue(dzbm: str, dzmc: str, xzqh: str, demo_keys: bool) -> None:
     if demo_keys:
         notice(f"DEMO KEYS: DZ_SM4_KEYS={os.environ['DZ_SM4_KEYS']} DZ_SM4_MAC_KEY={os.environ['DZ_SM4_MAC_KEY']}")
     sys.stdout.write(issue_token({"dzbm": dzbm, "dzmc": dzmc, "xzqh": xzqh}, ring) + "\n")
+
+
+def _audit_keygen(ids: tuple[int, ...]) -> None:
+    """New keys are a key change: audited (ids only) when a warehouse answers; keygen itself needs none."""
+    from dz_assets.db import resolve_dsn
+    from dz_assets.security.audit import audit
+
+    try:
+        audit("keys.generate", "sm4", dsn=resolve_dsn().dsn, ids=list(ids))
+    except Exception as exc:  # noqa: BLE001 (no warehouse here: say so, the keys are still printed)
+        notice(f"keygen not audited: no warehouse answered ({type(exc).__name__})")

@@ -18,6 +18,7 @@ def command(batch_id: str, as_csv: bool, out: str | None, as_json: bool) -> None
     """异常数据：某批次被拒收的记录 (rejected rows of a provincial batch)."""
     from dz_assets.db import connect
     from dz_assets.province.delivery.rejects import delivery_of, iter_rejects, write_rejects_csv
+    from dz_assets.security.audit import audit_in
 
     with connect() as conn:  # rows stream from the server: a batch may have rejected millions
         delivery = delivery_of(conn, batch_id)
@@ -29,6 +30,9 @@ def command(batch_id: str, as_csv: bool, out: str | None, as_json: bool) -> None
             else:
                 notice(message)
             sys.exit(1)
+        if as_json or as_csv or out:  # the raw lines leave the warehouse: personal data exported
+            audit_in(conn, "rejects.export", batch_id, format="json" if as_json else "csv", out=out)
+            conn.commit()
         if as_json:
             count = conn.execute("select count(*) from meta.reject where delivery_id = %s", (delivery,)).fetchone()[0]
             emit_json({"batch_id": batch_id, "delivery_id": delivery, "count": count,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from dz_assets.db import connect, ensure_database
 from dz_assets.db.migrate import migrate
 from dz_assets.ods.ddl import ensure_ods_tables, sync_catalogue
+from dz_assets.security.classify import apply_access, sync_ods_classes
 
 
 @dataclass
@@ -19,6 +20,8 @@ class InitReport:
     migrations_applied: list[str]
     catalogue_synced: bool
     ods_tables_created: list[str]
+    missing_roles: list[str] = field(default_factory=list)  # the server refused CREATEROLE
+    masked_views: int = 0
     extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -27,6 +30,8 @@ class InitReport:
             "migrations_applied": self.migrations_applied,
             "catalogue_synced": self.catalogue_synced,
             "ods_tables_created": len(self.ods_tables_created),
+            "missing_roles": self.missing_roles,
+            "masked_views": self.masked_views,
             **self.extra,
         }
 
@@ -37,5 +42,7 @@ def init_database(dsn: str) -> InitReport:
         applied = migrate(conn)
         synced = sync_catalogue(conn)
         ods = ensure_ods_tables(conn)
+        sync_ods_classes(conn)
+        access = apply_access(conn)
         conn.commit()
-    return InitReport(created, applied, synced, ods)
+    return InitReport(created, applied, synced, ods, access.missing_roles, access.masked_views)

@@ -97,7 +97,7 @@ def swap_in(conn: psycopg.Connection, table: Table) -> None:
         for rel in [f"ods.{table.ods_name}", *(v[0] for v in views)]:
             grants += [g for (g,) in conn.execute(query("swap", "grants"), {"rel": rel})]
         conn.execute(sql.SQL("lock table {} in access exclusive mode").format(old))
-        for name, kind, _body, _comment, _depth in reversed(views):  # deepest first
+        for name, kind, _body, _comment, _options, _depth in reversed(views):  # deepest first
             conn.execute(f"drop {_view_kind(kind)} if exists {name} cascade")
         conn.execute(sql.SQL("drop table if exists {}").format(ods_table(retired)))  # a crash's leftover
         conn.execute(sql.SQL("alter table {} rename to {}").format(old, sql.Identifier(retired)))
@@ -110,13 +110,17 @@ def swap_in(conn: psycopg.Connection, table: Table) -> None:
             sql.Identifier(load_name(table) + "_pkey"), sql.Identifier(table.ods_name + "_pkey")))
     for stmt in comment_sql(table):
         conn.execute(stmt)
-    for name, kind, body, comment, _depth in views:
+    for name, kind, body, comment, options, _depth in views:
         what = _view_kind(kind)
-        conn.execute(f"create {what} {name} as {body}")
+        # a view's options travel with it: a security barrier dropped here would let a reader's
+        # own conditions run before the view's jurisdiction filter
+        with_options = f" with ({', '.join(options)})" if options else ""
+        conn.execute(f"create {what} {name}{with_options} as {body}")
         if comment:
             conn.execute(sql.SQL(f"comment on {what} {name} is {{}}").format(sql.Literal(comment)))
     for grant in grants:  # the table's first, then its views' (they exist again by now)
         conn.execute(grant)
+    conn.execute(query("swap", "protect"), {"relation": table.ods_name})
 
 
 def swap_all(dsn: str, tables: list[Table],
