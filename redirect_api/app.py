@@ -17,6 +17,13 @@ from pydantic import BaseModel, Field
 
 from dz_assets.settings import RedirectSettings
 from redirect_api.keys import KeyRing
+from redirect_api.metrics import (
+    REDIRECT_FALLBACK,
+    REDIRECT_INVALID,
+    REDIRECT_REFUSED,
+    REDIRECT_TOKEN,
+    REDIRECT_UNAVAILABLE,
+)
 from redirect_api.receiver import router as receiver_router
 from redirect_api.service import (
     LIMIT_RESPONSES,
@@ -67,9 +74,13 @@ async def decide_redirect(service: Service, dzbm: str) -> tuple[int, str | None,
     reason = "unknown" if found is None else found.why_no_token()
     if reason is None:
         # base64url needs no escaping: plain concatenation, not urlencode (a hot path)
-        return 302, service.token_url_prefix + issue_token(found.as_json(), service.keyring), None
+        location = service.token_url_prefix + issue_token(found.as_json(), service.keyring)
+        REDIRECT_TOKEN.inc()
+        return 302, location, None
     if service.settings.fallback_url:
+        REDIRECT_FALLBACK[reason].inc()
         return 302, _join_query(service.settings.fallback_url, {"c": dzbm, "reason": reason}), None
+    REDIRECT_REFUSED[reason].inc()
     return (404 if reason in ("unknown", "outside") else 410), None, {"dzbm": dzbm, "reason": reason}
 
 
@@ -99,11 +110,14 @@ class FastRedirect:
                 if path.startswith(prefix) and not self._valid(path[len(prefix):]):
                     # Starlette's path convertor stops at a newline, so FastAPI alone would 404 on
                     # "abc%0A"; the contract says every invalid code is 422, before any lookup.
+                    if prefix == self.PREFIX:
+                        REDIRECT_INVALID.inc()
                     return await _send(send, 422, None, _invalid_code(path[len(prefix):]))
             if path.startswith(self.PREFIX):
                 try:
                     status, location, body = await decide_redirect(self.service, path[len(self.PREFIX):])
                 except UNAVAILABLE:
+                    REDIRECT_UNAVAILABLE.inc()
                     status, location, body = 503, None, UNAVAILABLE_BODY
                 return await _send(send, status, location, body)
         await self.app(scope, receive, send)

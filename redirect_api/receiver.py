@@ -16,6 +16,7 @@ from string import Template
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
+from redirect_api.metrics import token_check
 from redirect_api.middleware import HEAD_SCOPE_KEY
 from redirect_api.service import (
     LIMIT_RESPONSES,
@@ -105,7 +106,9 @@ async def doorplate(request: Request):
         if not fresh:
             raise ReplayedToken("jti already used")
     except TokenError as exc:
+        token_check(exc.reason)
         return HTMLResponse(render_error(exc), status_code=exc.status, headers=NO_STORE)
+    token_check("ok")
     return HTMLResponse(render_card(claims), headers=NO_STORE)
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from dz_assets.db import resolve_dsn
 from dz_assets.settings import RedirectSettings, get_redirect_settings
 from redirect_api.keys import KeyRing, load_keyring
+from redirect_api.metrics import Metrics
 from redirect_api.middleware import AccessLog, HeadAsGet, RateLimit, RequestLimits
 from redirect_api.registry import AddressRegistry
 from redirect_api.replay import AsyncReplayMemory
@@ -116,13 +117,14 @@ def lifespan(service: Service, *, freeze_gc: bool = False):
 
 
 def with_middleware(app, settings: RedirectSettings):
-    """Wrap an app in the limits, the rate limit, HEAD handling and (when on) the access log.
+    """Wrap an app in the limits, the rate limit, HEAD handling, (when on) the access log and,
+    outermost, the metrics (``/metrics`` is answered there: neither logged nor rate limited).
 
     HEAD sits innermost: it is rate limited and logged as itself, and answered by the GET route.
     """
     wrapped = RateLimit(HeadAsGet(app), rate=settings.rate_limit, burst=settings.rate_burst)
     wrapped = RequestLimits(wrapped)
-    return AccessLog(wrapped) if settings.access_log else wrapped
+    return Metrics(AccessLog(wrapped) if settings.access_log else wrapped)
 
 
 def install_unavailable_handler(app: FastAPI) -> None:
