@@ -8,16 +8,14 @@ redirect app by default; :func:`create_receiver_app` runs it on its own for depl
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import cache
 from html import escape
-from pathlib import Path
-from string import Template
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from redirect_api.metrics import token_check
 from redirect_api.middleware import HEAD_SCOPE_KEY
+from redirect_api.pages import render_page, template
 from redirect_api.service import (
     LIMIT_RESPONSES,
     NO_STORE,
@@ -32,7 +30,6 @@ from redirect_api.service import (
 from redirect_api.tokens import MalformedToken, ReplayedToken, TokenError, read_token
 
 router = APIRouter()
-_TEMPLATES = Path(__file__).parent / "templates"
 # Names of Dazhou's seven county-level divisions, for the card when the token has only the code.
 DAZHOU_COUNTIES = {"511702": "通川区", "511703": "达川区", "511722": "宣汉县", "511723": "开江县",
                    "511724": "大竹县", "511725": "渠县", "511781": "万源市"}
@@ -45,18 +42,9 @@ ERROR_TEXT = {
 }
 
 
-@cache
-def _template(name: str) -> Template:
-    return Template((_TEMPLATES / name).read_text(encoding="utf-8"))
-
-
-def render_page(title: str, body: str) -> str:
-    return _template("page.html").substitute(title=escape(title), body=body)
-
-
 def render_card(claims: dict) -> str:
     xzqh = claims.get("xzqh") or ""
-    body = _template("card.html").substitute(
+    body = template("card.html").substitute(
         dzmc=escape(str(claims.get("dzmc") or "（无地址名称）")),
         dzbm=escape(str(claims.get("dzbm") or "")),
         xzqh=escape(xzqh),
@@ -69,7 +57,7 @@ def render_card(claims: dict) -> str:
 
 def render_error(error: TokenError) -> str:
     title, text = ERROR_TEXT.get(error.reason, ("链接无效", "请重新扫描门牌上的二维码。"))
-    body = _template("error.html").substitute(title=escape(title), text=escape(text),
+    body = template("error.html").substitute(title=escape(title), text=escape(text),
                                               reason=escape(error.reason), status=error.status)
     return render_page(title, body)
 

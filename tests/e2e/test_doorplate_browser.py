@@ -72,3 +72,12 @@ def test_the_browser_has_a_cjk_font():
         if REQUIRE:
             pytest.fail(f"DZ_REQUIRE_SERVICES=1: {msg}", pytrace=False)
         pytest.skip(msg)
+
+
+@pytest.mark.parametrize(("dzbm", "words"), [("H7DISABLED1", "停用"), ("H7CANCEL-01", "注销"),
+                                             ("H7NOSUCH", "未找到该门牌地址")])
+def test_browser_scanning_a_doorplate_without_token_sees_chinese(base_url, tmp_path, dzbm, words):
+    dom = dump_dom(chromium(), f"{base_url}/ecode/r/{dzbm}", tmp_path)
+    assert 'id="address-notice"' in dom and words in dom and dzbm in dom
+    assert "辖区派出所" in dom or "重新扫描" in dom
+    assert '"reason"' not in dom  # the page, not the JSON shown as text
