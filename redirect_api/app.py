@@ -36,6 +36,7 @@ from redirect_api.service import (
     Service,
     add_health_routes,
     build_service,
+    create_api,
     install_unavailable_handler,
     lifespan,
     with_middleware,
@@ -167,8 +168,8 @@ async def _send(send, status: int, location: str | None, body: dict | None, *, v
 
 
 def create_fastapi(service: Service) -> FastAPI:
-    app = FastAPI(title="dz-hub 四川e码跳转服务", version="1", lifespan=lifespan(service, freeze_gc=True),
-                  description="达州市二维码数字门牌：四川e码扫码后跳转至门牌系统（SM4 令牌）")
+    app = create_api(title="dz-hub 四川e码跳转服务", version="1", lifespan=lifespan(service, freeze_gc=True),
+                     description="达州市二维码数字门牌：四川e码扫码后跳转至门牌系统（SM4 令牌）")
     app.state.service = service
     install_unavailable_handler(app)
 

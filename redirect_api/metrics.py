@@ -75,7 +75,7 @@ CLOSED_EVICTED = CLOSED.labels("evicted")
 CLOSED_HEAD_TOO_LARGE = CLOSED.labels("head_too_large")
 
 _ROUTES = {"/doorplate": "/doorplate", "/healthz": "/healthz", "/readyz": "/readyz", "/docs": "/docs",
-           "/redoc": "/docs", "/openapi.json": "/docs"}
+           "/openapi.json": "/docs"}
 
 
 def token_check(outcome: str) -> None:

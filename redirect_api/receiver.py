@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from html import escape
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from redirect_api.metrics import token_check
@@ -23,6 +23,7 @@ from redirect_api.service import (
     REGISTRY_DOWN,
     add_health_routes,
     build_service,
+    create_api,
     install_unavailable_handler,
     lifespan,
     with_middleware,
@@ -104,7 +105,7 @@ def create_receiver_app(settings=None, keyring=None, dsn=None):
     """The landing page alone (with /healthz and /readyz), for a separate deployment."""
     service = build_service(settings, keyring, dsn)
     service.settings = replace(service.settings, mount_receiver=False)
-    app = FastAPI(title="达州市数字门牌 接收端", lifespan=lifespan(service))
+    app = create_api(title="达州市数字门牌 接收端", lifespan=lifespan(service))
     app.state.service = service
     app.include_router(router)
     install_unavailable_handler(app)

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, Field
 
@@ -89,6 +90,23 @@ class Service:
         except Exception:  # noqa: BLE001 - any failure means "not ready", reported as such
             pass
         return checks
+
+
+# Where the documentation page's assets (Swagger UI, favicon) are served, from the installed
+# fastapi-offline package: FastAPI's own pages load them from a CDN, so /docs was blank offline.
+DOCS_ASSETS = "/docs/assets"
+# Swagger UI would otherwise ask an online validator about every spec served from a public host.
+SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
+
+
+def create_api(**kwargs) -> FastAPI:
+    """A FastAPI app whose ``/docs`` loads every asset from this server.
+
+    No ``/redoc``: ReDoc, even from the package's copy, still asks cdn.redoc.ly for an asset, and
+    ``/docs`` documents the same OpenAPI document.
+    """
+    return FastAPIOffline(redoc_url=None, static_url=DOCS_ASSETS, swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+                          **kwargs)
 
 
 def build_service(settings: RedirectSettings | None = None, keyring: KeyRing | None = None,

@@ -174,6 +174,7 @@ def test_health_ready_openapi(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/ecode/r/{dzbm}", "/ecode/resolve/{dzbm}", "/doorplate", "/healthz", "/readyz"} <= set(paths)
     assert client.get("/docs").status_code == 200
+    assert client.get("/redoc").status_code == 404  # ReDoc calls a CDN even from a local copy
 
 
 def test_readyz_without_database():
