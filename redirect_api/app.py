@@ -11,12 +11,20 @@ import re
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import FastAPI, Path
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import FastAPI, Path, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from dz_assets.settings import RedirectSettings
 from redirect_api.keys import KeyRing
+from redirect_api.metrics import (
+    REDIRECT_FALLBACK,
+    REDIRECT_INVALID,
+    REDIRECT_REFUSED,
+    REDIRECT_TOKEN,
+    REDIRECT_UNAVAILABLE,
+)
+from redirect_api.pages import prefers_html, render_notice
 from redirect_api.receiver import router as receiver_router
 from redirect_api.service import (
     LIMIT_RESPONSES,
@@ -28,6 +36,7 @@ from redirect_api.service import (
     Service,
     add_health_routes,
     build_service,
+    create_api,
     install_unavailable_handler,
     lifespan,
     with_middleware,
@@ -39,6 +48,9 @@ DzbmPath = Annotated[str, Path(min_length=1, max_length=64, pattern=CODE_PATTERN
                                description="地址编码：1–64 位 [0-9A-Za-z_-]")]
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 _NO_STORE_RAW = [(k.lower().encode(), v.encode()) for k, v in NO_STORE.items()]
+# A refusal's body depends on Accept (JSON, or a Chinese page for a browser): caches must know.
+_VARY = {"Vary": "Accept"}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
 
 
 class AddressOut(BaseModel):
@@ -67,9 +79,13 @@ async def decide_redirect(service: Service, dzbm: str) -> tuple[int, str | None,
     reason = "unknown" if found is None else found.why_no_token()
     if reason is None:
         # base64url needs no escaping: plain concatenation, not urlencode (a hot path)
-        return 302, service.token_url_prefix + issue_token(found.as_json(), service.keyring), None
+        location = service.token_url_prefix + issue_token(found.as_json(), service.keyring)
+        REDIRECT_TOKEN.inc()
+        return 302, location, None
     if service.settings.fallback_url:
+        REDIRECT_FALLBACK[reason].inc()
         return 302, _join_query(service.settings.fallback_url, {"c": dzbm, "reason": reason}), None
+    REDIRECT_REFUSED[reason].inc()
     return (404 if reason in ("unknown", "outside") else 410), None, {"dzbm": dzbm, "reason": reason}
 
 
@@ -99,13 +115,18 @@ class FastRedirect:
                 if path.startswith(prefix) and not self._valid(path[len(prefix):]):
                     # Starlette's path convertor stops at a newline, so FastAPI alone would 404 on
                     # "abc%0A"; the contract says every invalid code is 422, before any lookup.
+                    if prefix == self.PREFIX:
+                        REDIRECT_INVALID.inc()
                     return await _send(send, 422, None, _invalid_code(path[len(prefix):]))
             if path.startswith(self.PREFIX):
                 try:
                     status, location, body = await decide_redirect(self.service, path[len(self.PREFIX):])
                 except UNAVAILABLE:
+                    REDIRECT_UNAVAILABLE.inc()
                     status, location, body = 503, None, UNAVAILABLE_BODY
-                return await _send(send, status, location, body)
+                if status in (404, 410) and prefers_html(_accept(scope)):
+                    return await _send_html(send, status, render_notice(body["dzbm"], body["reason"], status))
+                return await _send(send, status, location, body, vary=status in (404, 410))
         await self.app(scope, receive, send)
 
 
@@ -114,7 +135,22 @@ def _invalid_code(code: str) -> dict:
                         "msg": "地址编码须为 1–64 位 [0-9A-Za-z_-]", "input": code[:100]}]}
 
 
-async def _send(send, status: int, location: str | None, body: dict | None) -> None:
+def _accept(scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return value.decode("latin-1")
+    return None
+
+
+async def _send_html(send, status: int, page: str) -> None:
+    payload = page.encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"vary", b"Accept"),
+                            (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _send(send, status: int, location: str | None, body: dict | None, *, vary: bool = False) -> None:
     if location is not None:
         payload = b""
         # A configured URL may hold non-ASCII; percent-encode it, keeping what is already encoded.
@@ -124,14 +160,16 @@ async def _send(send, status: int, location: str | None, body: dict | None) -> N
     else:
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = [(b"content-type", b"application/json")]
+        if vary:
+            headers.append((b"vary", b"Accept"))
     headers.append((b"content-length", str(len(payload)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
 def create_fastapi(service: Service) -> FastAPI:
-    app = FastAPI(title="dz-hub 四川e码跳转服务", version="1", lifespan=lifespan(service, freeze_gc=True),
-                  description="达州市二维码数字门牌：四川e码扫码后跳转至门牌系统（SM4 令牌）")
+    app = create_api(title="dz-hub 四川e码跳转服务", version="1", lifespan=lifespan(service, freeze_gc=True),
+                     description="达州市二维码数字门牌：四川e码扫码后跳转至门牌系统（SM4 令牌）")
     app.state.service = service
     install_unavailable_handler(app)
 
@@ -148,14 +186,19 @@ def create_fastapi(service: Service) -> FastAPI:
              responses={302: {"description": "跳转：有效的达州地址到门牌页（带令牌 d），否则（配置了兜底页时）"
                                              "到兜底页（带 c 与 reason）",
                               "headers": {"Location": {"description": "跳转地址", "schema": {"type": "string"}}}},
-                        404: {"model": NoToken, "description": "未知或非达州地址（未配置兜底页）"},
-                        410: {"model": NoToken, "description": "地址已停用或注销（未配置兜底页）"},
+                        404: {"model": NoToken, "content": _HTML,
+                              "description": "未知或非达州地址（未配置兜底页）；浏览器（Accept 中 text/html 先于 JSON）"
+                                             "得到同状态的中文说明页"},
+                        410: {"model": NoToken, "content": _HTML,
+                              "description": "地址已停用或注销（未配置兜底页）；浏览器得到同状态的中文说明页"},
                         **REGISTRY_DOWN, **RATE_LIMITED, **LIMIT_RESPONSES})
-    async def redirect(dzbm: DzbmPath):
+    async def redirect(dzbm: DzbmPath, request: Request):
         status, location, body = await decide_redirect(service, dzbm)
         if location is not None:
             return RedirectResponse(location, status, headers=NO_STORE)
-        return JSONResponse(body, status_code=status)
+        if prefers_html(request.headers.get("accept")):
+            return HTMLResponse(render_notice(dzbm, body["reason"], status), status_code=status, headers=_VARY)
+        return JSONResponse(body, status_code=status, headers=_VARY)
 
     add_health_routes(app, service)
     if service.settings.mount_receiver:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redirect_api.metrics import RATE_LIMITED
+
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
 
@@ -119,6 +121,7 @@ class RateLimit:
     async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
         if (self.rate > 0 and scope["type"] == "http" and scope["path"].startswith(self.prefixes)
                 and not self.allow((scope.get("client") or ("?", 0))[0], time.monotonic())):
+            RATE_LIMITED.inc()
             retry = max(1, int(1 / self.rate + 0.999))
             return await _send_json(send, 429, {"detail": "too many requests"},
                                     [(b"retry-after", str(retry).encode())])

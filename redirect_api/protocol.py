@@ -39,6 +39,12 @@ except ImportError:
     HttpToolsProtocol = None
 
 from dz_assets.settings import RedirectSettings, get_redirect_settings
+from redirect_api.metrics import (
+    CLOSED_EVICTED,
+    CLOSED_HEAD_TOO_LARGE,
+    CLOSED_HEADER_TIMEOUT,
+    CLOSED_IDLE,
+)
 
 # The request head's limit when the Config gives none (the service sets its own: redirect_api/server.py).
 MAX_HEAD_BYTES = 16 * 1024
@@ -191,8 +197,13 @@ class _Guarded:
         self._unset_keepalive_if_required()
         if self.transport.is_closing():
             return
-        if timed_out and self._partial_head():
+        if not timed_out:
+            CLOSED_EVICTED.inc()
+        elif self._partial_head():
+            CLOSED_HEADER_TIMEOUT.inc()
             self._write_error(408, HEAD_TIMEOUT_BODY)
+        else:
+            CLOSED_IDLE.inc()
         self.transport.close()
 
     def _write_error(self, status: int, body: bytes) -> None:
@@ -202,6 +213,7 @@ class _Guarded:
 
     def _refuse_head(self, status: int) -> None:
         self.logger.warning("Request head over %d bytes refused (%d).", self.max_head_bytes, status)
+        CLOSED_HEAD_TOO_LARGE.inc()
         self.guard.busy(self)
         self._write_error(status, HEAD_TOO_LARGE_BODY)
         self.transport.close()

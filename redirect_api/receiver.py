@@ -8,15 +8,14 @@ redirect app by default; :func:`create_receiver_app` runs it on its own for depl
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import cache
 from html import escape
-from pathlib import Path
-from string import Template
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from redirect_api.metrics import token_check
 from redirect_api.middleware import HEAD_SCOPE_KEY
+from redirect_api.pages import render_page, template
 from redirect_api.service import (
     LIMIT_RESPONSES,
     NO_STORE,
@@ -24,6 +23,7 @@ from redirect_api.service import (
     REGISTRY_DOWN,
     add_health_routes,
     build_service,
+    create_api,
     install_unavailable_handler,
     lifespan,
     with_middleware,
@@ -31,7 +31,6 @@ from redirect_api.service import (
 from redirect_api.tokens import MalformedToken, ReplayedToken, TokenError, read_token
 
 router = APIRouter()
-_TEMPLATES = Path(__file__).parent / "templates"
 # Names of Dazhou's seven county-level divisions, for the card when the token has only the code.
 DAZHOU_COUNTIES = {"511702": "通川区", "511703": "达川区", "511722": "宣汉县", "511723": "开江县",
                    "511724": "大竹县", "511725": "渠县", "511781": "万源市"}
@@ -44,18 +43,9 @@ ERROR_TEXT = {
 }
 
 
-@cache
-def _template(name: str) -> Template:
-    return Template((_TEMPLATES / name).read_text(encoding="utf-8"))
-
-
-def render_page(title: str, body: str) -> str:
-    return _template("page.html").substitute(title=escape(title), body=body)
-
-
 def render_card(claims: dict) -> str:
     xzqh = claims.get("xzqh") or ""
-    body = _template("card.html").substitute(
+    body = template("card.html").substitute(
         dzmc=escape(str(claims.get("dzmc") or "（无地址名称）")),
         dzbm=escape(str(claims.get("dzbm") or "")),
         xzqh=escape(xzqh),
@@ -68,7 +58,7 @@ def render_card(claims: dict) -> str:
 
 def render_error(error: TokenError) -> str:
     title, text = ERROR_TEXT.get(error.reason, ("链接无效", "请重新扫描门牌上的二维码。"))
-    body = _template("error.html").substitute(title=escape(title), text=escape(text),
+    body = template("error.html").substitute(title=escape(title), text=escape(text),
                                               reason=escape(error.reason), status=error.status)
     return render_page(title, body)
 
@@ -105,7 +95,9 @@ async def doorplate(request: Request):
         if not fresh:
             raise ReplayedToken("jti already used")
     except TokenError as exc:
+        token_check(exc.reason)
         return HTMLResponse(render_error(exc), status_code=exc.status, headers=NO_STORE)
+    token_check("ok")
     return HTMLResponse(render_card(claims), headers=NO_STORE)
 
 
@@ -113,7 +105,7 @@ def create_receiver_app(settings=None, keyring=None, dsn=None):
     """The landing page alone (with /healthz and /readyz), for a separate deployment."""
     service = build_service(settings, keyring, dsn)
     service.settings = replace(service.settings, mount_receiver=False)
-    app = FastAPI(title="达州市数字门牌 接收端", lifespan=lifespan(service))
+    app = create_api(title="达州市数字门牌 接收端", lifespan=lifespan(service))
     app.state.service = service
     app.include_router(router)
     install_unavailable_handler(app)

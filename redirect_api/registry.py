@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from dz_assets.catalog import in_dazhou
 from dz_assets.db.named_sql import NamedSql
 from dz_assets.settings import PROJECT_ROOT
+from redirect_api.metrics import CACHE_HIT, CACHE_MISS, REGISTRY_QUERIES
 
 query = NamedSql(__file__)
 
@@ -126,7 +127,9 @@ class AddressRegistry:
     async def lookup(self, dzbm: str) -> Address | None:
         hit = self._cache.get(dzbm)
         if hit is not None and hit[0] > time.monotonic():
+            CACHE_HIT.inc()
             return None if hit[1] is None else Address(*hit[1])
+        CACHE_MISS.inc()
         future = self._pending.get(dzbm)
         if future is None:
             future = asyncio.get_running_loop().create_future()
@@ -157,6 +160,7 @@ class AddressRegistry:
 
     async def _fetch(self, codes: list[str]) -> dict[str, Address]:
         sql = lookup_sql(await self.source())
+        REGISTRY_QUERIES.inc()
         async with self._pool.connection() as conn:
             cur = await conn.execute(sql, {"codes": codes})
             rows = await cur.fetchall()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -38,10 +41,28 @@ def uvicorn_settings(settings: RedirectSettings) -> dict:
     }
 
 
+# prometheus_client's switch to its multiprocess mode (read by each worker as it imports it).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
 def run(host: str, port: int, *, workers: int = 1, log_level: str = "info") -> None:
-    """Serve ``create_app()`` (each worker builds its own pool, keys and limits from the environment)."""
-    uvicorn.run("redirect_api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, **uvicorn_settings(get_redirect_settings()))
+    """Serve ``create_app()`` (each worker builds its own pool, keys and limits from the environment).
+
+    Several workers share one socket, so a scrape of ``/metrics`` reaches any one of them: they
+    count in prometheus_client's multiprocess mode, in a directory made fresh for this run (figures
+    of an earlier run would otherwise be summed in) and removed after it (redirect_api/metrics.py).
+    """
+    metrics_dir = None
+    if workers > 1:
+        metrics_dir = tempfile.mkdtemp(prefix="dzhub-redirect-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir  # inherited by the spawned workers
+    try:
+        uvicorn.run("redirect_api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, **uvicorn_settings(get_redirect_settings()))
+    finally:
+        if metrics_dir is not None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def server_config(app, settings: RedirectSettings | None = None, **kwargs) -> Config:

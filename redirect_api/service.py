@@ -14,12 +14,14 @@ from contextlib import asynccontextmanager
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, Field
 
 from dz_assets.db import resolve_dsn
 from dz_assets.settings import RedirectSettings, get_redirect_settings
 from redirect_api.keys import KeyRing, load_keyring
+from redirect_api.metrics import Metrics
 from redirect_api.middleware import AccessLog, HeadAsGet, RateLimit, RequestLimits
 from redirect_api.registry import AddressRegistry
 from redirect_api.replay import AsyncReplayMemory
@@ -90,6 +92,23 @@ class Service:
         return checks
 
 
+# Where the documentation page's assets (Swagger UI, favicon) are served, from the installed
+# fastapi-offline package: FastAPI's own pages load them from a CDN, so /docs was blank offline.
+DOCS_ASSETS = "/docs/assets"
+# Swagger UI would otherwise ask an online validator about every spec served from a public host.
+SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
+
+
+def create_api(**kwargs) -> FastAPI:
+    """A FastAPI app whose ``/docs`` loads every asset from this server.
+
+    No ``/redoc``: ReDoc, even from the package's copy, still asks cdn.redoc.ly for an asset, and
+    ``/docs`` documents the same OpenAPI document.
+    """
+    return FastAPIOffline(redoc_url=None, static_url=DOCS_ASSETS, swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+                          **kwargs)
+
+
 def build_service(settings: RedirectSettings | None = None, keyring: KeyRing | None = None,
                   dsn: str | None = None) -> Service:
     settings = settings or get_redirect_settings()
@@ -116,13 +135,14 @@ def lifespan(service: Service, *, freeze_gc: bool = False):
 
 
 def with_middleware(app, settings: RedirectSettings):
-    """Wrap an app in the limits, the rate limit, HEAD handling and (when on) the access log.
+    """Wrap an app in the limits, the rate limit, HEAD handling, (when on) the access log and,
+    outermost, the metrics (``/metrics`` is answered there: neither logged nor rate limited).
 
     HEAD sits innermost: it is rate limited and logged as itself, and answered by the GET route.
     """
     wrapped = RateLimit(HeadAsGet(app), rate=settings.rate_limit, burst=settings.rate_burst)
     wrapped = RequestLimits(wrapped)
-    return AccessLog(wrapped) if settings.access_log else wrapped
+    return Metrics(AccessLog(wrapped) if settings.access_log else wrapped)
 
 
 def install_unavailable_handler(app: FastAPI) -> None:

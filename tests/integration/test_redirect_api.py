@@ -174,6 +174,7 @@ def test_health_ready_openapi(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/ecode/r/{dzbm}", "/ecode/resolve/{dzbm}", "/doorplate", "/healthz", "/readyz"} <= set(paths)
     assert client.get("/docs").status_code == 200
+    assert client.get("/redoc").status_code == 404  # ReDoc calls a CDN even from a local copy
 
 
 def test_readyz_without_database():
@@ -406,3 +407,40 @@ def test_openapi_declares_what_each_route_answers(redirect_dsn):
         assert statuses <= _declared(doc, template), (template, statuses - _declared(doc, template))
     (d,) = doc["paths"]["/doorplate"]["get"]["parameters"]
     assert d["name"] == "d" and d["required"] is True
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(("dzbm", "status", "reason", "words"), [
+    ("H7DISABLED1", 410, "disabled", "已停用"), ("H7CANCEL-01", 410, "cancelled", "已注销"),
+    ("H7UNKNOWN", 404, "unknown", "未找到该门牌地址"), ("H7DELETED01", 404, "unknown", "未找到该门牌地址"),
+    ("H7OUTSIDE01", 404, "outside", "不在达州市")])
+def test_browsers_get_a_chinese_page_with_the_same_status(client, dzbm, status, reason, words):
+    page = client.get(f"/ecode/r/{dzbm}", headers={"Accept": BROWSER_ACCEPT})
+    assert page.status_code == status and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert words in page.text and f'data-reason="{reason}"' in page.text and dzbm in page.text
+    assert "请" in page.text and 'lang="zh-CN"' in page.text  # says what to do
+    assert "<script" not in page.text and "http" not in page.text.replace("http-equiv", "")  # loads nothing
+    assert page.headers["vary"] == "Accept"
+    # Clients that do not put HTML first keep the contract's JSON.
+    for accept in (None, "application/json", "application/json, text/html", "*/*", "text/html;q=0, */*"):
+        r = client.get(f"/ecode/r/{dzbm}", headers={} if accept is None else {"Accept": accept})
+        assert r.status_code == status and r.json() == {"dzbm": dzbm, "reason": reason}, accept
+        assert r.headers["vary"] == "Accept"
+
+
+def test_browser_pages_use_the_code_table_words():
+    from dz_assets.catalog import load_catalogue
+    from redirect_api.pages import render_notice
+
+    words = load_catalogue().code_table("DZZT").codes
+    assert f"「{words['2']}」" in render_notice("X", "disabled", 410)
+    assert f"「{words['3']}」" in render_notice("X", "cancelled", 410)
+
+
+def test_browser_with_fallback_still_goes_to_the_fallback(redirect_dsn):
+    app = create_app(settings(fallback_url="https://fallback.example.invalid/page"), RING, redirect_dsn)
+    with TestClient(app, follow_redirects=False) as c:
+        r = c.get("/ecode/r/H7DISABLED1", headers={"Accept": BROWSER_ACCEPT})
+        assert r.status_code == 302 and r.headers["location"].startswith("https://fallback.example.invalid/")
