@@ -41,6 +41,7 @@ from dz_assets.db.named_sql import NamedSql
 from dz_assets.ods.ddl import ods_rel
 from dz_assets.ops.alerts import raise_alert, resolve_alerts
 from dz_assets.province.delivery.pipeline import full_load_slot
+from dz_assets.security.audit import audit_in
 from dz_assets.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -265,4 +266,9 @@ def purge(conn: psycopg.Connection, *, dry_run: bool = False, settings: Settings
                         details={"purge_id": purge_id, "removed": result.files, "bytes": result.bytes})
         elif not dry_run:
             resolve_alerts(conn, "purge_failed", kind)
+    if not dry_run and out.kinds:
+        # Removing backups and quarantined packages deletes personal data: who did it, and what.
+        audit_in(conn, "purge", f"purge_run {purge_id}", kinds={
+            k.kind: {"files": k.files, "bytes": k.bytes, "retain_days": k.retain_days, "error": k.error}
+            for k in out.kinds})
     return out

@@ -245,3 +245,19 @@ def test_purge_job_runs_daily_and_its_success_is_recorded(retain, pg_dsn, db):
     assert 'dzhub_job_last_success_timestamp_seconds{job="purge_job"}' in generate_latest(pipeline_registry(pg_dsn)).decode()
     assert 'dzhub_purged_files_total{kind="rejects"}' in generate_latest(pipeline_registry(pg_dsn)).decode()
     db.commit()
+
+
+def test_a_purge_that_removes_is_audited_and_a_dry_run_is_not(retain, db):
+    rejects = retain["reject"]
+    rejects.mkdir(parents=True, exist_ok=True)
+    old = rejects / "AUD.rejects.csv"
+    old.write_text("x\n")
+    _age(old)
+    before = db.execute("select count(*) from meta.audit where action = 'purge'").fetchone()[0]
+    assert _purge("--dry-run")[0] == 0
+    assert db.execute("select count(*) from meta.audit where action = 'purge'").fetchone()[0] == before
+    code, done = _purge()
+    assert code == 0 and not old.exists()
+    obj, details = db.execute("select object, details from meta.audit where action = 'purge' "
+                              "order by audit_id desc limit 1").fetchone()
+    assert obj == f"purge_run {done['purge_id']}" and details["kinds"]["rejects"]["files"] >= 1
