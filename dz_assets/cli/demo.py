@@ -46,6 +46,7 @@ class DemoReport:
     broker: str = ""
     changes_published: int = 0
     ecode: dict = field(default_factory=dict)
+    operations: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -263,8 +264,38 @@ def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
         materialize_all(instance, report, publish_changes if report.broker == "reachable" else None)
     report.rows_per_layer = layer_rows(r.dsn)
     report.ecode = try_ecode_redirect(r.dsn)
+    report.operations = operations_lines(r.dsn)
     report.seconds = round(time.monotonic() - started, 1)
     return report
+
+
+def operations_lines(dsn: str) -> list[str]:
+    """What an operator and an analyst see after the run: platform health, open alerts, the
+    pipeline's metrics, and the analysts' masked view of a person (never the raw number)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from dz_assets.db import connect
+    from dz_assets.ops.metrics import WarehouseCollector
+    from dz_assets.ops.status import platform_status
+
+    lines = []
+    try:
+        st = platform_status()
+        lines.append(f"  status: {'up' if st.ok else 'DOWN: ' + '; '.join(st.down)}; open alerts "
+                     + (", ".join(f"{k} {n}" for k, n in sorted(st.alerts_open.items())) or "none")
+                     + "  (dzhub status, dzhub alerts)")
+        registry = CollectorRegistry()
+        registry.register(WarehouseCollector(dsn))
+        families = {line.split()[2] for line in generate_latest(registry).decode().splitlines()
+                    if line.startswith("# TYPE")}
+        lines.append(f"  metrics: {len(families)} families for Prometheus  (dzhub metrics serve; /metrics on the redirect)")
+        with connect(dsn) as conn:
+            row = conn.execute("select gmsfhm, xm from masked_ods.hz_hjrkjbxx limit 1").fetchone()
+        if row:
+            lines.append(f"  masked for analysts: masked_ods.hz_hjrkjbxx shows {row[0]} {row[1]}  (dzhub users, dzhub reveal)")
+    except Exception as exc:  # noqa: BLE001 - the demo's own runs decide its outcome, not this summary
+        lines.append(f"  operations summary unavailable: {type(exc).__name__}: {exc}")
+    return lines
 
 
 def summary_text(report: DemoReport) -> str:
@@ -277,6 +308,7 @@ def summary_text(report: DemoReport) -> str:
                  + (f"; {report.changes_published:,} changes streamed and applied" if report.changes_published
                     else "; change stream skipped"))
     lines.append(f"  e-code redirect: {'ok' if report.ecode.get('ok') else 'FAILED'} ({report.ecode.get('dzbm', '-')})")
+    lines += report.operations
     lines.append("Open the Dagster UI with:  .venv/bin/dzhub ui   (then http://127.0.0.1:3000)")
     return "\n".join(lines)
 
