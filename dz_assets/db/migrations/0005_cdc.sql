@@ -1,6 +1,6 @@
 -- Incremental sync (change messages and INCR packages), reconciliation (issue 5;
 -- change-messages.md, package-format.md "What a batch does to a table" and "RECON packages").
--- The change logs raw.<table>__changes are created on demand from the catalogue (dz_assets/ods/changelog.py).
+-- The change logs raw.<table>__changes are created on demand from the catalogue (dz_assets/cdc/changelog.py).
 
 -- Messages that cannot be applied, kept whole with their reason (then dead-lettered).
 create table if not exists meta.cdc_poison (

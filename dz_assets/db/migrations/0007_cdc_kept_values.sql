@@ -2,7 +2,7 @@
 -- update below the delete refills them when it is newer than what the row holds. Which change the
 -- kept values came from is recorded here, per delete, so that the refill needs no lookup of a key's
 -- history in the change log: the log's (key, seq) index, a random insert per logged change, cost
--- the consumer ~10 % of its throughput and is retired (dz_assets/ods/changelog.py).
+-- the consumer ~10 % of its throughput and is retired (dz_assets/cdc/changelog.py).
 create table if not exists meta.cdc_kept (
     table_code     text not null,
     delete_msg_id  text not null,          -- the delete the ODS row shows (its _msg_id)
