@@ -136,16 +136,19 @@
     where {{ mdl_day('a.fasj') }} between {{ start }} and {{ mdl_as_of() }}
 {%- endmacro %}
 
-{#- Where a person is to be found, for routing a finding that names no address of its own: the
-    latest active 实有人口 address, else the hukou address. -#}
-{% macro mdl_home() -%}
+{#- Where the persons of `persons` (a CTE or subquery with gmsfhm) are to be found, for routing
+    a finding that names no address of its own: the latest active 实有人口 address, else the
+    hukou address. Only those persons are looked up (the registers hold millions). -#}
+{% macro mdl_home(persons) -%}
     select distinct on (gmsfhm) gmsfhm, dzbm, xm
     from (
         select gmsfhm, jzdz_dzbm as dzbm, xm, 1 as pref, djrq as day, syrkbh as key
-        from ({{ mdl_active_residents() }}) r where jzdz_dzbm is not null
+        from ({{ mdl_active_residents() }}) r
+        where jzdz_dzbm is not null and gmsfhm in (select gmsfhm from {{ persons }})
         union all
         select gmsfhm, hjdz_dzbm, xm, 2, {{ mdl_day('djsj') }}, rybh
-        from ({{ mdl_hukou() }}) h where hjdz_dzbm is not null
+        from ({{ mdl_hukou() }}) h
+        where hjdz_dzbm is not null and gmsfhm in (select gmsfhm from {{ persons }})
     ) c
     order by gmsfhm, pref, day desc nulls last, key
 {%- endmacro %}
@@ -161,4 +164,18 @@
 {#- A timestamp as evidence shows it: Beijing time with its offset, whatever the session's zone. -#}
 {% macro mdl_ts(col) -%}
     to_char({{ col }} at time zone 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS"+08:00"')
+{%- endmacro %}
+
+{#- Active 实有人口 rows of the persons in `persons` (a CTE with gmsfhm), one row per person:
+    a name, the first address by SYRKBH and the rows as evidence. A join, not a subquery per
+    finding (a correlated subquery over a materialised CTE scans all of it once per finding). -#}
+{% macro mdl_resident_evidence(residents, persons) -%}
+    select r.gmsfhm,
+           min(r.xm) as xm,
+           (array_agg(r.jzdz_dzbm order by r.syrkbh))[1] as dzbm,
+           jsonb_agg({{ mdl_evidence('YBSS_SYRKXX', [('SYRKBH', 'r.syrkbh')],
+                [('GMSFHM', 'r.gmsfhm'), ('JZDZ_DZBM', 'r.jzdz_dzbm'), ('ZXBS', "'0'")]) }} order by r.syrkbh) as evidence
+    from {{ residents }} r
+    where r.gmsfhm in (select gmsfhm from {{ persons }})
+    group by r.gmsfhm
 {%- endmacro %}

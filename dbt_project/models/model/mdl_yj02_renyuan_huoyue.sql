@@ -17,7 +17,7 @@ counts as (
 ),
 
 home as (
-    {{ mdl_home() }}
+    {{ mdl_home('counts') }}
 ),
 
 final as (

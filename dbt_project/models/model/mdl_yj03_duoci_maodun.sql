@@ -17,7 +17,7 @@ repeated as (
 ),
 
 home as (
-    {{ mdl_home() }}
+    {{ mdl_home('repeated') }}
 ),
 
 final as (

@@ -39,20 +39,45 @@ persons as (
     select distinct gmsfhm from recent
 ),
 
+resident_flags as (
+    -- per person: has an active row; has one at no known settlement address (with one known)
+    select r.gmsfhm,
+           bool_or(k.gmsfhm is not null and s.gmsfhm is null) as elsewhere
+    from residents r
+    left join (select distinct gmsfhm from settled) k on k.gmsfhm = r.gmsfhm
+    left join settled s on s.gmsfhm = r.gmsfhm and s.lhdz_dzbm = r.jzdz_dzbm
+    where r.gmsfhm in (select gmsfhm from persons)
+    group by r.gmsfhm
+),
+
+active as (
+    select distinct gmsfhm from activity where gmsfhm in (select gmsfhm from persons)
+),
+
 checked as (
     select p.gmsfhm,
-           not exists (select 1 from residents r where r.gmsfhm = p.gmsfhm) as no_resident,
-           exists (select 1 from residents r
-                   where r.gmsfhm = p.gmsfhm
-                     and exists (select 1 from settled s where s.gmsfhm = p.gmsfhm)
-                     and not exists (select 1 from settled s where s.gmsfhm = p.gmsfhm
-                                                                and s.lhdz_dzbm = r.jzdz_dzbm)) as elsewhere,
-           not exists (select 1 from activity t where t.gmsfhm = p.gmsfhm) as no_activity
+           f.gmsfhm is null as no_resident,
+           coalesce(f.elsewhere, false) as elsewhere,
+           a.gmsfhm is null as no_activity
     from persons p
+    left join resident_flags f on f.gmsfhm = p.gmsfhm
+    left join active a on a.gmsfhm = p.gmsfhm
+),
+
+release_evidence as (
+    select gmsfhm, jsonb_agg(jsonb_build_object('table', tbl, 'key', jsonb_build_object(key_name, key),
+               'fields', jsonb_build_object('GMSFHM', gmsfhm, 'RELEASED', released, 'LHDZ_DZBM', lhdz_dzbm))
+               order by tbl, key) as evidence
+    from recent
+    group by gmsfhm
 ),
 
 home as (
-    {{ mdl_home() }}
+    {{ mdl_home('persons') }}
+),
+
+resident_evidence as (
+    {{ mdl_resident_evidence('residents', 'persons') }}
 ),
 
 final as (
@@ -61,19 +86,16 @@ final as (
         c.gmsfhm as subject_gmsfhm,
         h.xm as subject_xm,
         h.dzbm as subject_dzbm,
-        (select jsonb_agg(jsonb_build_object('table', r.tbl, 'key', jsonb_build_object(r.key_name, r.key),
-                    'fields', jsonb_build_object('GMSFHM', r.gmsfhm, 'RELEASED', r.released, 'LHDZ_DZBM', r.lhdz_dzbm))
-                    order by r.tbl, r.key)
-         from recent r where r.gmsfhm = c.gmsfhm)
-        || coalesce((select jsonb_agg({{ mdl_evidence('YBSS_SYRKXX', [('SYRKBH', 'r.syrkbh')],
-                    [('GMSFHM', 'r.gmsfhm'), ('JZDZ_DZBM', 'r.jzdz_dzbm'), ('ZXBS', "'0'")]) }} order by r.syrkbh)
-            from residents r where r.gmsfhm = c.gmsfhm), '[]'::jsonb)
+        rv.evidence
+        || coalesce(re.evidence, '[]'::jsonb)
         || jsonb_build_array(jsonb_build_object('table', 'CHECKS', 'key', jsonb_build_object('GMSFHM', c.gmsfhm),
                'fields', jsonb_build_object('NO_ACTIVE_RESIDENT', c.no_resident, 'LIVES_OFF_SETTLEMENT', c.elsewhere,
                                             'NO_TRACK_ACTIVITY', c.no_activity,
                                             'ACTIVITY_FROM', {{ mdl_window_start(var('yj05_days')) }}))) as evidence
     from checked c
     left join home h on h.gmsfhm = c.gmsfhm
+    left join resident_evidence re on re.gmsfhm = c.gmsfhm
+    join release_evidence rv on rv.gmsfhm = c.gmsfhm
     where c.no_resident or c.elsewhere or c.no_activity
 )
 

@@ -43,7 +43,7 @@ checked as (
 ),
 
 home as (
-    {{ mdl_home() }}
+    {{ mdl_home('patients') }}
 ),
 
 final as (

@@ -22,7 +22,7 @@ incidents as (
 ),
 
 home as (
-    {{ mdl_home() }}
+    {{ mdl_home('patients') }}
 ),
 
 final as (

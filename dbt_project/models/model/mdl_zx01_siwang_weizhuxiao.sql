@@ -48,24 +48,37 @@ silent as (
     )
 ),
 
+death_evidence as (
+    select gmsfhm, jsonb_agg({{ mdl_evidence('HZ_SWZXHKXX', [('YWLSH', 'ywlsh')],
+               [('GMSFHM', 'gmsfhm'), ('SWRQ', 'swrq'), ('ZXRQ', 'zxrq')]) }} order by ywlsh) as evidence
+    from deaths where gmsfhm in (select gmsfhm from silent)
+    group by gmsfhm
+),
+
+hukou_evidence as (
+    select gmsfhm, jsonb_agg({{ mdl_evidence('HZ_HJRKJBXX', [('RYBH', 'rybh')],
+               [('GMSFHM', 'gmsfhm'), ('RYZTDM', 'ryztdm')]) }} order by rybh) as evidence
+    from dead_hukou where gmsfhm in (select gmsfhm from silent)
+    group by gmsfhm
+),
+
+resident_evidence as (
+    {{ mdl_resident_evidence('residents', 'silent') }}
+),
+
 final as (
     select
         {{ mdl_finding_columns('ZX01') }},
         s.gmsfhm as subject_gmsfhm,
-        (select min(r.xm) from residents r where r.gmsfhm = s.gmsfhm) as subject_xm,
-        (select r.jzdz_dzbm from residents r where r.gmsfhm = s.gmsfhm order by r.syrkbh limit 1) as subject_dzbm,
-        coalesce((select jsonb_agg({{ mdl_evidence('HZ_SWZXHKXX', [('YWLSH', 'd.ywlsh')],
-                    [('GMSFHM', 'd.gmsfhm'), ('SWRQ', 'd.swrq'), ('ZXRQ', 'd.zxrq')]) }} order by d.ywlsh)
-                  from deaths d where d.gmsfhm = s.gmsfhm), '[]'::jsonb)
-        || coalesce((select jsonb_agg({{ mdl_evidence('HZ_HJRKJBXX', [('RYBH', 'h.rybh')],
-                    [('GMSFHM', 'h.gmsfhm'), ('RYZTDM', 'h.ryztdm')]) }} order by h.rybh)
-                  from dead_hukou h where h.gmsfhm = s.gmsfhm), '[]'::jsonb)
-        || (select jsonb_agg({{ mdl_evidence('YBSS_SYRKXX', [('SYRKBH', 'r.syrkbh')],
-                    [('GMSFHM', 'r.gmsfhm'), ('JZDZ_DZBM', 'r.jzdz_dzbm'), ('ZXBS', "'0'")]) }} order by r.syrkbh)
-            from residents r where r.gmsfhm = s.gmsfhm)
+        r.xm as subject_xm,
+        r.dzbm as subject_dzbm,
+        coalesce(de.evidence, '[]'::jsonb) || coalesce(he.evidence, '[]'::jsonb) || r.evidence
         || jsonb_build_array(jsonb_build_object('table', 'TRACK_ACTIVITY', 'key', jsonb_build_object('GMSFHM', s.gmsfhm),
                'fields', jsonb_build_object('AFTER', s.swrq, 'UNTIL', {{ mdl_as_of() }}, 'RECORDS', 0))) as evidence
     from silent s
+    join resident_evidence r on r.gmsfhm = s.gmsfhm
+    left join death_evidence de on de.gmsfhm = s.gmsfhm
+    left join hukou_evidence he on he.gmsfhm = s.gmsfhm
 )
 
 select * from final

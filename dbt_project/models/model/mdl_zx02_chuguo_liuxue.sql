@@ -31,22 +31,30 @@ silent as (
       and not exists (select 1 from activity t where t.gmsfhm = a.gmsfhm)
 ),
 
+abroad_evidence as (
+    select gmsfhm, jsonb_agg(jsonb_build_object('table', tbl, 'key', jsonb_build_object(key_name, key),
+               'fields', fields || jsonb_build_object('GMSFHM', gmsfhm)) order by tbl, key) as evidence
+    from abroad where gmsfhm in (select gmsfhm from silent)
+    group by gmsfhm
+),
+
+resident_evidence as (
+    {{ mdl_resident_evidence('residents', 'silent') }}
+),
+
 final as (
     select
         {{ mdl_finding_columns('ZX02') }},
         s.gmsfhm as subject_gmsfhm,
-        (select min(r.xm) from residents r where r.gmsfhm = s.gmsfhm) as subject_xm,
-        (select r.jzdz_dzbm from residents r where r.gmsfhm = s.gmsfhm order by r.syrkbh limit 1) as subject_dzbm,
-        (select jsonb_agg(jsonb_build_object('table', a.tbl, 'key', jsonb_build_object(a.key_name, a.key),
-                    'fields', a.fields || jsonb_build_object('GMSFHM', a.gmsfhm)) order by a.tbl, a.key)
-         from abroad a where a.gmsfhm = s.gmsfhm)
-        || (select jsonb_agg({{ mdl_evidence('YBSS_SYRKXX', [('SYRKBH', 'r.syrkbh')],
-                    [('GMSFHM', 'r.gmsfhm'), ('JZDZ_DZBM', 'r.jzdz_dzbm'), ('ZXBS', "'0'")]) }} order by r.syrkbh)
-            from residents r where r.gmsfhm = s.gmsfhm)
+        r.xm as subject_xm,
+        r.dzbm as subject_dzbm,
+        a.evidence || r.evidence
         || jsonb_build_array(jsonb_build_object('table', 'TRACK_ACTIVITY', 'key', jsonb_build_object('GMSFHM', s.gmsfhm),
                'fields', jsonb_build_object('FROM', {{ mdl_window_start(var('zx02_days')) }}, 'UNTIL', {{ mdl_as_of() }},
                                             'RECORDS', 0))) as evidence
     from silent s
+    join resident_evidence r on r.gmsfhm = s.gmsfhm
+    join abroad_evidence a on a.gmsfhm = s.gmsfhm
 )
 
 select * from final

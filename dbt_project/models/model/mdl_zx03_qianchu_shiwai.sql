@@ -36,22 +36,30 @@ silent as (
       and not exists (select 1 from activity t where t.gmsfhm = m.gmsfhm)
 ),
 
+move_evidence as (
+    select gmsfhm, jsonb_agg({{ mdl_evidence('HZ_QHCXX', [('YWLSH', 'ywlsh')],
+               [('GMSFHM', 'gmsfhm'), ('QCRQ', 'qcrq'), ('QWDXZQHDM', 'qwdxzqhdm')]) }} order by ywlsh) as evidence
+    from moves where gmsfhm in (select gmsfhm from silent)
+    group by gmsfhm
+),
+
+resident_evidence as (
+    {{ mdl_resident_evidence('residents', 'silent') }}
+),
+
 final as (
     select
         {{ mdl_finding_columns('ZX03') }},
         s.gmsfhm as subject_gmsfhm,
-        (select min(r.xm) from residents r where r.gmsfhm = s.gmsfhm) as subject_xm,
-        (select r.jzdz_dzbm from residents r where r.gmsfhm = s.gmsfhm order by r.syrkbh limit 1) as subject_dzbm,
-        (select jsonb_agg({{ mdl_evidence('HZ_QHCXX', [('YWLSH', 'm.ywlsh')],
-                    [('GMSFHM', 'm.gmsfhm'), ('QCRQ', 'm.qcrq'), ('QWDXZQHDM', 'm.qwdxzqhdm')]) }} order by m.ywlsh)
-         from moves m where m.gmsfhm = s.gmsfhm)
-        || (select jsonb_agg({{ mdl_evidence('YBSS_SYRKXX', [('SYRKBH', 'r.syrkbh')],
-                    [('GMSFHM', 'r.gmsfhm'), ('JZDZ_DZBM', 'r.jzdz_dzbm'), ('ZXBS', "'0'")]) }} order by r.syrkbh)
-            from residents r where r.gmsfhm = s.gmsfhm)
+        r.xm as subject_xm,
+        r.dzbm as subject_dzbm,
+        m.evidence || r.evidence
         || jsonb_build_array(jsonb_build_object('table', 'TRACK_ACTIVITY', 'key', jsonb_build_object('GMSFHM', s.gmsfhm),
                'fields', jsonb_build_object('FROM', {{ mdl_window_start(var('zx03_days')) }}, 'UNTIL', {{ mdl_as_of() }},
                                             'IN_DAZHOU_RECORDS', 0))) as evidence
     from silent s
+    join resident_evidence r on r.gmsfhm = s.gmsfhm
+    join move_evidence m on m.gmsfhm = s.gmsfhm
 )
 
 select * from final
