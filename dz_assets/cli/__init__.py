@@ -64,7 +64,7 @@ def main() -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("db", "synth", "package", "rejects", "cdc", "alerts", "status", "metrics", "purge", "redirect", "dbt", "demo", "ui"):
+    for name in ("db", "synth", "package", "rejects", "cdc", "alerts", "status", "metrics", "purge", "redirect", "dbt", "models", "findings", "demo", "ui"):
         try:
             module = importlib.import_module(f"dz_assets.cli.{name}")
         except ModuleNotFoundError as exc:  # a group not written yet
