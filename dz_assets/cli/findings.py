@@ -21,7 +21,9 @@ from dz_assets.cli.output import emit_json, json_option, notice
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="UTF-8 CSV with BOM and a header on stdout.")
 @click.option("--unmasked", is_flag=True, help="Show ID numbers and names in full (roles permitting).")
-def command(ctx: click.Context, as_of: date | None, model: str | None, as_json: bool, as_csv: bool, unmasked: bool) -> None:
+@click.option("--include-suppressed", is_flag=True, help="Also list subjects reviewed as false positives.")
+def command(ctx: click.Context, as_of: date | None, model: str | None, as_json: bool, as_csv: bool, unmasked: bool,
+            include_suppressed: bool) -> None:
     """列出评估日的模型发现（身份号码与姓名默认脱敏） (a day's findings)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -33,7 +35,7 @@ def command(ctx: click.Context, as_of: date | None, model: str | None, as_json: 
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other")
-    rows = read_findings(resolve_dsn(allow_embedded=True).dsn, as_of, model)
+    rows = read_findings(resolve_dsn(allow_embedded=True).dsn, as_of, model, include_suppressed=include_suppressed)
     if not unmasked:
         rows = [mask_finding(r) for r in rows]
     if as_json:
@@ -62,3 +64,28 @@ def _csv_value(value) -> str:
         return value.isoformat()
     return str(value)
 
+
+
+@command.command("review")
+@click.argument("finding_id")
+@click.option("--verdict", required=True, type=click.Choice(["confirmed", "false_positive", "fixed"]),
+              help="confirmed 属实, false_positive 不属实, fixed 已整改.")
+@click.option("--note", default=None, help="备注.")
+@click.option("--reviewer", default=None, help="复核人 (default: the login name).")
+@json_option
+def review(finding_id: str, verdict: str, note: str | None, reviewer: str | None, as_json: bool) -> None:
+    """记录派出所对一条发现的复核结论 (a station's verdict on a finding)."""
+    import dataclasses
+    import getpass
+
+    from dz_assets.db import resolve_dsn
+    from dz_assets.rules.review import VERDICTS, UnknownFinding, record_review
+
+    try:
+        r = record_review(resolve_dsn(allow_embedded=True).dsn, finding_id, verdict, reviewer or getpass.getuser(), note)
+    except UnknownFinding as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        emit_json(dataclasses.asdict(r))
+    else:
+        click.echo(f"已记录：{r.model_code} 发现 {r.finding_id}（{r.as_of}）{VERDICTS[r.verdict]}，复核人 {r.reviewer}")

@@ -12,13 +12,17 @@ from dz_assets.db.named_sql import NamedSql
 query = NamedSql(__file__)
 
 OUTPUT_COLUMNS = ("finding_id", "model_code", "model_name", "rule_version", "as_of", "subject_gmsfhm",
-                  "subject_xm", "subject_dzbm", "xzqhdm", "gajgjgdm", "evidence", "first_seen", "last_seen")
+                  "subject_xm", "subject_dzbm", "xzqhdm", "gajgjgdm", "evidence", "first_seen", "last_seen",
+                  "review_status")
 
 
-def read_findings(dsn: str, as_of: date, model: str | None = None) -> list[dict[str, Any]]:
-    """Day ``as_of``'s findings (of one model code when given), ordered by model and subject."""
+def read_findings(dsn: str, as_of: date, model: str | None = None, *,
+                  include_suppressed: bool = False) -> list[dict[str, Any]]:
+    """Day ``as_of``'s findings (of one model code when given), ordered by model and subject;
+    subjects suppressed by a false-positive review only with ``include_suppressed``."""
     with connect(dsn) as conn:
-        cur = conn.execute(query("findings", "day"), {"as_of": as_of, "model": model.upper() if model else None})
+        cur = conn.execute(query("findings", "day"), {"as_of": as_of, "model": model.upper() if model else None,
+                                                      "suppressed": include_suppressed})
         cols = [c.name for c in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 

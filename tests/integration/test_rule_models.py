@@ -241,3 +241,46 @@ def test_dagster_partition_gives_what_the_command_gives(city):
     assert "model/mdl_yj03_duoci_maodun" in mats
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert "findings_count_jump" in checks and checks["findings_count_jump"].passed  # one day: nothing to jump from
+
+
+def test_review_suppresses_false_positives_and_gives_precision(city):
+    rows = read_findings(city["dsn"], D, "YJ06")
+    assert len(rows) >= 3
+    fp, ok, fixed = rows[0], rows[1], rows[2]
+    out = json.loads(_dzhub("findings", "review", fp["finding_id"], "--verdict", "false_positive",
+                            "--note", "已核实无此情况", "--reviewer", "通川派出所", "--json", dsn=city["dsn"]).stdout)
+    assert out["verdict"] == "false_positive" and out["rule_version"] == fp["rule_version"]
+    _dzhub("findings", "review", ok["finding_id"], "--verdict", "confirmed", "--reviewer", "r", dsn=city["dsn"])
+    _dzhub("findings", "review", fixed["finding_id"], "--verdict", "fixed", "--reviewer", "r", dsn=city["dsn"])
+    listed = {r["finding_id"]: r["review_status"] for r in read_findings(city["dsn"], D, "YJ06")}
+    assert fp["finding_id"] not in listed  # suppressed: not listed …
+    assert listed[ok["finding_id"]] == "confirmed" and listed[fixed["finding_id"]] == "fixed"
+    kept = {r["finding_id"]: r["review_status"] for r in read_findings(city["dsn"], D, "YJ06", include_suppressed=True)}
+    assert kept[fp["finding_id"]] == "suppressed"  # … but kept
+    run_models(city["dsn"], D)  # re-running the day keeps the finding ids and so the verdicts
+    assert fp["finding_id"] not in {r["finding_id"] for r in read_findings(city["dsn"], D, "YJ06")}
+    with psycopg.connect(city["dsn"]) as conn:
+        # the evidence changes (a new risk assessment): the false positive is listed again
+        conn.execute("update model.mdl_findings set evidence_hash = 'changed' where finding_id = %s",
+                     (fp["finding_id"],))
+        conn.commit()
+    assert fp["finding_id"] in {r["finding_id"] for r in read_findings(city["dsn"], D, "YJ06")}
+    prec = json.loads(_dzhub("models", "precision", "--json", dsn=city["dsn"]).stdout)["precision"]
+    yj06 = [p for p in prec if p["model_code"] == "YJ06"]
+    assert yj06 == [{"model_code": "YJ06", "rule_version": fp["rule_version"], "reviewed": 3, "confirmed": 2,
+                     "false_positive": 1, "precision": round(2 / 3, 4)}]
+
+
+def test_diff_shows_what_a_changed_threshold_adds_and_drops(city):
+    before = {r["subject_gmsfhm"] for r in read_findings(city["dsn"], D, "YJ03")}
+    out = json.loads(_dzhub("models", "diff", "--as-of", D.isoformat(), "--vars", '{"yj03_min_disputes": 2}',
+                            "--json", "--unmasked", dsn=city["dsn"]).stdout)
+    assert set(out["models"]) == {"YJ03"}  # no other model reads that var
+    yj03 = out["models"]["YJ03"]
+    assert yj03["before"] == len(before) and yj03["dropped"] == []
+    assert yj03["after"] == yj03["before"] + len(yj03["added"]) > yj03["before"]
+    # the planted near miss (two disputes in the window) is among those a threshold of 2 adds
+    near = next(c for c in planted_model_cases(SEED, CITY_DATE) if c.model_code == "YJ03" and c.kind == "near_miss")
+    assert near.subject_gmsfhm in {a["subject_gmsfhm"] for a in yj03["added"]}
+    # nothing was written: the day's findings are as they were
+    assert {r["subject_gmsfhm"] for r in read_findings(city["dsn"], D, "YJ03")} == before

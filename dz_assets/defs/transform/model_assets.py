@@ -5,6 +5,7 @@ same findings. Runs of the layer never overlap (pool ``dz_rule_models``, limit 1
 dagster.yaml): each run re-creates the rule views for its own day before reading them.
 """
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,12 +17,21 @@ from dz_assets.defs.transform.dbt_assets import translator
 from dz_assets.defs.transform.project import dbt_project
 from dz_assets.rules.findings import day_breakdown
 from dz_assets.rules.monitor import count_jumps
+from dz_assets.rules.review import precision
 from dz_assets.rules.run import dbt_vars
 from dz_assets.transform import apply_dbt_env
 
 MODEL_LAYER = "path:models/model"
 FINDINGS_KEY = dg.AssetKey(["model", "mdl_findings"])
 FINDINGS_NODE = "model.dz_hub.mdl_findings"
+PRECISION_NODE = "model.dz_hub.mdl_rule_precision"
+
+# Written by `dzhub findings review` (not by a run): declared so the precision model's lineage
+# starts somewhere with a description.
+finding_reviews = dg.AssetSpec(
+    key=dg.AssetKey(["meta", "finding_review"]), group_name="model", kinds={"postgres"},
+    description="每条复核结论一行：派出所对模型发现的复核（属实、不属实、已整改），由 dzhub findings review 写入。",
+)
 
 # Evaluation days from the start of 2026 (the platform's first deliveries); Beijing days.
 model_days = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="Asia/Shanghai")
@@ -58,6 +68,9 @@ def _with_counts(events, dsn: str, as_of) -> Iterator[Any]:
                 "findings_per_model": dg.MetadataValue.json(counts.per_model),
                 "findings_per_station": dg.MetadataValue.json(counts.per_station),
             })
+        elif isinstance(event, dg.Output | dg.AssetMaterialization) and _unique_id(event) == PRECISION_NODE:
+            event = event.with_metadata({**event.metadata, "precision": dg.MetadataValue.json(
+                [dataclasses.asdict(p) for p in precision(dsn)])})
         yield event
 
 
