@@ -33,6 +33,7 @@ from dz_assets.db.init import init_database
 from dz_assets.rules.run import run_models
 from dz_assets.settings import DEFAULT_PG_DSN, env
 from dz_assets.synth import write_package
+from dz_assets.transform import DBT_PROJECT_DIR
 
 OUT = Path(__file__).resolve().parent / "out"
 BASE_DATE = "20261120"
@@ -55,10 +56,16 @@ def _package(persons: int, seed: int) -> Path:
     return full[0]
 
 
-def _timed(conn, sql: str) -> tuple[float, object]:
+def _timed(conn, sql: str) -> float:
     t = time.monotonic()
-    row = conn.execute(sql).fetchone()
-    return time.monotonic() - t, row
+    conn.execute(sql)
+    return time.monotonic() - t
+
+
+def _node_times() -> dict[str, float]:
+    """Seconds per dbt node of the last run (dbt's run_results.json)."""
+    results = json.loads((DBT_PROJECT_DIR / "target" / "run_results.json").read_text(encoding="utf-8"))
+    return {r["unique_id"].rsplit(".", 1)[-1]: r["execution_time"] for r in results["results"]}
 
 
 def main() -> None:
@@ -86,9 +93,11 @@ def main() -> None:
         conn.execute("vacuum analyze")
         scans = {}
         for table in READ:
-            scans[table], _ = _timed(conn, f"select count(*) from ods.{table}")
+            scans[table] = _timed(conn, f"select count(*) from ods.{table}")
 
     first = run_models(dsn, AS_OF)
+    first_nodes = _node_times()
+    print(f"first run: {first.duration_s:.1f}s {first.findings}", file=sys.stderr)
     views = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("set jit = off")
@@ -97,9 +106,9 @@ def main() -> None:
             "select table_name from information_schema.views where table_schema = 'model' "
             "and table_name ~ '^mdl_(xz|zx|yj)[0-9]{2}_' order by 1")]
         for name in names:
-            secs, _ = _timed(conn, f"create temp table t_{name} as select * from model.{name}")
-            views[name] = secs
+            views[name] = _timed(conn, f"create temp table t_{name} as select * from model.{name}")
     rerun = run_models(dsn, AS_OF)
+    rerun_nodes = _node_times()
 
     scan_total = sum(scans.values())
     print(f"\nrule models, {args.persons} persons, as of {AS_OF} (2 cores)")
@@ -111,11 +120,15 @@ def main() -> None:
     for name, secs in sorted(views.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<32} {secs:7.2f}s  {first.findings.get(name[4:8].upper(), 0):>8} findings")
     print(f"  {'sum of the fourteen':<32} {sum(views.values()):7.2f}s")
+    print("dbt nodes of the run (first / re-run), slowest first:")
+    for name, secs in sorted(first_nodes.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {name:<32} {secs:7.2f}s  {rerun_nodes.get(name, 0):7.2f}s")
     print(f"dzhub models run, first run of the day: {first.duration_s:7.1f}s (goal ≤ 180 s at 5.5M)")
     print(f"dzhub models run, re-run of the day:    {rerun.duration_s:7.1f}s (goal ≤ 60 s at 5.5M)")
     (OUT / f"models_bench_{args.persons}.json").write_text(json.dumps({
         "persons": args.persons, "scans": scans, "models": views, "first_run_s": first.duration_s,
-        "rerun_s": rerun.duration_s, "findings": first.findings}, indent=1))
+        "rerun_s": rerun.duration_s, "findings": first.findings, "nodes_first": first_nodes,
+        "nodes_rerun": rerun_nodes}, indent=1))
     if not args.keep:
         with psycopg.connect(with_database(server, "postgres"), autocommit=True) as conn:
             conn.execute(f'drop database if exists "{DB}" with (force)')

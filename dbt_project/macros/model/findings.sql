@@ -16,25 +16,33 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- Subjects are compared as (model_code, coalesce(gmsfhm, ''), coalesce(dzbm, '')): equality on
+    expressions hashes and uses the index, where "is not distinct from" would force a nested loop
+    over the whole day against the whole history. -#}
 {% macro mdl_findings_seen() -%}
     insert into mdl_findings__touched
     select model_code, subject_gmsfhm, subject_dzbm from {{ this }} where as_of = {{ mdl_as_of() }};
     create index if not exists {{ this.identifier }}__as_of on {{ this }} (as_of, model_code);
-    create index if not exists {{ this.identifier }}__subject on {{ this }} (model_code, subject_gmsfhm, subject_dzbm);
+    create index if not exists {{ this.identifier }}__subject_key
+        on {{ this }} (model_code, coalesce(subject_gmsfhm, ''), coalesce(subject_dzbm, ''));
+    analyze {{ this }};
     update {{ this }} f
     set first_seen = s.first_seen, last_seen = s.last_seen
     from (
-        select h.model_code, h.subject_gmsfhm, h.subject_dzbm, min(h.as_of) as first_seen, max(h.as_of) as last_seen
+        select h.model_code, coalesce(h.subject_gmsfhm, '') as gm, coalesce(h.subject_dzbm, '') as dz,
+               min(h.as_of) as first_seen, max(h.as_of) as last_seen
         from {{ this }} h
-        where (h.model_code, coalesce(h.subject_gmsfhm, ''), coalesce(h.subject_dzbm, '')) in (
-            select model_code, coalesce(subject_gmsfhm, ''), coalesce(subject_dzbm, '') from mdl_findings__touched)
-        group by h.model_code, h.subject_gmsfhm, h.subject_dzbm
+        join (
+            select distinct model_code, coalesce(subject_gmsfhm, '') as gm, coalesce(subject_dzbm, '') as dz
+            from mdl_findings__touched
+        ) t on t.model_code = h.model_code and t.gm = coalesce(h.subject_gmsfhm, '')
+           and t.dz = coalesce(h.subject_dzbm, '')
+        group by 1, 2, 3
     ) s
     where f.model_code = s.model_code
-      and f.subject_gmsfhm is not distinct from s.subject_gmsfhm
-      and f.subject_dzbm is not distinct from s.subject_dzbm
-      and (f.first_seen is distinct from s.first_seen or f.last_seen is distinct from s.last_seen);
-    analyze {{ this }}
+      and coalesce(f.subject_gmsfhm, '') = s.gm
+      and coalesce(f.subject_dzbm, '') = s.dz
+      and (f.first_seen is distinct from s.first_seen or f.last_seen is distinct from s.last_seen)
 {%- endmacro %}
 
 {#- A re-run of a day replaces it in a per-day table (append strategy; no unique key would delete

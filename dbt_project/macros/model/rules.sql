@@ -72,18 +72,14 @@
     {{ mdl_as_of() }} as as_of
 {%- endmacro %}
 
-{#- Active 实有人口 rows as of D: not cancelled (ZXBS 0), registered on or before D. -#}
+{#- Active 实有人口 rows as of D (mdl_base__residents, built once per run). -#}
 {% macro mdl_active_residents() -%}
-    select syrkbh, gmsfhm, xm, jzdz_dzbm, jzdz_xzqhdm, djrq
-    from {{ ref('stg_ods__ybss_syrkxx') }}
-    where zxbs = '0' and gmsfhm is not null and {{ mdl_not_after('djrq') }}
+    select syrkbh, gmsfhm, xm, jzdz_dzbm, jzdz_xzqhdm, djrq from {{ ref('mdl_base__residents') }}
 {%- endmacro %}
 
-{#- Hukou persons as of D (registered on or before D). -#}
+{#- Hukou persons as of D (mdl_base__hukou, built once per run). -#}
 {% macro mdl_hukou() -%}
-    select rybh, gmsfhm, xm, hh, hjdz_dzbm, hjdz_xzqhdm, ryztdm, djsj
-    from {{ ref('stg_ods__hz_hjrkjbxx') }}
-    where gmsfhm is not null and {{ mdl_not_after('djsj', true) }}
+    select rybh, gmsfhm, xm, hh, hjdz_dzbm, hjdz_xzqhdm, ryztdm, djsj from {{ ref('mdl_base__hukou') }}
 {%- endmacro %}
 
 {#- ZDR attribute rows (ZDR_TDDXSXXX) that started on or before D; active ones also not ended. -#}
@@ -106,34 +102,21 @@
     order by dzbm, lvl
 {%- endmacro %}
 
-{#- Track activity of persons up to D: one row per record with its address (dzbm, null when
-    unknown), the table and key that evidence names, and the days it covers [day_from, day_to]
-    (one day for a record; a residence track's [KSRQ, JSRQ], an open JSRQ running to D). Only
-    records reaching into [start, D] are returned. -#}
-{% macro mdl_track_activity(start) -%}
-    select j.gmsfhm, 'ZHXQ_ZHXQRYJCJLXX' as tbl, j.jlbh as key,
-           {{ mdl_day('j.crsj') }} as day_from, {{ mdl_day('j.crsj') }} as day_to, q.dzbm
-    from {{ ref('stg_ods__zhxq_zhxqryjcjlxx') }} j
-    left join (
-        select distinct on (xqbm) {{ normalize_dzbm('xqbm') }} as xqbm, {{ normalize_dzbm('dzbm') }} as dzbm
-        from {{ source('ods', 'zhxq_zhxqjcxx') }} where not _deleted order by xqbm
-    ) q on q.xqbm = j.xqbm
-    where {{ mdl_day('j.crsj') }} between {{ start }} and {{ mdl_as_of() }}
-    union all
-    select r.gmsfhm, 'EZC_RHZFRYXX', r.zfrybh, {{ mdl_day('v.zfsj') }}, {{ mdl_day('v.zfsj') }}, v.dzbm
-    from {{ ref('stg_ods__ezc_rhzfryxx') }} r
-    join {{ ref('stg_ods__ezc_rhzfjbxx') }} v on v.zfbh = r.zfbh
-    where {{ mdl_day('v.zfsj') }} between {{ start }} and {{ mdl_as_of() }}
-    union all
-    select {{ normalize_idcard('g.gmsfhm') }}, 'ZDR_TDDXRYJZGJXX', trim(g.gjbh), g.ksrq,
-           least(coalesce(g.jsrq, {{ mdl_as_of() }}), {{ mdl_as_of() }}), {{ normalize_dzbm('g.dzbm') }}
-    from {{ source('ods', 'zdr_tddxryjzgjxx') }} g
-    where not g._deleted and (g.ksrq is null or g.ksrq <= {{ mdl_as_of() }})
-      and (g.jsrq is null or g.jsrq >= {{ start }})
-    union all
-    select a.sarygmsfhm, 'YBSS_AJXX', a.ajbh, {{ mdl_day('a.fasj') }}, {{ mdl_day('a.fasj') }}, a.fadz_dzbm
-    from {{ ref('stg_ods__ybss_ajxx') }} a
-    where {{ mdl_day('a.fasj') }} between {{ start }} and {{ mdl_as_of() }}
+{#- Track activity of persons in [start, D] (mdl_base__activity, built once per run): one row
+    per record with its address (dzbm, null when unknown), the table and key that evidence names,
+    and the days it covers [day_from, day_to]; with `persons` (a CTE with gmsfhm) only theirs. -#}
+{% macro mdl_track_activity(start, persons=none) -%}
+    select gmsfhm, tbl, key, day_from, day_to, dzbm
+    from {{ ref('mdl_base__activity') }}
+    where day_to >= {{ start }}
+    {%- if persons %} and gmsfhm in (select gmsfhm from {{ persons }}){% endif %}
+{%- endmacro %}
+
+{#- Smart-community access records of [start, D] from mdl_base__activity. -#}
+{% macro mdl_access(start) -%}
+    select gmsfhm, key as jlbh, xqbm, dzbm, crsj, crfxdm, day_from as day
+    from {{ ref('mdl_base__activity') }}
+    where tbl = 'ZHXQ_ZHXQRYJCJLXX' and day_from >= {{ start }}
 {%- endmacro %}
 
 {#- Where the persons of `persons` (a CTE or subquery with gmsfhm) are to be found, for routing

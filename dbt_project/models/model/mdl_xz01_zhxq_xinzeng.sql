@@ -11,10 +11,8 @@ with communities as (
 ),
 
 access_days as (
-    select gmsfhm, xqbm, count(distinct {{ mdl_day('crsj') }}) as days
-    from {{ ref('stg_ods__zhxq_zhxqryjcjlxx') }}
-    where gmsfhm is not null
-      and {{ mdl_day('crsj') }} between {{ mdl_window_start(var('xz01_days')) }} and {{ mdl_as_of() }}
+    select gmsfhm, xqbm, count(distinct day) as days
+    from ({{ mdl_access(mdl_window_start(var('xz01_days'))) }}) a
     group by gmsfhm, xqbm
 ),
 

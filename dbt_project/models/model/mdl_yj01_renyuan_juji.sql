@@ -10,9 +10,9 @@ with zdr as (
 
 entries as (
     select j.jlbh, j.xqbm, j.gmsfhm, j.crsj
-    from {{ ref('stg_ods__zhxq_zhxqryjcjlxx') }} j
+    from ({{ mdl_access(mdl_as_of()) }}) j
     join zdr z on z.gmsfhm = j.gmsfhm
-    where j.crfxdm = '1' and {{ mdl_day('j.crsj') }} = {{ mdl_as_of() }}
+    where j.crfxdm = '1'
 ),
 
 windows as (

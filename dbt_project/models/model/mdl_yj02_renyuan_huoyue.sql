@@ -8,11 +8,10 @@ with zdr as (
 
 counts as (
     select j.gmsfhm,
-           count(*) filter (where {{ mdl_day('j.crsj') }} >= {{ mdl_as_of() }} - 6) as w,
-           count(*) filter (where {{ mdl_day('j.crsj') }} < {{ mdl_as_of() }} - 6) as b
-    from {{ ref('stg_ods__zhxq_zhxqryjcjlxx') }} j
+           count(*) filter (where j.day >= {{ mdl_as_of() }} - 6) as w,
+           count(*) filter (where j.day < {{ mdl_as_of() }} - 6) as b
+    from ({{ mdl_access(mdl_as_of() ~ ' - 36') }}) j
     join zdr z on z.gmsfhm = j.gmsfhm
-    where {{ mdl_day('j.crsj') }} between {{ mdl_as_of() }} - 36 and {{ mdl_as_of() }}
     group by j.gmsfhm
 ),
 

@@ -32,7 +32,7 @@ settled as (
 ),
 
 activity as (
-    {{ mdl_track_activity(mdl_window_start(var('yj05_days'))) }}
+    {{ mdl_track_activity(mdl_window_start(var('yj05_days')), 'recent') }}
 ),
 
 persons as (

@@ -36,7 +36,7 @@ still_resident as (
 ),
 
 activity as (
-    {{ mdl_track_activity("date '1900-01-01'") }}
+    {{ mdl_track_activity("date '1900-01-01'", 'still_resident') }}
 ),
 
 silent as (

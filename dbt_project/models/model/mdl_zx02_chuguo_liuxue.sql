@@ -20,7 +20,7 @@ residents as (
 ),
 
 activity as (
-    {{ mdl_track_activity(mdl_window_start(var('zx02_days'))) }}
+    {{ mdl_track_activity(mdl_window_start(var('zx02_days')), 'abroad') }}
 ),
 
 silent as (

@@ -23,7 +23,7 @@ residents as (
 
 activity as (
     select t.*
-    from ({{ mdl_track_activity(mdl_window_start(var('zx03_days'))) }}) t
+    from ({{ mdl_track_activity(mdl_window_start(var('zx03_days')), 'moves') }}) t
     left join addresses ad on ad.dzbm = t.dzbm
     where ad.dzbm is null or ad.xzqhdm like '5117%'
 ),
