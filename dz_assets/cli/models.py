@@ -1,4 +1,4 @@
-"""``dzhub models`` and ``dzhub findings``: the rule models of spec/rule-models.md ("Interfaces")."""
+"""``dzhub models``: run the rule models of spec/rule-models.md for a day ("Interfaces"), their precision, a threshold diff."""
 
 from __future__ import annotations
 
