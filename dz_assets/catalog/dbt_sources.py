@@ -44,6 +44,8 @@ META_TABLES = [
      "meta": {"dagster": {"asset_key": ["meta", "code_table"]}}},
     {"name": "batch", "description": "每次包文投递一行：数据接收批次。",
      "meta": {"dagster": {"asset_key": ["meta", "batch"]}}},
+    {"name": "finding_review", "description": "每条复核结论一行：模型发现的复核（属实、不属实、已整改）。",
+     "meta": {"dagster": {"asset_key": ["meta", "finding_review"]}}},
 ]
 
 HEADER = "# Generated from dz_assets/catalog by `dzhub dbt sources`: do not edit by hand.\n"

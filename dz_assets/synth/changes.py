@@ -47,6 +47,9 @@ class _ChangeCity(City):
         self.expected_households = max(1, int(persons / 2.8))
         self.pending: list[tuple[str, str, dict, int]] = []
 
+    def _planted(self):
+        return iter(())  # the planted cases do not change from day to day
+
     def _household(self, bld, unit, floor, room, xqbm):
         h = self.households
         self.households += 1

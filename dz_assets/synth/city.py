@@ -12,6 +12,7 @@ from . import names
 from .generic import GENERIC_PER_HOUSEHOLDS, GenericTable, generic_tables
 from .geography import BUILDINGS_PER_COMMUNITY, BUILDINGS_PER_STREET, Geography
 from .objects import photo_png
+from .planted_models import planted_model_rows
 from .population import PopulationModel, day_index
 from .rng import Streams, sub_seed
 from .tables import ADDRESS_TABLES, PERSON_TABLES, community_rows, d, dt, person_rows, smart_rows
@@ -90,6 +91,14 @@ class City:
                 if occupied:
                     yield from self._household(bld, unit, floor, room, xqbm if smart else None)
             b += 1
+        yield from self._planted()
+
+    def _planted(self) -> Iterator[tuple[str, dict]]:
+        """The rule models' planted cases (planted_models.py), after the households: the same
+        rows at every scale."""
+        for table, row in planted_model_rows(self.seed, self.date):
+            if table in self.want:
+                yield self._complete(table, row)
 
     def _household(self, bld, unit, floor, room, xqbm) -> list:
         """All rows of one household, as a list (one frame per household, not per row)."""

@@ -65,6 +65,8 @@ translator = LayeredTranslator(settings=DagsterDbtTranslatorSettings(enable_asse
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
+    # the rule models run per evaluation day, as their own partitioned assets (model_assets.py)
+    exclude="path:models/model",
     dagster_dbt_translator=translator,
     retry_policy=dg.RetryPolicy(max_retries=2, delay=10),
 )

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from dz_assets.defs.transform.dbt_assets import dz_dbt_models
+from dz_assets.defs.transform.model_assets import dz_rule_models, model_days
 
 dbt_daily_job = dg.define_asset_job(
     "dbt_daily_build",
@@ -31,4 +32,18 @@ dbt_weekly_schedule = dg.ScheduleDefinition(
     job=dbt_weekly_full_refresh_job, cron_schedule="0 3 * * 0", execution_timezone="Asia/Shanghai",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="每周日 03:00（北京时间）全量重建增量模型",
+)
+
+rule_models_job = dg.define_asset_job(
+    "rule_models_daily",
+    selection=dg.AssetSelection.assets(dz_rule_models),
+    partitions_def=model_days,
+    description="每日运行十四个业务实战模型（评估日 = 分区日，默认前一日）。",
+)
+
+# 07:30 Beijing, an hour after the daily dbt build starts (it takes minutes at city scale), for
+# the previous day's partition (the last complete Beijing day). On by default like the build.
+rule_models_schedule = dg.build_schedule_from_partitioned_job(
+    rule_models_job, hour_of_day=7, minute_of_hour=30, default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="每日 07:30（北京时间）在每日 dbt 构建之后，按前一日运行业务实战模型",
 )

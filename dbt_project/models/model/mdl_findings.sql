@@ -1,0 +1,55 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns',
+    contract={'enforced': true},
+    pre_hook=["{{ mdl_findings_replace_day() }}"],
+    post_hook=["{{ mdl_findings_seen() }}"],
+) }}
+-- The findings of all rule models, one row per model, subject and evaluated day (as_of), kept for
+-- every day evaluated. first_seen / last_seen are set by the post-hook from the whole history.
+{%- set rules = [
+    'mdl_xz01_zhxq_xinzeng', 'mdl_xz02_yihu_duoren', 'mdl_xz03_congye_xuesheng',
+    'mdl_zx01_siwang_weizhuxiao', 'mdl_zx02_chuguo_liuxue', 'mdl_zx03_qianchu_shiwai',
+    'mdl_yj01_renyuan_juji', 'mdl_yj02_renyuan_huoyue', 'mdl_yj03_duoci_maodun', 'mdl_yj04_renhu_fenli',
+    'mdl_yj05_xmsf_wunian', 'mdl_yj06_jsb_hecha', 'mdl_yj07_maodun_sanci_shejing', 'mdl_yj08_jsb_shejing',
+] %}
+with evaluated as (
+    {%- for name in rules %}
+    {%- set node = graph.nodes.get('model.dz_hub.' ~ name) if execute else none %}
+    select model_code, as_of, subject_gmsfhm, subject_xm, subject_dzbm, evidence,
+           {% if node is not none %}'{{ node.config.meta.rule.name }}'::text{% else %}null::text{% endif %} as model_name,
+           {% if node is not none %}'{{ mdl_rule_version(node) }}'::text{% else %}null::text{% endif %} as rule_version
+    from {{ ref(name) }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+addresses as (
+    {{ mdl_addresses() }}
+),
+
+final as (
+    select
+        substr(md5(concat_ws('|', e.model_code, e.subject_gmsfhm, e.subject_dzbm, e.as_of::text)), 1, 16) as finding_id,
+        e.model_code,
+        e.model_name,
+        e.rule_version,
+        e.as_of,
+        e.subject_gmsfhm,
+        e.subject_xm,
+        e.subject_dzbm,
+        a.xzqhdm,
+        a.gajgjgdm,
+        e.evidence,
+        md5(e.evidence::text) as evidence_hash,
+        e.as_of as first_seen,
+        e.as_of as last_seen,
+        now() as evaluated_at
+    from evaluated e
+    left join addresses a on a.dzbm = e.subject_dzbm
+)
+
+select * from final
