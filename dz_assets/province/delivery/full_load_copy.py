@@ -16,7 +16,7 @@ from psycopg import sql
 
 from dz_assets.catalog import Table
 from dz_assets.db.named_sql import NamedSql
-from dz_assets.ods.swap import create_load_table, load_name, ods_table, seal_load_table
+from dz_assets.ods.swap import create_load_table, load_name, ods_table, seal_load_table, try_primary_key
 from dz_assets.province.delivery.full_load_figures import FileLoad, LoadCheckFailed, TableLoad
 from dz_assets.province.reader.copy_payload import Payload
 from dz_assets.province.reader.fastpath import FastPath, encoded_chunks
@@ -270,9 +270,8 @@ def _dedupe(conn: psycopg.Connection, b: TableBuild) -> None:
         return
     rel = ods_table(b.name)
     key = sql.SQL(", ").join(sql.Identifier(k.lower()) for k in b.table.key)
-    # Asked first rather than learnt from a failed primary key, whose error the server logs
-    # with the duplicated key's values (personal data) in its DETAIL line.
-    if not conn.execute(sql.SQL(query("full_load", "has_duplicate_key")).format(rel=rel, key=key)).fetchone()[0]:
+    # The key is tried first: a build without duplicates (nearly every one) is keyed in one pass.
+    if try_primary_key(conn, b.table):
         return
     gone = conn.execute(sql.SQL(query("full_load", "dedupe")).format(rel=rel, key=key),
                         {"files": [f.name for f in b.ds.files]}).fetchall()
