@@ -35,8 +35,22 @@ def command(ctx: click.Context, as_of: date | None, model: str | None, as_json: 
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other")
-    rows = read_findings(resolve_dsn(allow_embedded=True).dsn, as_of, model, include_suppressed=include_suppressed)
-    if not unmasked:
+    dsn = resolve_dsn(allow_embedded=True).dsn
+    if unmasked:
+        from dz_assets.db import connect
+        from dz_assets.security.audit import audit
+        from dz_assets.security.reveal import may_unmask
+
+        with connect(dsn) as conn:
+            if not may_unmask(conn):
+                raise click.ClickException("--unmasked: only dz_engineer logins list findings unmasked; "
+                                           "an officer reveals one row at a time with dzhub reveal")
+    rows = read_findings(dsn, as_of, model, include_suppressed=include_suppressed)
+    if unmasked:
+        # An export of personal data: who, which day and model, how many rows, in which form.
+        audit("findings.unmasked", as_of.isoformat(), dsn=dsn, model=model, rows=len(rows),
+              form="json" if as_json else "csv" if as_csv else "text")
+    else:
         rows = [mask_finding(r) for r in rows]
     if as_json:
         emit_json({"as_of": as_of.isoformat(), "findings": rows})

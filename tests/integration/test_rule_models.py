@@ -284,3 +284,30 @@ def test_diff_shows_what_a_changed_threshold_adds_and_drops(city):
     assert near.subject_gmsfhm in {a["subject_gmsfhm"] for a in yj03["added"]}
     # nothing was written: the day's findings are as they were
     assert {r["subject_gmsfhm"] for r in read_findings(city["dsn"], D, "YJ03")} == before
+
+
+def test_unmasked_findings_need_an_engineer_and_are_audited(city, pg_server_dsn):
+    """Analysts and officers never list findings unmasked (an officer reveals one row at a time);
+    an engineer's unmasked listing is an export of personal data and is audited."""
+    import psycopg
+
+    from dz_assets.db import database_name
+
+    login = f"dz_t_unmask_{secrets.token_hex(3)}"
+    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
+        conn.execute(f'create role "{login}" login in role dz_analyst')
+    try:
+        dsn = city["dsn"].replace("postgres@", f"{login}@", 1)
+        assert database_name(dsn) == database_name(city["dsn"])
+        env = dict(os.environ, DZ_PG_DSN=dsn)
+        out = subprocess.run([DZHUB, "findings", "--as-of", D.isoformat(), "--json", "--unmasked"],
+                             capture_output=True, env=env)
+        assert out.returncode != 0 and b"dz_engineer" in out.stderr and not out.stdout
+    finally:
+        with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
+            conn.execute(f'drop role "{login}"')
+    _dzhub("findings", "--as-of", D.isoformat(), "--model", "YJ07", "--json", "--unmasked", dsn=city["dsn"])
+    with psycopg.connect(city["dsn"]) as conn:
+        action, obj, details = conn.execute("select action, object, details from meta.audit "
+                                            "order by audit_id desc limit 1").fetchone()
+    assert (action, obj, details["model"], details["form"]) == ("findings.unmasked", D.isoformat(), "YJ07", "json")
