@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,11 +48,13 @@ class DemoReport:
     changes_published: int = 0
     ecode: dict = field(default_factory=dict)
     operations: list[str] = field(default_factory=list)
+    models: dict = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return all(r["success"] for r in self.runs) and self.ecode.get("ok", False)
+        return (all(r["success"] for r in self.runs) and self.ecode.get("ok", False)
+                and self.models.get("ok", False))
 
     def as_dict(self) -> dict:
         return {**self.__dict__, "ok": self.ok}
@@ -262,11 +265,24 @@ def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
     notice("materializing every asset through Dagster …")
     with dg.DagsterInstance.get() as instance:
         materialize_all(instance, report, publish_changes if report.broker == "reachable" else None)
-    report.rows_per_layer = layer_rows(r.dsn)
     report.ecode = try_ecode_redirect(r.dsn)
+    report.models = try_rule_models(r.dsn, datetime.strptime(DEMO_DATE, "%Y%m%d").date())
+    report.rows_per_layer = layer_rows(r.dsn)
     report.operations = operations_lines(r.dsn)
     report.seconds = round(time.monotonic() - started, 1)
     return report
+
+
+def try_rule_models(dsn: str, as_of: date) -> dict:
+    """The fourteen rule models for the demo's delivery day, as ``dzhub models run`` runs them."""
+    from dz_assets.rules.run import run_models
+
+    notice(f"running the fourteen rule models for {as_of} …")
+    try:
+        run = run_models(dsn, as_of)
+    except Exception as exc:  # noqa: BLE001 - reported in the summary and fails the demo
+        return {"ok": False, "as_of": as_of.isoformat(), "error": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "as_of": as_of.isoformat(), "findings": run.findings, "seconds": round(run.duration_s, 1)}
 
 
 def operations_lines(dsn: str) -> list[str]:
@@ -308,6 +324,13 @@ def summary_text(report: DemoReport) -> str:
                  + (f"; {report.changes_published:,} changes streamed and applied" if report.changes_published
                     else "; change stream skipped"))
     lines.append(f"  e-code redirect: {'ok' if report.ecode.get('ok') else 'FAILED'} ({report.ecode.get('dzbm', '-')})")
+    m = report.models
+    if m.get("ok"):
+        found = m.get("findings") or {}
+        lines.append(f"  rule models: {len(found)} evaluated for {m['as_of']}, {sum(found.values()):,} findings  "
+                     f"(dzhub findings --as-of {m['as_of']})")
+    else:
+        lines.append(f"  rule models: FAILED ({m.get('error', 'not run')})")
     lines += report.operations
     lines.append("Open the Dagster UI with:  .venv/bin/dzhub ui   (then http://127.0.0.1:3000)")
     return "\n".join(lines)
