@@ -103,21 +103,32 @@ def exposition() -> bytes:
 
 
 class Metrics:
-    """Outermost layer: answers ``/metrics`` itself and times every other request by route.
+    """Outermost layer: answers ``/metrics`` itself, times every other request by route and
+    hands it to the access log (when on) with the same time and status.
 
     Outside the access log and the rate limit on purpose: a scrape is neither logged (the log
     would hold the scraper's address every 15 s) nor limited (a refused scrape is a gap in
     every graph). It times what the client waits for, the limits' own answers included.
     """
 
-    def __init__(self, app: Callable) -> None:
+    def __init__(self, app: Callable, access_log=None) -> None:
         self.app = app
+        self.access_log = access_log  # an AccessLog fed from the same clock and status, or None
         self._latency: dict[str, object] = {}
         self._requests: dict[tuple[str, int], object] = {}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            if self.access_log is None:
+                return await self.app(scope, receive, send)
+            access_log = self.access_log
+
+            async def send_after_flush(message: dict) -> None:
+                if message["type"].startswith("lifespan.shutdown"):
+                    access_log.flush()  # before the server is told it may exit: nothing stays buffered
+                await send(message)
+
+            return await self.app(scope, receive, send_after_flush)
         path = scope["path"]
         if path == METRICS_PATH:
             return await _send_metrics(send, scope["method"])
@@ -132,16 +143,19 @@ class Metrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
+            elapsed = time.perf_counter() - start
             route = route_of(path)
             latency = self._latency.get(route)
             if latency is None:
                 latency = self._latency[route] = LATENCY.labels(route)
-            latency.observe(time.perf_counter() - start)
+            latency.observe(elapsed)
             key = (route, status[0])
             requests = self._requests.get(key)
             if requests is None:
                 requests = self._requests[key] = REQUESTS.labels(route, str(status[0]))
             requests.inc()
+            if self.access_log is not None:
+                self.access_log.note(scope, status[0], elapsed)
 
 
 async def _send_metrics(send: Callable, method: str) -> None:

@@ -135,14 +135,15 @@ def lifespan(service: Service, *, freeze_gc: bool = False):
 
 
 def with_middleware(app, settings: RedirectSettings):
-    """Wrap an app in the limits, the rate limit, HEAD handling, (when on) the access log and,
-    outermost, the metrics (``/metrics`` is answered there: neither logged nor rate limited).
+    """Wrap an app in the limits, the rate limit, HEAD handling and, outermost, the metrics layer,
+    which also feeds the access log when it is on (``/metrics`` is answered there: neither logged
+    nor rate limited).
 
     HEAD sits innermost: it is rate limited and logged as itself, and answered by the GET route.
     """
     wrapped = RateLimit(HeadAsGet(app), rate=settings.rate_limit, burst=settings.rate_burst)
     wrapped = RequestLimits(wrapped)
-    return Metrics(AccessLog(wrapped) if settings.access_log else wrapped)
+    return Metrics(wrapped, AccessLog() if settings.access_log else None)
 
 
 def install_unavailable_handler(app: FastAPI) -> None:
