@@ -49,6 +49,7 @@ DEFAULTS: dict[str, str] = {
     "DZ_RETAIN_REJECTS_DAYS": "0",
     "DZ_RETAIN_OBJECTS_DAYS": "0",
     "DZ_RETAIN_OUTBOX_DAYS": "0",
+    "DZ_RETAIN_RECORDS_DAYS": "0",
     "DZ_REQUIRE_SERVICES": "0",
     "DZ_SM4_KEYS": "",
     "DZ_SM4_KEYS_FILE": "",
@@ -145,6 +146,7 @@ class Settings:
     retain_rejects_days: int = 0
     retain_objects_days: int = 0
     retain_outbox_days: int = 0
+    retain_records_days: int = 0
 
     @property
     def dagster_home(self) -> Path:
@@ -194,6 +196,7 @@ def get_settings() -> Settings:
         retain_rejects_days=int(setting("DZ_RETAIN_REJECTS_DAYS")),
         retain_objects_days=int(setting("DZ_RETAIN_OBJECTS_DAYS")),
         retain_outbox_days=int(setting("DZ_RETAIN_OUTBOX_DAYS")),
+        retain_records_days=int(setting("DZ_RETAIN_RECORDS_DAYS")),
     )
 
 

@@ -13,7 +13,7 @@ from dz_assets.cli.output import emit_json, json_option, notice
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @json_option
 def command(dry_run: bool, as_json: bool) -> None:
-    """保留期清理：备份、隔离、拒收文件、对象存储、发件箱 (remove files past their retention).
+    """保留期清理：备份、隔离、拒收文件、对象存储、发件箱、库内记录 (remove what is past its retention).
 
     Retention per kind from DZ_RETAIN_*_DAYS (0 keeps everything). Exits 1 when a kind failed
     (recorded in meta.purge_run and alerted as purge_failed)."""
@@ -25,13 +25,14 @@ def command(dry_run: bool, as_json: bool) -> None:
     if as_json:
         emit_json({"purge_id": result.purge_id, "dry_run": result.dry_run, "ok": result.ok, "kinds": [
             {"kind": k.kind, "retain_days": k.retain_days, "folder": k.folder, "files": k.files, "bytes": k.bytes,
-             "error": k.error, "removed": [{"path": r.path, "bytes": r.bytes} for r in k.removed],
+             "rows": k.rows, "error": k.error, "removed": [{"path": r.path, "bytes": r.bytes} for r in k.removed],
              "kept": [{"path": p.path, "why": p.why} for p in k.kept]} for k in result.kinds]})
     else:
         verb = "would remove" if dry_run else "removed"
         for k in result.kinds:
-            notice(f"{k.kind}: {verb} {k.files} file(s), {k.bytes} bytes; kept {len(k.kept)} still needed"
-                   + (f"; FAILED: {k.error}" if k.error else ""))
+            what = (", ".join(f"{n} {t}" for t, n in k.rows.items()) + " row(s)" if k.folder is None
+                    else f"{k.files} file(s), {k.bytes} bytes; kept {len(k.kept)} still needed")
+            notice(f"{k.kind}: {verb} {what}" + (f"; FAILED: {k.error}" if k.error else ""))
         if not result.kinds:
             notice("no retention configured (DZ_RETAIN_*_DAYS all 0): nothing removed")
     if not result.ok:

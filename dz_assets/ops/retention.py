@@ -18,6 +18,10 @@ its own rule for what stays whatever its age:
   under the FULL-load slot so that no load links a row to it meanwhile.
 - ``outbox`` (``DZ_OUTBOX``): complete entries (not ``*.part``, still being written) by age.
   Kept: the repair request of each table's latest reconciliation.
+- ``records`` (rows in ``meta``, no folder): rejected rows and quality flags of finished
+  deliveries, poison messages, resolved alerts, expired silences, reconciliations (each table's
+  latest stays) and purge records, by age. Never the audit log (append-only by design), the
+  batch registry, or anything a restore or a status page reads.
 
 Removed files are only ever under their kind's folder. Each run is recorded per kind in
 ``meta.purge_run`` (files, bytes, kept, error); a kind that fails raises ``purge_failed``, which
@@ -47,7 +51,9 @@ from dz_assets.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 query = NamedSql(__file__)
 
-KINDS = ("backup", "quarantine", "rejects", "objects", "outbox")
+KINDS = ("backup", "quarantine", "rejects", "objects", "outbox", "records")
+# Tables the records kind trims, in an order that respects their references.
+RECORD_TABLES = ("reject", "batch_flag", "cdc_poison", "alert", "alert_silence", "recon_run", "purge_run")
 REASON_SUFFIX = ".reason.json"
 MARKER_SUFFIX = ".ok"
 
@@ -68,10 +74,11 @@ class Kept:
 class KindPurge:
     kind: str
     retain_days: int
-    folder: Path
+    folder: Path | None  # None: the records kind, rows in the warehouse
     removed: list[Removed] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)  # old enough, but needed
     error: str | None = None
+    rows: dict[str, int] = field(default_factory=dict)  # records kind: rows removed per meta table
 
     @property
     def files(self) -> int:
@@ -96,7 +103,7 @@ class Purge:
 def _retention(s: Settings) -> dict[str, tuple[int, Path]]:
     return {"backup": (s.retain_backup_days, s.backup_dir), "quarantine": (s.retain_quarantine_days, s.quarantine_dir),
             "rejects": (s.retain_rejects_days, s.reject_dir), "objects": (s.retain_objects_days, s.object_store),
-            "outbox": (s.retain_outbox_days, s.outbox)}
+            "outbox": (s.retain_outbox_days, s.outbox), "records": (s.retain_records_days, None)}
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -233,6 +240,26 @@ def _purge_objects(conn: psycopg.Connection, r: _Remover, cutoff: datetime) -> N
                     parent.rmdir()
 
 
+class _Rollback(Exception):
+    """Ends a dry run's transaction: its deletes counted, none kept."""
+
+
+def _purge_records(conn: psycopg.Connection, r: _Remover, cutoff: datetime, purge_id: int) -> None:
+    # One transaction for all tables: a failure leaves every table as it was. A dry run runs the
+    # same deletes and rolls them back, so its counts are the real run's.
+    rows: dict[str, int] = {}
+    try:
+        with conn.transaction():
+            for table in RECORD_TABLES:
+                cur = conn.execute(query("retention", f"records_{table}"), {"cutoff": cutoff, "purge_id": purge_id})
+                rows[f"meta.{table}"] = cur.rowcount
+            if r.dry_run:
+                raise _Rollback
+    except _Rollback:
+        pass
+    r.result.rows = rows
+
+
 _PURGERS: dict[str, Callable[[psycopg.Connection, _Remover, datetime], None]] = {
     "backup": _purge_backups, "quarantine": _purge_quarantine, "rejects": _purge_rejects,
     "objects": _purge_objects, "outbox": _purge_outbox}
@@ -252,23 +279,27 @@ def purge(conn: psycopg.Connection, *, dry_run: bool = False, settings: Settings
         result = KindPurge(kind, days, folder)
         started = datetime.now(UTC)
         try:
-            _PURGERS[kind](conn, _Remover(result, dry_run), now - timedelta(days=days))
+            if kind == "records":
+                _purge_records(conn, _Remover(result, dry_run), now - timedelta(days=days), purge_id)
+            else:
+                _PURGERS[kind](conn, _Remover(result, dry_run), now - timedelta(days=days))
         except Exception as exc:  # recorded and alerted; the other kinds still run
             log.exception("purge of %s failed", kind)
             result.error = f"{type(exc).__name__}: {exc}"[:2000]
         out.kinds.append(result)
         conn.execute(query("retention", "record"), {
             "purge_id": purge_id, "kind": kind, "started_at": started, "dry_run": dry_run, "retain_days": days,
-            "files": result.files, "bytes": result.bytes, "kept": len(result.kept), "error": result.error})
+            "files": result.files, "bytes": result.bytes, "kept": len(result.kept), "error": result.error,
+            "rows": sum(result.rows.values())})
         if result.error:
             raise_alert(conn, severity="error", source="ops", code="purge_failed", subject=kind,
-                        message=f"保留期清理失败（{kind}，目录 {folder}）：{result.error}",
+                        message=f"保留期清理失败（{kind}，{f'目录 {folder}' if folder else '库内记录'}）：{result.error}",
                         details={"purge_id": purge_id, "removed": result.files, "bytes": result.bytes})
         elif not dry_run:
             resolve_alerts(conn, "purge_failed", kind)
     if not dry_run and out.kinds:
         # Removing backups and quarantined packages deletes personal data: who did it, and what.
         audit_in(conn, "purge", f"purge_run {purge_id}", kinds={
-            k.kind: {"files": k.files, "bytes": k.bytes, "retain_days": k.retain_days, "error": k.error}
+            k.kind: {"files": k.files, "bytes": k.bytes, "rows": k.rows, "retain_days": k.retain_days, "error": k.error}
             for k in out.kinds})
     return out

@@ -66,6 +66,45 @@ select distinct repair_path from (
 select nextval('meta.purge_run_seq');
 
 -- name: record
-insert into meta.purge_run (purge_id, kind, started_at, finished_at, dry_run, retain_days, files, bytes, kept, error)
+insert into meta.purge_run (purge_id, kind, started_at, finished_at, dry_run, retain_days, files, bytes, kept, error,
+                            rows)
 values (%(purge_id)s, %(kind)s, %(started_at)s, now(), %(dry_run)s, %(retain_days)s, %(files)s, %(bytes)s,
-        %(kept)s, %(error)s);
+        %(kept)s, %(error)s, %(rows)s);
+
+-- Records kind: one statement per table, each deleting the rows older than the cutoff that no
+-- later step reads. A dry run runs them in a transaction it rolls back (the counts are exact).
+
+-- name: records_reject
+-- Rejected rows and quality flags of deliveries that finished before the cutoff (an unfinished
+-- delivery's rows stay: its operator is still looking at them).
+delete from meta.reject r using meta.batch b
+where r.delivery_id = b.delivery_id
+  and b.status not in ('received', 'loading', 'waiting', 'pending_apply')
+  and coalesce(b.finished_at, b.received_at) < %(cutoff)s;
+
+-- name: records_batch_flag
+delete from meta.batch_flag f using meta.batch b
+where f.delivery_id = b.delivery_id
+  and b.status not in ('received', 'loading', 'waiting', 'pending_apply')
+  and coalesce(b.finished_at, b.received_at) < %(cutoff)s;
+
+-- name: records_cdc_poison
+delete from meta.cdc_poison where received_at < %(cutoff)s;
+
+-- name: records_alert
+-- Resolved alerts only: an open alert is a fault still there, whatever its age.
+delete from meta.alert where resolved_at is not null and resolved_at < %(cutoff)s;
+
+-- name: records_alert_silence
+delete from meta.alert_silence where until < %(cutoff)s;
+
+-- name: records_recon_run
+-- Reconciliations (their buckets and keys go with them), except each table's latest: the repair
+-- request the province is asked for, and what the status pages show.
+delete from meta.recon_run r
+where r.ran_at < %(cutoff)s
+  and r.recon_id not in (select distinct on (table_code) recon_id from meta.recon_run
+                         order by table_code, ran_at desc, recon_id desc);
+
+-- name: records_purge_run
+delete from meta.purge_run where finished_at < %(cutoff)s and purge_id <> %(purge_id)s;

@@ -261,3 +261,56 @@ def test_a_purge_that_removes_is_audited_and_a_dry_run_is_not(retain, db):
     obj, details = db.execute("select object, details from meta.audit where action = 'purge' "
                               "order by audit_id desc limit 1").fetchone()
     assert obj == f"purge_run {done['purge_id']}" and details["kinds"]["rejects"]["files"] >= 1
+
+
+def test_records_past_retention_go_and_what_is_still_read_stays(dirs, db, tmp_path, monkeypatch):
+    monkeypatch.setenv("DZ_RETAIN_RECORDS_DAYS", "30")
+    old_load = _load(build_package(tmp_path / "a", "PRGR-FULL-20261101-0001",
+                                   [Dataset("HZ_HJRKJBXX", person_rows(2))]).zip_path)
+    new_load = _load(build_package(tmp_path / "b", "PRGS-FULL-20261101-0001",
+                                   [Dataset("HZ_HJRKJBXX", person_rows(2))]).zip_path)
+    db.execute("update meta.batch set finished_at = %s where delivery_id = %s", (OLD, old_load["delivery_id"]))
+    for d in (old_load, new_load):
+        db.execute("insert into meta.reject (delivery_id, batch_id, table_code, file_name, line, field, reason, raw_line) "
+                   "values (%s, %s, 'HZ_HJRKJBXX', 'f.bcp', 3, 'GMSFHM', 'bad', 'x')", (d["delivery_id"], d["batch_id"]))
+    db.execute("insert into meta.cdc_poison (received_at, body, reason_code, reason) values "
+               "(%s, 'old', 'invalid_json', 'x'), (now(), 'new', 'invalid_json', 'x')", (OLD,))
+    db.execute("insert into meta.alert (raised_at, severity, source, code, subject, message, resolved_at) values "
+               "(%(old)s, 'error', 'ops', 'prg_rec', 'resolved-old', 'm', %(old)s), "
+               "(%(old)s, 'error', 'ops', 'prg_rec', 'open-old', 'm', null)", {"old": OLD})
+    for n in (1, 2):
+        db.execute("insert into meta.recon_run (batch_id, table_code, as_of, rows_province, rows_local, "
+                   "buckets_differing, buckets_in_flight, keys_differing, keys_in_flight, ran_at) "
+                   "values (%s, 'PRG_REC_T', now(), 1, 1, 0, 0, 0, 0, %s)", (f"RR{n}", OLD + timedelta(seconds=n)))
+    db.execute("insert into meta.purge_run (purge_id, kind, started_at, finished_at, dry_run, retain_days) "
+               "values (-1, 'backup', %s, %s, false, 30)", (OLD, OLD))
+    db.commit()
+
+    def counts():
+        return db.execute(
+            "select (select count(*) from meta.reject where delivery_id = %(o)s), "
+            "(select count(*) from meta.reject where delivery_id = %(n)s), "
+            "(select count(*) from meta.cdc_poison where body = 'old'), "
+            "(select count(*) from meta.alert where subject = 'resolved-old'), "
+            "(select count(*) from meta.alert where subject = 'open-old'), "
+            "(select array_agg(batch_id order by batch_id) from meta.recon_run where table_code = 'PRG_REC_T'), "
+            "(select count(*) from meta.purge_run where purge_id = -1)",
+            {"o": old_load["delivery_id"], "n": new_load["delivery_id"]}).fetchone()
+
+    assert counts() == (1, 1, 1, 1, 1, ["RR1", "RR2"], 1)
+    code, dry = _purge("--dry-run")
+    assert code == 0
+    rows = _kind(dry, "records")["rows"]
+    assert rows["meta.reject"] >= 1 and rows["meta.alert"] >= 1 and rows["meta.recon_run"] >= 1
+    db.commit()
+    assert counts() == (1, 1, 1, 1, 1, ["RR1", "RR2"], 1)  # a dry run counts and keeps
+    code, done = _purge()
+    assert code == 0 and _kind(done, "records")["rows"] == rows
+    db.commit()
+    # Old finished delivery's rejects, old poison, the resolved alert, the superseded reconciliation
+    # and the old purge record go; the newer delivery's rejects, the open alert, the latest
+    # reconciliation of the table stay.
+    assert counts() == (0, 1, 0, 0, 1, ["RR2"], 0)
+    [(recorded,)] = db.execute("select rows from meta.purge_run where purge_id = %s and kind = 'records'",
+                               (done["purge_id"],)).fetchall()
+    assert recorded == sum(rows.values())
