@@ -91,15 +91,9 @@ def renderer(qs: QrSettings | None = None) -> Renderer:
     return Renderer(qs.url_template, find_font(qs.font), qs.scale)
 
 
-def _render(addresses: list[BatchAddress], rend: Renderer, workers: int,
-            progress: Callable[[int], None] | None = None) -> tuple[list[tuple[BatchAddress, RenderedCode]], float]:
+def _render(addresses: list[BatchAddress], pool: RenderPool) -> tuple[list[tuple[BatchAddress, RenderedCode]], float]:
     t0 = time.perf_counter()
-    rows: list[tuple[BatchAddress, RenderedCode]] = []
-    with RenderPool(rend, workers) as pool:
-        for a, code in zip(addresses, pool.render([(a.dzbm, a.dzmc) for a in addresses]), strict=True):
-            rows.append((a, code))
-            if progress is not None:
-                progress(1)
+    rows = list(zip(addresses, pool.render([(a.dzbm, a.dzmc) for a in addresses]), strict=True))
     return rows, time.perf_counter() - t0
 
 
@@ -113,10 +107,16 @@ def _figures(rows, seconds: float, workers: int, zip_path: Path, pages: int, syn
         **extra)
 
 
-def _deliver(rows, zip_path: Path, pdf_path: Path, stamp: date, title: str, rend: Renderer,
+# A print page is ~40 ms of drawing: below this many codes (~12 pages) spawning processes for
+# the sheet costs more than it saves.
+PARALLEL_SHEET_CODES = 200
+
+
+def _deliver(rows, zip_path: Path, pdf_path: Path, stamp: date, title: str, pool: RenderPool,
              qs: QrSettings) -> tuple[str, str, int]:
     sha = write_zip(zip_path, rows, stamp)
-    pages = write_print_sheet(pdf_path, rows, stamp, title, rend.font_path, qs.print_mm)
+    pages = write_print_sheet(pdf_path, rows, stamp, title, pool.renderer.font_path, qs.print_mm,
+                              pool.map if len(rows) >= PARALLEL_SHEET_CODES else None)
     return sha, hashlib.sha256(pdf_path.read_bytes()).hexdigest(), pages
 
 
@@ -138,10 +138,11 @@ def make_day_batch(dsn: str, day: date, *, now: datetime | None = None, workers:
         conn.commit()
         addresses = history.day_addresses(conn, day)
     provisional = now < history.day_start(day)
-    rows, seconds = _render(addresses, rend, workers)
     zip_path = outbox / f"qr_{day:%Y%m%d}.zip"
     pdf_path = outbox / f"qr_{day:%Y%m%d}_print.pdf"
-    sha, pdf_sha, pages = _deliver(rows, zip_path, pdf_path, day, f"{day:%Y-%m-%d} 二维码门牌批次", rend, qs)
+    with RenderPool(rend, workers) as pool:
+        rows, seconds = _render(addresses, pool)
+        sha, pdf_sha, pages = _deliver(rows, zip_path, pdf_path, day, f"{day:%Y-%m-%d} 二维码门牌批次", pool, qs)
     figures = _figures(rows, seconds, workers, zip_path, pages, synced, qs.url_template)
     with psycopg.connect(dsn) as conn:
         batch_id = conn.execute(query("batch", "register_daily"), {
@@ -171,10 +172,11 @@ def reprint(dsn: str, codes: list[str], *, now: datetime | None = None, outbox: 
         addresses, unknown = history.addresses_by_code(conn, list(dict.fromkeys(codes)))
     if unknown:
         raise UnknownAddresses(unknown)
-    rows, seconds = _render(addresses, rend, 1)
     stem = f"qr_reprint_{now:%Y%m%dT%H%M%S}"
     zip_path, pdf_path = outbox / f"{stem}.zip", outbox / f"{stem}_print.pdf"
-    sha, pdf_sha, pages = _deliver(rows, zip_path, pdf_path, now.date(), f"{now:%Y-%m-%d} 补打二维码", rend, qs)
+    with RenderPool(rend, 1) as pool:
+        rows, seconds = _render(addresses, pool)
+        sha, pdf_sha, pages = _deliver(rows, zip_path, pdf_path, now.date(), f"{now:%Y-%m-%d} 补打二维码", pool, qs)
     figures = _figures(rows, seconds, 1, zip_path, pages, synced, qs.url_template)
     with psycopg.connect(dsn) as conn:
         batch_id = conn.execute(query("batch", "register_reprint"), {
@@ -255,7 +257,7 @@ def first_issue(dsn: str, division: str = "", *, workers: int | None = None, chu
             stem = f"qr_first_{label}_{n:04d}"
             zip_path, pdf_path = outbox / f"{stem}.zip", outbox / f"{stem}_print.pdf"
             sha, pdf_sha, pages = _deliver(rows, zip_path, pdf_path, now.date(),
-                                           f"首次发码 {label} 第 {n}/{len(parts)} 批", rend, qs)
+                                           f"首次发码 {label} 第 {n}/{len(parts)} 批", pool, qs)
             figures = _figures(rows, seconds, workers, zip_path, pages, synced, qs.url_template,
                                addresses_sha256=digest)
             with psycopg.connect(dsn) as conn:

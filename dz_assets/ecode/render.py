@@ -84,23 +84,38 @@ def code_image(url: str, side_px: int | None = None, scale: int = 10) -> Image.I
     return img.resize((side, side), Image.Resampling.NEAREST).convert("1", dither=Image.Dither.NONE)
 
 
+_advances: dict[tuple[int, str], float] = {}
+
+
+def _advance(font: ImageFont.FreeTypeFont, ch: str) -> float:
+    """A character's advance, cached: measuring each candidate line anew (``getlength(line +
+    ch)``) was quadratic and took most of a print page's time."""
+    key = (id(font), ch)
+    width = _advances.get(key)
+    if width is None:
+        width = _advances[key] = font.getlength(ch)
+    return width
+
+
 def wrap(text: str, font: ImageFont.FreeTypeFont, width: int, lines: int = CAPTION_LINES) -> list[str]:
-    """Break ``text`` into at most ``lines`` lines of ``width`` pixels (CJK breaks anywhere)."""
-    out, line = [], ""
+    """Break ``text`` into at most ``lines`` lines of ``width`` pixels (CJK breaks anywhere; the
+    sum of advances: the caption fonts have no kerning between CJK glyphs)."""
+    out, line, used = [], "", 0.0
     for ch in text:
-        if font.getlength(line + ch) <= width:
-            line += ch
+        w = _advance(font, ch)
+        if used + w <= width:
+            line, used = line + ch, used + w
             continue
         out.append(line)
-        line = ch
+        line, used = ch, w
         if len(out) == lines:
             break
     else:
         if line:
             out.append(line)
         return out
-    last = out[-1]
-    while last and font.getlength(last + "…") > width:
+    last, ellipsis = out[-1], _advance(font, "…")
+    while last and sum(_advance(font, c) for c in last) + ellipsis > width:
         last = last[:-1]
     return [*out[:-1], last + "…"]
 

@@ -67,6 +67,13 @@ class RenderPool:
                 initializer=_init, initargs=(self.renderer,))
         return self._executor
 
+    def map(self, fn, *iterables):
+        """``fn`` over the iterables on the pool's processes (in order); in this process when the
+        pool has one worker."""
+        if self.workers == 1:
+            return map(fn, *iterables)
+        return self._pool().map(fn, *iterables)
+
     def render(self, items: list[tuple[str, str]]) -> Iterator[RenderedCode]:
         """The rendered, verified codes in the order of ``items``; a CodeMismatch stops it."""
         if self.workers == 1 or len(items) < MIN_PARALLEL:
