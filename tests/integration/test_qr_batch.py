@@ -282,3 +282,35 @@ def test_dagster_partition_makes_the_batch_and_checks_it(city):
     assert mat.metadata["day"].value == day.isoformat() and mat.metadata["provisional"].value is False
     (check,) = result.get_asset_check_evaluations()
     assert check.passed
+
+
+def test_full_loads_record_their_difference_and_what_they_no_longer_hold(pg_server_dsn, tmp_path):
+    """The FULL channel: a swap records each address's state once, a later FULL records what
+    changed (a rename) and, as deleted, what it no longer holds; changes after it are recorded."""
+    from support.province_builder import Dataset, address_rows, build_package
+
+    from dz_assets.province.delivery.full_load import load_full
+    from dz_assets.province.reader.package import open_package
+
+    dsn = with_database(pg_server_dsn, f"dzhub_qrfull_{os.getpid()}_{secrets.token_hex(3)}")
+    init_database(dsn)
+    try:
+        rows = address_rows(3)
+        one = build_package(tmp_path, "SCGA-FULL-20261120-0001", [Dataset(ML, rows)])
+        load_full(dsn, open_package(one.zip_path), delivery_id=None, batch_id=one.batch_id)
+        renamed = [rows[1][:1] + ["通川区朝阳路1号附1号"] + rows[1][2:], rows[2]]
+        two = build_package(tmp_path, "SCGA-FULL-20261121-0002", [Dataset(ML, renamed)],
+                            created="2026-11-21T02:00:00+08:00")
+        load_full(dsn, open_package(two.zip_path), delivery_id=None, batch_id=two.batch_id)
+        Feed(dsn).apply(("U", ML, rows[2][0], "通川区朝阳路2号", rows[2][3], "2"))
+        with psycopg.connect(dsn) as conn:
+            states = conn.execute("select dzbm, dzmc, dzztdm, deleted, channel from meta.address_state "
+                                  "order by dzbm, recorded_at, state_id").fetchall()
+            assert history.sync(conn) == 0
+    finally:
+        with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{dsn.rsplit("/", 1)[1]}" with (force)')
+    assert states == [
+        (rows[0][0], rows[0][1], "1", False, one.batch_id), (rows[0][0], rows[0][1], "1", True, "full"),
+        (rows[1][0], rows[1][1], "1", False, one.batch_id), (rows[1][0], "通川区朝阳路1号附1号", "1", False, two.batch_id),
+        (rows[2][0], rows[2][1], "1", False, one.batch_id), (rows[2][0], rows[2][1], "2", False, "mq")]
