@@ -70,7 +70,7 @@ def qr_batch(context: dg.AssetExecutionContext, warehouse: WarehouseResource, pa
 
 
 qr_daily_job = dg.define_asset_job(
-    "qr_daily_batch", selection=dg.AssetSelection.assets(QR_BATCH_KEY), partitions_def=qr_days,
+    "qr_daily_batch", selection=dg.AssetSelection.assets(QR_BATCH_KEY),
     description="每日二维码批次（T+1）：交付日 D = 分区日，收录 D-1 新登记或变更的标准地址。",
 )
 
