@@ -272,12 +272,3 @@ def first_issue(dsn: str, division: str = "", *, workers: int | None = None, chu
                 progress(completed, total)
     return FirstIssue(scope, total, chunks, made, skipped, time.perf_counter() - t0)
 
-
-def daily_registered(dsn: str, day: date) -> dict | None:
-    """Day D's registered batch (for the asset check), or None."""
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(query("batch", "daily"), {"day": day}).fetchone()
-    if row is None:
-        return None
-    keys = ("id", "day", "count", "sha256", "path", "provisional", "verified", "figures", "pdf_path", "generated_at")
-    return dict(zip(keys, row, strict=True))

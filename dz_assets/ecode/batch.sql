@@ -32,6 +32,3 @@ returning id
 -- The first issue's chunks already delivered, with the addresses each holds (by digest).
 select chunk, figures->>'addresses_sha256', path from meta.qr_batch where kind = 'first_issue' and scope = %(scope)s
 
--- name: daily
-select id, day, count, sha256, path, provisional, verified, figures, pdf_path, generated_at
-from meta.qr_batch where kind = 'daily' and day = %(day)s
