@@ -83,11 +83,11 @@ begin
     end if;
     if not exists (select 1 from pg_trigger where tgrelid = rel and tgname = 'address_state_ins') then
         execute format('create trigger address_state_ins after insert on %s referencing new table as new_rows '
-                       'for each statement execute function meta.address_state_inserted(%s)', rel, lvl);
+                       'for each statement execute procedure meta.address_state_inserted(%s)', rel, lvl);
     end if;
     if not exists (select 1 from pg_trigger where tgrelid = rel and tgname = 'address_state_upd') then
         execute format('create trigger address_state_upd after update on %s referencing old table as old_rows '
-                       'new table as new_rows for each statement execute function meta.address_state_updated(%s)',
+                       'new table as new_rows for each statement execute procedure meta.address_state_updated(%s)',
                        rel, lvl);
     end if;
     -- one pass over the table and the addresses' last states (a hash join: a FULL holds them all)
