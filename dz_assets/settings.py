@@ -84,6 +84,16 @@ DEFAULTS: dict[str, str] = {
     # The redirect's own least-privileged login (a dz_redirect member); unset: DZ_PG_DSN.
     "DZ_REDIRECT_PG_DSN": "",
     "DZ_DBT_TARGET": "dev",  # read by dbt_project/profiles.yml only
+    # QR codes for sign making (spec/ecode-redirect.md, "Daily QR batch"): the e-code URL a code
+    # holds ({dzbm} replaced; a placeholder until a deployment sets its own), pixels per module of
+    # the PNGs, the printed code's side in millimetres, the CJK caption font (unset: the
+    # WenQuanYi Micro Hei that scripts/services.sh installs), processes and codes per first-issue chunk.
+    "DZ_ECODE_URL_TEMPLATE": "https://ema.example.invalid/a?c={dzbm}",
+    "DZ_QR_SCALE": "10",
+    "DZ_QR_PRINT_MM": "40",
+    "DZ_QR_FONT": "",
+    "DZ_QR_WORKERS": "2",
+    "DZ_QR_CHUNK": "10000",
 }
 
 
@@ -276,6 +286,33 @@ def get_redirect_settings() -> RedirectSettings:
         header_timeout_s=float(setting("DZ_REDIRECT_HEADER_TIMEOUT_S")),
         keep_alive_s=float(setting("DZ_REDIRECT_KEEP_ALIVE_S")),
         max_connections=int(setting("DZ_REDIRECT_MAX_CONNECTIONS")),
+    )
+
+
+@dataclass(frozen=True)
+class QrSettings:
+    """QR codes for sign making (dz_assets/ecode)."""
+
+    url_template: str  # the e-code URL, "{dzbm}" replaced by the address code
+    scale: int  # pixels per module in the PNGs (10 px: a 37-module code is 37 mm at 254 dpi)
+    print_mm: float  # side of a code on the print sheet
+    font: Path | None  # None: the system's WenQuanYi Micro Hei
+    workers: int  # processes rendering and verifying
+    chunk: int  # codes per zip of the first issue
+
+
+def get_qr_settings() -> QrSettings:
+    font = setting("DZ_QR_FONT")
+    template = setting("DZ_ECODE_URL_TEMPLATE")
+    if "{dzbm}" not in template:
+        raise ValueError(f"DZ_ECODE_URL_TEMPLATE must contain {{dzbm}}: {template!r}")
+    return QrSettings(
+        url_template=template,
+        scale=int(setting("DZ_QR_SCALE")),
+        print_mm=float(setting("DZ_QR_PRINT_MM")),
+        font=Path(font).expanduser() if font else None,
+        workers=max(1, int(setting("DZ_QR_WORKERS"))),
+        chunk=max(1, int(setting("DZ_QR_CHUNK"))),
     )
 
 

@@ -41,7 +41,15 @@ ensure_chromium() {
   fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || apt_install fonts-wqy-microhei fontconfig || return 1
 }
 
+# The QR batch (dz_assets/ecode): its captions need a CJK font (the tests fail without one), and
+# its tests decode every code with zbarimg, a decoder other than the pipeline's zxing-cpp.
+ensure_qr_tools() {
+  fc-list 2>/dev/null | grep -qi "wenquanyi" || apt_install fonts-wqy-microhei fontconfig || return 1
+  command -v zbarimg >/dev/null || apt_install zbar-tools || return 1
+}
+
 status=0
+ensure_qr_tools || status=1
 ensure_postgres || status=1
 ensure_rabbitmq || status=1
 ensure_chromium || echo "chromium missing: the browser test will skip (or fail under DZ_REQUIRE_SERVICES=1)" >&2

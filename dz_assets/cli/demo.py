@@ -49,12 +49,13 @@ class DemoReport:
     ecode: dict = field(default_factory=dict)
     operations: list[str] = field(default_factory=list)
     models: dict = field(default_factory=dict)
+    qr: dict = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return (all(r["success"] for r in self.runs) and self.ecode.get("ok", False)
-                and self.models.get("ok", False))
+                and self.models.get("ok", False) and self.qr.get("ok", False))
 
     def as_dict(self) -> dict:
         return {**self.__dict__, "ok": self.ok}
@@ -267,6 +268,7 @@ def run_demo(persons: int = DEMO_PERSONS, seed: int = DEMO_SEED) -> DemoReport:
         materialize_all(instance, report, publish_changes if report.broker == "reachable" else None)
     report.ecode = try_ecode_redirect(r.dsn)
     report.models = try_rule_models(r.dsn, datetime.strptime(DEMO_DATE, "%Y%m%d").date())
+    report.qr = try_qr(r.dsn)
     report.rows_per_layer = layer_rows(r.dsn)
     report.operations = operations_lines(r.dsn)
     report.seconds = round(time.monotonic() - started, 1)
@@ -283,6 +285,26 @@ def try_rule_models(dsn: str, as_of: date) -> dict:
     except Exception as exc:  # noqa: BLE001 - reported in the summary and fails the demo
         return {"ok": False, "as_of": as_of.isoformat(), "error": f"{type(exc).__name__}: {exc}"}
     return {"ok": True, "as_of": as_of.isoformat(), "findings": run.findings, "seconds": round(run.duration_s, 1)}
+
+
+def try_qr(dsn: str) -> dict:
+    """QR codes for sign making, briefly: today's daily batch (what `dzhub qr --day` writes; the
+    demo's addresses were all recorded today, so they belong to tomorrow's batch, which would
+    render thousands) and a reprint of three addresses, each code verified by decoding it."""
+    from dz_assets.db import connect
+    from dz_assets.ecode import batch, history
+
+    notice("QR batch for sign making: today's delivery and a reprint of three codes …")
+    try:
+        day = batch.make_day_batch(dsn, history.beijing_today())
+        with connect(dsn) as conn:
+            codes = [c for (c,) in conn.execute("select dzbm from serve.address_registry "
+                                                "where status = '1' and in_dazhou order by dzbm limit 3")]
+        again = batch.reprint(dsn, codes) if codes else None
+    except Exception as exc:  # noqa: BLE001 - reported in the summary
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "day": day.day.isoformat(), "count": day.count, "path": str(day.path),
+            "reprint": str(again.path) if again else None, "verified": again.verified if again else 0}
 
 
 def operations_lines(dsn: str) -> list[str]:
@@ -331,6 +353,12 @@ def summary_text(report: DemoReport) -> str:
                      f"(dzhub findings --as-of {m['as_of']})")
     else:
         lines.append(f"  rule models: FAILED ({m.get('error', 'not run')})")
+    q = report.qr
+    if q.get("ok"):
+        lines.append(f"  QR batch: {q['day']} holds {q['count']} codes ({q['path']}); reprint of {q['verified']} "
+                     f"codes, each decoded and matched  (dzhub qr --day D | --dzbm CODE… | --all)")
+    else:
+        lines.append(f"  QR batch: FAILED ({q.get('error', 'not run')})")
     lines += report.operations
     lines.append("Open the Dagster UI with:  .venv/bin/dzhub ui   (then http://127.0.0.1:3000)")
     return "\n".join(lines)

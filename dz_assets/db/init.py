@@ -42,6 +42,8 @@ def init_database(dsn: str) -> InitReport:
         applied = migrate(conn)
         synced = sync_catalogue(conn)
         ods = ensure_ods_tables(conn)
+        # the standard-address tables' history triggers, and what they hold already (0012)
+        conn.execute("select meta.address_history_sync()")
         sync_ods_classes(conn)
         access = apply_access(conn)
         conn.commit()

@@ -142,6 +142,7 @@ def swap_in(conn: psycopg.Connection, table: Table) -> None:
     for grant in grants:  # the table's first, then its views' (they exist again by now)
         conn.execute(grant)
     conn.execute(query("swap", "protect"), {"relation": table.ods_name})
+    conn.execute(query("swap", "after_swap"), {"relation": table.ods_name})
 
 
 def swap_all(dsn: str, tables: list[Table],

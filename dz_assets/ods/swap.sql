@@ -41,3 +41,8 @@ order by 1;
 -- column classification (migration 0010_access): a table the swap saw without them (a warehouse
 -- initialised before them) gets them here too.
 select meta.dz_protect('ods', %(relation)s)
+
+-- name: after_swap
+-- What the warehouse keeps beside the swapped-in table (migration 0012): the standard-address
+-- tables record the FULL's difference in the address history and get their triggers again.
+select meta.dz_after_swap('ods', %(relation)s)

@@ -52,6 +52,7 @@ def apply_access(conn: psycopg.Connection) -> Protection:
     with conn.transaction():
         missing = conn.execute("select meta.dz_grant_access()").fetchone()[0] or []
         views = conn.execute("select meta.dz_protect_all()").fetchone()[0]
+        conn.execute("select meta.dz_grant_address_access()")
     return Protection(list(missing), views)
 
 
