@@ -24,6 +24,13 @@ import segno
 import zxingcpp
 from PIL import Image, ImageDraw, ImageFont
 
+from dz_assets.ecode import mask
+
+# segno's own mask choice in pure Python was ~75 % of a code's encoding time; the numpy one
+# gives the same codes (dz_assets/ecode/mask.py). Installed on import, so the render workers
+# (spawned processes importing this module) have it too.
+mask.install()
+
 QUIET_ZONE = 4  # modules of white around the code: the minimum ISO/IEC 18004 asks for
 ERROR_LEVEL = "m"
 # Debian's fonts-wqy-microhei (scripts/services.sh installs it): a CJK font under a free licence.
