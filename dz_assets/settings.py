@@ -83,6 +83,11 @@ DEFAULTS: dict[str, str] = {
     # The redirect's own least-privileged login (a dz_redirect member); unset: DZ_PG_DSN.
     "DZ_REDIRECT_PG_DSN": "",
     "DZ_DBT_TARGET": "dev",  # read by dbt_project/profiles.yml only
+    # The operations console (dz_console): how long a sign-in lasts, where its Dagster UI listens
+    # (loopback, started with --path-prefix /dagster by `dzhub console serve`), its pool.
+    "DZ_CONSOLE_SESSION_TTL_S": "28800",
+    "DZ_CONSOLE_DAGSTER_URL": "http://127.0.0.1:3070",
+    "DZ_CONSOLE_POOL_SIZE": "4",
 }
 
 
@@ -274,6 +279,23 @@ def get_redirect_settings() -> RedirectSettings:
         keep_alive_s=float(setting("DZ_REDIRECT_KEEP_ALIVE_S")),
         max_connections=int(setting("DZ_REDIRECT_MAX_CONNECTIONS")),
     )
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The operations console (dz_console)."""
+
+    # A sign-in lasts this long (8 h: a working day), then the console asks again.
+    session_ttl_s: int
+    # The Dagster webserver behind /dagster/ (it must listen on loopback with --path-prefix /dagster).
+    dagster_url: str
+    pool_size: int  # warehouse connections, each request one at a time
+
+
+def get_console_settings() -> ConsoleSettings:
+    return ConsoleSettings(session_ttl_s=int(setting("DZ_CONSOLE_SESSION_TTL_S")),
+                           dagster_url=setting("DZ_CONSOLE_DAGSTER_URL").rstrip("/"),
+                           pool_size=int(setting("DZ_CONSOLE_POOL_SIZE")))
 
 
 def is_production() -> bool:
