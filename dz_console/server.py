@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,10 +15,34 @@ import uvicorn
 
 from dz_assets.settings import PROJECT_ROOT, get_console_settings
 
+# uvicorn's settings for the console: websockets for the Dagster UI's subscriptions; no access log
+# (query strings carry search terms); the client address is the peer's.
+UVICORN = {"ws": "websockets-sansio", "access_log": False, "server_header": False, "proxy_headers": False}
+
 
 def run(host: str, port: int, *, log_level: str = "info") -> None:
-    uvicorn.run("dz_console.app:create_app", factory=True, host=host, port=port, log_level=log_level,
-                access_log=False, server_header=False, proxy_headers=False)
+    uvicorn.run("dz_console.app:create_app", factory=True, host=host, port=port, log_level=log_level, **UVICORN)
+
+
+@contextmanager
+def serve_in_thread(app, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Iterator[str]:
+    """The console on a free loopback port in this process (tests, benchmark); yields its URL."""
+    from redirect_api.server import free_port
+
+    port = free_port(host)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", **UVICORN))
+    thread = threading.Thread(target=server.run, name=f"console-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the console did not start on {host}:{port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def start_dagster(dsn: str) -> subprocess.Popen:
