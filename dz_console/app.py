@@ -190,6 +190,7 @@ def create_app(dsn: str | None = None, settings: ConsoleSettings | None = None,
             buf.seek(0)
             buf.truncate()
             with signed_in(pool, request) as (_, conn), conn.cursor() as cur:
+                conn.execute("set local statement_timeout = 0")  # a million rows stream for a while
                 for n, (b, d, t, f, line, fld, reason, raw_line) in enumerate(
                         cur.stream(pages.rejects_csv_query(raw), {"delivery_id": delivery_id}, size=5000), 1):
                     row = [b, d, t, f, line, fld, reason]

@@ -388,8 +388,10 @@ def findings_per_station(conn, as_of: date):
 
 
 def findings(conn, as_of: date, *, after: str = "", station=None, model=None, limit=PAGE):
-    return rows(conn, "findings", Finding, {"as_of": as_of, "after": after, "station": station, "model": model,
-                                            "limit": limit})
+    ids = [i for (i,) in conn.execute(query("pages", "finding_page"), {"as_of": as_of, "after": after,
+                                                                     "station": station, "model": model,
+                                                                     "limit": limit})]
+    return rows(conn, "findings", Finding, {"as_of": as_of, "ids": ids}) if ids else []
 
 
 def finding_visible(conn, finding_id: str) -> tuple[str, str | None] | None:

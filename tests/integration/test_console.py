@@ -18,7 +18,7 @@ import websockets
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from support.console_app import console, warehouse
+from support.console_app import console
 from support.logins import drop_login
 
 from dz_assets.settings import ConsoleSettings
@@ -30,9 +30,8 @@ DZHUB = str(Path(sys.executable).with_name("dzhub"))
 
 
 @pytest.fixture(scope="module")
-def city(pg_server_dsn, tmp_path_factory):
-    with warehouse(pg_server_dsn, tmp_path_factory.mktemp("console")) as c:
-        yield c
+def city(console_city):
+    return console_city
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,8 @@ class Browser:
         port = int(port_file.read_text().split()[0])
         targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
         page = next(t for t in targets if t["type"] == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=20)
+        self._socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=20)
+        self.ws = self._socket.__enter__()
         self.ids = itertools.count(1)
         self.requests: list[str] = []
         self.events: list[dict] = []
@@ -55,8 +56,10 @@ class Browser:
         self.call("Page.enable")
         self.call("Runtime.enable")
         if downloads is not None:
-            self.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads),
-                      eventsEnabled=True)
+            try:
+                self.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+            except RuntimeError:  # older chromium: only the page's form
+                self.call("Page.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
 
     def _event(self, msg: dict) -> None:
         if msg.get("method") == "Network.requestWillBeSent":

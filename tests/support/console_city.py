@@ -60,13 +60,17 @@ def findings_table(conn: psycopg.Connection) -> None:
     conn.execute("create schema if not exists model")
     conn.execute("create table if not exists model.mdl_findings ({})".format(
         ", ".join(f'{c["name"]} {c["data_type"]}' for c in cols)))
+    # the indexes of the dbt model's config
     conn.execute("create index if not exists mdl_findings__day on model.mdl_findings (as_of, finding_id)")
+    conn.execute("create index if not exists mdl_findings__id on model.mdl_findings (finding_id)")
+    conn.execute("create index if not exists mdl_findings__station on model.mdl_findings (as_of, gajgjgdm, model_code)")
     conn.execute("delete from meta.column_class where schema_name = 'model' and relation = 'mdl_findings'")
     for c in cols:
         conn.execute("insert into meta.column_class values ('model', 'mdl_findings', %s, %s)", (c["name"], c["meta"]["pii"]))
 
 
-def add_findings(conn: psycopg.Connection, as_of: date, per_person: int = 1, limit: int | None = None) -> int:
+def add_findings(conn: psycopg.Connection, as_of: date, per_person: int = 1, limit: int | None = None,
+                 models: tuple[str, ...] = MODELS) -> int:
     """Findings of the city's persons, at their registered address's station (models in turn)."""
     return conn.execute("""
         insert into model.mdl_findings (finding_id, model_code, model_name, rule_version, as_of, subject_gmsfhm,
@@ -79,7 +83,7 @@ def add_findings(conn: psycopg.Connection, as_of: date, per_person: int = 1, lim
         from (select * from ods.hz_hjrkjbxx where gmsfhm is not null order by rybh limit %(limit)s) p
         join ods.ybss_bzdzchxx a on a.dzbm = p.hjdz_dzbm
         cross join lateral (select unnest(%(models)s::text[]) as code limit %(per)s) m
-        on conflict do nothing""", {"as_of": as_of, "models": list(MODELS), "per": per_person,
+        on conflict do nothing""", {"as_of": as_of, "models": list(models), "per": per_person,
                                     "limit": limit}).rowcount
 
 
