@@ -26,7 +26,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from dz_assets.ops.alerts import ack_alert, active_silences, add_silence, list_alerts
 from dz_assets.ops.metrics import pipeline_registry
 from dz_assets.province.delivery.rejects import COLUMNS as REJECT_COLUMNS
-from dz_assets.province.delivery.rejects import _text as reject_text
+from dz_assets.province.delivery.rejects import raw_text
 from dz_assets.rules.review import VERDICTS
 from dz_assets.rules.review import query as review_sql
 from dz_assets.settings import ConsoleSettings, get_console_settings, get_settings
@@ -35,6 +35,7 @@ from dz_console.acting import Part, exists, may, part
 from dz_console.auth import COOKIE, audit_as, sign_in, sign_out
 from dz_console.proxy import mount_dagster
 from dz_console.web import (
+    BEIJING,
     HERE,
     NotSignedIn,
     form,
@@ -196,7 +197,7 @@ def create_app(dsn: str | None = None, settings: ConsoleSettings | None = None,
                     row = [b, d, t, f, line, fld, reason]
                     if raw:
                         raw_bytes = bytes(raw_line)
-                        row += [reject_text(raw_bytes), raw_bytes.hex()]
+                        row += [raw_text(raw_bytes), raw_bytes.hex()]
                     out.writerow(row)
                     if n % 2000 == 0:
                         yield buf.getvalue().encode()
@@ -257,7 +258,7 @@ def create_app(dsn: str | None = None, settings: ConsoleSettings | None = None,
                     if h.lag_max_s is not None:
                         acc[2] = max(acc[2] or 0, h.lag_max_s)
                 hrs = sorted(per_hour)
-                labels = [h.astimezone(pages_tz()).strftime("%d日%H时") for h in hrs]
+                labels = [h.astimezone(BEIJING).strftime("%d日%H时") for h in hrs]
                 charts_.append(charts.stacked_bars("每小时变更吞吐（条）", labels,
                                                    {"已接收": [per_hour[h][0] for h in hrs]}))
                 charts_.append(charts.lines("每小时最大同步延迟（秒）", labels, {"延迟": [per_hour[h][2] for h in hrs]}))
@@ -482,12 +483,6 @@ def create_app(dsn: str | None = None, settings: ConsoleSettings | None = None,
 
 
 ACTIONS = ("登记", "停用", "注销", "更改")
-
-
-def pages_tz():
-    from dz_console.web import BEIJING
-
-    return BEIJING
 
 
 def _day(value: str | None) -> date | None:

@@ -15,8 +15,6 @@ import secrets
 
 import psycopg
 
-from dz_assets.security.audit import audit_in
-
 N, R, P = 1 << 14, 8, 1
 _MAXMEM = 64 << 20
 
@@ -50,10 +48,10 @@ def verify_password(password: str, stored: str | None) -> bool:
 
 
 def set_console_password(conn: psycopg.Connection, login: str, password: str) -> None:
-    """Store the hash of ``login``'s console password (audited), in the caller's transaction."""
+    """Store the hash of ``login``'s console password, in the caller's transaction (whose audit
+    entry, users.add or users.passwd, says why)."""
     conn.execute("insert into console.password (login, hash) values (%s, %s) on conflict (login) "
                  "do update set hash = excluded.hash, updated_at = now()", (login, hash_password(password)))
-    audit_in(conn, "users.passwd", login)
 
 
 def stored_hash(conn: psycopg.Connection, login: str) -> str | None:

@@ -61,6 +61,8 @@ def add_user(conn: psycopg.Connection, name: str, role: str, *, station: str | N
                          "on conflict (login) do update set station = excluded.station, county = excluded.county",
                          (name, station, county))
             audit_in(conn, "users.add", name, role=role, station=station, county=county)
+            # A hash left by a dropped login of the same name must not let the new one in.
+            conn.execute("delete from console.password where login = %s", (name,))
             if password:  # the console checks its own hash (the loopback server trusts any login)
                 set_console_password(conn, name, password)
     except psycopg.errors.DuplicateObject:
@@ -94,3 +96,4 @@ def change_password(conn: psycopg.Connection, name: str, password: str) -> None:
     with conn.transaction():
         conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(name), sql.Literal(hashed.decode())))
         set_console_password(conn, name, password)
+        audit_in(conn, "users.passwd", name)

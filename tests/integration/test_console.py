@@ -21,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 from support.console_app import console
 from support.logins import drop_login
 
+from dz_assets.security.users import add_user
 from dz_assets.settings import ConsoleSettings
 from dz_console.server import serve_in_thread
 
@@ -260,10 +261,13 @@ def test_dagster_is_proxied_for_engineers_only(city):
             asyncio.run(talk(None))
 
 
-def test_drop_login_helper_leaves_no_password(city):
-    """A dropped login's console hash does not let a later role of the same name in by itself:
-    sign-in needs the role to exist and be enabled."""
+def test_a_dropped_login_cannot_sign_in(city):
+    """Sign-in needs the role to exist and be enabled; a new login of the same name does not
+    inherit the old one's console password."""
     with console(city) as app:
         a = app.accounts["engineer"]
         drop_login(city.dsn, a.login)
+        assert app.client().post("/signin", data={"login": a.login, "password": a.password}).status_code == 401
+        with psycopg.connect(city.dsn) as conn:
+            add_user(conn, a.login, "dz_engineer")
         assert app.client().post("/signin", data={"login": a.login, "password": a.password}).status_code == 401
