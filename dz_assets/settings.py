@@ -94,6 +94,11 @@ DEFAULTS: dict[str, str] = {
     "DZ_QR_FONT": "",
     "DZ_QR_WORKERS": "2",
     "DZ_QR_CHUNK": "10000",
+    # The operations console (dz_console): how long a sign-in lasts, where its Dagster UI listens
+    # (loopback, started with --path-prefix /dagster by `dzhub console serve`), its pool.
+    "DZ_CONSOLE_SESSION_TTL_S": "28800",
+    "DZ_CONSOLE_DAGSTER_URL": "http://127.0.0.1:3070",
+    "DZ_CONSOLE_POOL_SIZE": "4",
 }
 
 
@@ -314,6 +319,23 @@ def get_qr_settings() -> QrSettings:
         workers=max(1, int(setting("DZ_QR_WORKERS"))),
         chunk=max(1, int(setting("DZ_QR_CHUNK"))),
     )
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The operations console (dz_console)."""
+
+    # A sign-in lasts this long (8 h: a working day), then the console asks again.
+    session_ttl_s: int
+    # The Dagster webserver behind /dagster/ (it must listen on loopback with --path-prefix /dagster).
+    dagster_url: str
+    pool_size: int  # warehouse connections, each request one at a time
+
+
+def get_console_settings() -> ConsoleSettings:
+    return ConsoleSettings(session_ttl_s=int(setting("DZ_CONSOLE_SESSION_TTL_S")),
+                           dagster_url=setting("DZ_CONSOLE_DAGSTER_URL").rstrip("/"),
+                           pool_size=int(setting("DZ_CONSOLE_POOL_SIZE")))
 
 
 def is_production() -> bool:

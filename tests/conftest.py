@@ -130,3 +130,14 @@ def amqp_url() -> str:
 def shared_spec() -> Path:
     """The contracts in ../shared/spec (tests only: the code reads its own copies)."""
     return Path(__file__).resolve().parents[2] / "shared" / "spec"
+
+
+@pytest.fixture(scope="session")
+def console_city(pg_server_dsn, tmp_path_factory):
+    """The console's warehouse (tests/support/console_city.py), one per session: the console's
+    integration and browser tests share it (each database dropped waits for every backend of the
+    cluster to take the drop in, which a busy shared server makes slow)."""
+    from support.console_app import warehouse
+
+    with warehouse(pg_server_dsn, tmp_path_factory.mktemp("console")) as city:
+        yield city

@@ -333,7 +333,28 @@ def operations_lines(dsn: str) -> list[str]:
             lines.append(f"  masked for analysts: masked_ods.hz_hjrkjbxx shows {row[0]} {row[1]}  (dzhub users, dzhub reveal)")
     except Exception as exc:  # noqa: BLE001 - the demo's own runs decide its outcome, not this summary
         lines.append(f"  operations summary unavailable: {type(exc).__name__}: {exc}")
+    lines.append(console_line(dsn))
     return lines
+
+
+def console_line(dsn: str) -> str:
+    """The operations console, briefly: served for a moment on loopback, a page asks for sign-in
+    and /metrics answers without."""
+    import httpx
+
+    from dz_assets.settings import get_console_settings
+    from dz_console.app import create_app
+    from dz_console.server import serve_in_thread
+
+    try:
+        with serve_in_thread(create_app(dsn, get_console_settings())) as url:
+            page = httpx.get(url + "/monitoring", timeout=10)
+            metrics = httpx.get(url + "/metrics", timeout=10)
+        return (f"  console: /monitoring {page.status_code} → {page.headers.get('location', '-')}, /metrics "
+                f"{metrics.status_code}  (dzhub users add NAME --role dz_operator --password-stdin; "
+                "dzhub console serve → http://127.0.0.1:8090)")
+    except Exception as exc:  # noqa: BLE001 - a summary line, not the demo's outcome
+        return f"  console unavailable: {type(exc).__name__}: {exc}"
 
 
 def summary_text(report: DemoReport) -> str:
@@ -361,6 +382,7 @@ def summary_text(report: DemoReport) -> str:
         lines.append(f"  QR batch: FAILED ({q.get('error', 'not run')})")
     lines += report.operations
     lines.append("Open the Dagster UI with:  .venv/bin/dzhub ui   (then http://127.0.0.1:3000)")
+    lines.append("Open the operations console with:  .venv/bin/dzhub console serve   (then http://127.0.0.1:8090)")
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""``dzhub users``: login roles in one group role each, optionally bound to a station or county."""
+"""``dzhub users``: login roles in one group role each, optionally bound to a station or county,
+and their passwords (the console's scrypt hash beside the server's SCRAM secret)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,24 @@ def list_(as_json: bool) -> None:
     for u in logins:
         click.echo(f"{u.name}\t{u.role}\t{'enabled' if u.enabled else 'disabled'}\t"
                    f"{u.station or u.county or '-'}")
+
+
+@command.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the new password from standard input (never from the command line).")
+def passwd(name: str, password_stdin: bool) -> None:
+    """Set login NAME's password: the console's scrypt hash and the server's SCRAM secret."""
+    from dz_assets.db import connect
+    from dz_assets.security.users import UserError, change_password
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    with connect() as conn:
+        try:
+            change_password(conn, name, password)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+    notice(f"password of {name} set (console and database)")
 
 
 @command.command("disable")

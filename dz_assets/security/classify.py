@@ -51,6 +51,8 @@ def apply_access(conn: psycopg.Connection) -> Protection:
     """Grants of every group role and every masked view, again (idempotent)."""
     with conn.transaction():
         missing = conn.execute("select meta.dz_grant_access()").fetchone()[0] or []
+        if not missing:  # the console's writes (migration 0014_console)
+            conn.execute("select meta.dz_grant_console()")
         views = conn.execute("select meta.dz_protect_all()").fetchone()[0]
         conn.execute("select meta.dz_grant_address_access()")
     return Protection(list(missing), views)

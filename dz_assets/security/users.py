@@ -15,6 +15,7 @@ from psycopg import sql
 
 from dz_assets.db.named_sql import NamedSql
 from dz_assets.security.audit import audit_in
+from dz_assets.security.passwords import set_console_password
 
 query = NamedSql(__file__)
 
@@ -60,6 +61,10 @@ def add_user(conn: psycopg.Connection, name: str, role: str, *, station: str | N
                          "on conflict (login) do update set station = excluded.station, county = excluded.county",
                          (name, station, county))
             audit_in(conn, "users.add", name, role=role, station=station, county=county)
+            # A hash left by a dropped login of the same name must not let the new one in.
+            conn.execute("delete from console.password where login = %s", (name,))
+            if password:  # the console checks its own hash (the loopback server trusts any login)
+                set_console_password(conn, name, password)
     except psycopg.errors.DuplicateObject:
         raise UserError(f"a role named {name} already exists in this cluster") from None
     except psycopg.errors.InsufficientPrivilege as exc:
@@ -79,3 +84,16 @@ def disable_user(conn: psycopg.Connection, name: str) -> None:
     with conn.transaction():
         conn.execute(sql.SQL("alter role {} nologin").format(sql.Identifier(name)))
         audit_in(conn, "users.disable", name)
+
+
+def change_password(conn: psycopg.Connection, name: str, password: str) -> None:
+    """A new password for ``name``: the console's hash and the server's own (SCRAM), audited."""
+    if not password:
+        raise UserError("an empty password is not a password")
+    if name not in {u.name for u in list_users(conn)}:
+        raise UserError(f"{name} is not a dz-hub login")
+    hashed = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256")
+    with conn.transaction():
+        conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(name), sql.Literal(hashed.decode())))
+        set_console_password(conn, name, password)
+        audit_in(conn, "users.passwd", name)

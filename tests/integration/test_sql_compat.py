@@ -16,7 +16,7 @@ from dz_assets.settings import PROJECT_ROOT
 from dz_assets.transform import DBT_PROJECT_DIR, run_dbt
 
 README = PROJECT_ROOT / "README.md"
-SQL_ROOTS = (PROJECT_ROOT / "dz_assets", PROJECT_ROOT / "redirect_api")
+SQL_ROOTS = (PROJECT_ROOT / "dz_assets", PROJECT_ROOT / "redirect_api", PROJECT_ROOT / "dz_console")
 _HEAD = re.compile(r"^-- name: \w+\s*$", re.M)
 _PARAM = re.compile(r"%\(\w+\)s|%[sbt]")
 _TEMPLATE = re.compile(r"(?<!\{)\{(\w+)\}(?!\})")

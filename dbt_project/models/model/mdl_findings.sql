@@ -3,11 +3,15 @@
     incremental_strategy='append',
     on_schema_change='append_new_columns',
     contract={'enforced': true},
+    indexes=[{'columns': ['as_of', 'finding_id']}, {'columns': ['finding_id']},
+             {'columns': ['as_of', 'gajgjgdm', 'model_code']}],
     pre_hook=["{{ mdl_findings_replace_day() }}"],
     post_hook=["{{ mdl_findings_seen() }}"],
 ) }}
 -- The findings of all rule models, one row per model, subject and evaluated day (as_of), kept for
--- every day evaluated. first_seen / last_seen are set by the post-hook from the whole history.
+-- every day evaluated. Indexed for the console's 模型预警 page: a day's page by id, one finding
+-- by id, a day's counts per station and model (index-only). first_seen / last_seen are set by
+-- the post-hook from the whole history.
 {%- set rules = [
     'mdl_xz01_zhxq_xinzeng', 'mdl_xz02_yihu_duoren', 'mdl_xz03_congye_xuesheng',
     'mdl_zx01_siwang_weizhuxiao', 'mdl_zx02_chuguo_liuxue', 'mdl_zx03_qianchu_shiwai',

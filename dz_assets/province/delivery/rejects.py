@@ -28,7 +28,8 @@ def delivery_of(conn: psycopg.Connection, batch_id: str) -> int | None:
     return row[0] if row else None
 
 
-def _text(raw: bytes) -> str:
+def raw_text(raw: bytes) -> str:
+    """A raw line as text: UTF-8, else GB18030, else UTF-8 with the bad bytes escaped."""
     for enc in ("utf-8", "gb18030"):
         try:
             return raw.decode(enc)
@@ -48,7 +49,7 @@ def iter_rejects(conn: psycopg.Connection, batch_id: str) -> Iterator[dict[str, 
             "select delivery_id, table_code, file_name, line, field, reason, raw_line from meta.reject "
             "where delivery_id = %s order by file_name, line, field nulls first", (delivery,), size=5000):
         yield {"batch_id": batch_id, "delivery_id": d, "table": t, "file": f, "line": n, "field": fld,
-               "reason": r, "raw_line": _text(bytes(raw)), "raw_hex": bytes(raw).hex()}
+               "reason": r, "raw_line": raw_text(bytes(raw)), "raw_hex": bytes(raw).hex()}
 
 
 def write_rejects_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
