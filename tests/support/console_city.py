@@ -96,16 +96,17 @@ def parallel_relations(conn: psycopg.Connection, outbox: Path) -> None:
                now() as recorded_at
         from ods.ybss_bzdzchxx""")
     conn.execute("""create table if not exists meta.qr_batch (id bigint primary key, kind text, day date, count int,
-        sha256 text, path text, generated_at timestamptz, provisional boolean, verified boolean)""")
+        sha256 text, path text, generated_at timestamptz, provisional boolean, verified int)""")
     outbox.mkdir(parents=True, exist_ok=True)
     zpath = outbox / "qr" / "daily-20261121.zip"
     zpath.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zpath, "w") as z:
         z.writestr("manifest.csv", "dzbm\n")
     digest = hashlib.sha256(zpath.read_bytes()).hexdigest()
-    conn.execute("insert into meta.qr_batch values (1, 'daily', '2026-11-21', 224, %s, %s, now(), false, true), "
-                 "(2, 'reprint', '2026-11-21', 1, null, '/etc/passwd', now(), false, false) on conflict do nothing",
-                 (digest, str(zpath)))
+    conn.execute("insert into meta.qr_batch (id, kind, day, count, sha256, path, generated_at, provisional, verified) "
+                 "values (1, 'daily', '2026-11-21', 224, %s, %s, now(), false, 224), "
+                 "(2, 'reprint', null, 1, %s, '/etc/passwd', now(), false, 1) on conflict do nothing",
+                 (digest, str(zpath), "0" * 64))
     conn.execute("""create table if not exists meta.source_status (source text primary key, name text, category text,
         owner text, kind text, enabled boolean, last_run_at timestamptz, last_success_at timestamptz, rows_read bigint,
         rows_loaded bigint, rows_rejected bigint, last_error text, duration_s double precision)""")
