@@ -376,7 +376,9 @@ def summary_text(report: DemoReport) -> str:
         lines.append(f"  rule models: FAILED ({m.get('error', 'not run')})")
     q = report.qr
     if q.get("ok"):
-        lines.append(f"  QR batch: {q['day']} holds {q['count']} codes ({q['path']}); reprint of {q['verified']} "
+        why = (" (an empty manifest: the demo's addresses were recorded today, so they belong to tomorrow's batch)"
+               if q["count"] == 0 else "")
+        lines.append(f"  QR batch: {q['day']} holds {q['count']} codes{why} ({q['path']}); reprint of {q['verified']} "
                      f"codes, each decoded and matched  (dzhub qr --day D | --dzbm CODE… | --all)")
     else:
         lines.append(f"  QR batch: FAILED ({q.get('error', 'not run')})")
