@@ -5,7 +5,7 @@ station-bound analyst through the masked, jurisdiction-scoped views.
 
 In a database of its own (``dzhub_masking_bench``), one run:
 
-1. writes (cached under ``bench/out/dbt_city_<persons>_<seed>/``, shared with dbt_bench.py) the synthetic city's FULL
+1. writes (cached under ``bench/out/dbt_city_<persons>_<seed>/``, bench/_city.py) the synthetic city's FULL
    package, loads it through the real loader and builds the dbt layers (skipped with ``--reuse``
    when the database already holds them);
 2. binds a fresh ``dz_analyst`` login to the station with the most residents;
@@ -23,45 +23,28 @@ from __future__ import annotations
 import argparse
 import secrets
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg
+from _city import full_package, load
 from psycopg import sql
 
 from dz_assets.db import with_database
 from dz_assets.db.init import init_database
 from dz_assets.security.users import add_user
 from dz_assets.settings import DEFAULT_PG_DSN, env
-from dz_assets.synth import write_package
 from dz_assets.transform import run_dbt
 
-OUT = Path(__file__).resolve().parent / "out"
 DB = "dzhub_masking_bench"
 GOAL = 1.3
 
 
 def _build(dsn: str, persons: int, seed: int) -> None:
-    folder = OUT / f"dbt_city_{persons}_{seed}"
-    zips = sorted(folder.glob("SCGA-FULL-20261120-*.zip"))
-    if not zips:
-        info = write_package(folder, persons=persons, seed=seed, kind="FULL", date="20261120")
-        zips = [info.zip_path]
-    dzhub = str(Path(sys.executable).with_name("dzhub"))
-    t = time.monotonic()
-    subprocess.run([dzhub, "package", "load", str(zips[0])], check=True, env={**_env(dsn)})
-    print(f"loaded {zips[0].name} in {time.monotonic() - t:.1f} s", file=sys.stderr)
+    print(f"loaded in {load(full_package(persons, seed), dsn):.1f} s", file=sys.stderr)
     t = time.monotonic()
     run_dbt(["run", "--quiet"], dsn)
     print(f"dbt run in {time.monotonic() - t:.1f} s", file=sys.stderr)
-
-
-def _env(dsn: str) -> dict[str, str]:
-    import os
-
-    return {**os.environ, "DZ_PG_DSN": dsn}
 
 
 def _login_dsn(dsn: str, name: str) -> str:

@@ -15,8 +15,9 @@
 -- neither uses an InitPlan, so both scan in parallel, and for a lookup by ID hash the index on
 -- meta.pii_hash(gmsfhm) still serves (the hash is leakproof and pushed into both branches).
 -- Unused masked columns of a count are not computed (PostgreSQL drops them branch by branch).
--- The masking functions and the keyed hash move to PL/pgSQL below (same expressions), which
--- takes their parsing out of every query's planning.
+-- The masking functions move to PL/pgSQL below (same expressions), which takes their parsing
+-- out of every query's planning. (The keyed hash stays SQL: as PL/pgSQL a lookup gained 0.03 ms
+-- but hashing a column in bulk, as a rebuilt table's index does, lost 17 %.)
 
 -- The stations a scoped login sees, one row each: its station, or the GAJG codes under its county
 -- (the rule of meta.scope_stations, which the audited reveal keeps using). A table, not a view:
@@ -94,24 +95,11 @@ begin
                '(1[3-9][0-9])[0-9]{4}([0-9]{4})', '\1****\2', 'g');
 end $$;
 
--- The keyed hash, the same expression, in PL/pgSQL for the same reason: a SECURITY DEFINER SQL
--- function is never inlined, and the SQL-function executor plans its body again in every query
--- (a lookup by hash through core_person: 0.15 ms to 0.11 ms, prepared). Replacing the function
--- resets LEAKPROOF, which only a superuser may set again (as 0010 did); the index on it stays
--- valid, the values being the same.
-create or replace function meta.pii_hash(v text) returns text
-language plpgsql immutable strict parallel safe security definer set search_path = pg_catalog, pg_temp as $$
-begin
-    return encode(sha256(convert_to((select k.secret from meta.pii_key k) || upper(btrim(v)), 'UTF8')), 'hex');
-end $$;
-do $$
-begin
-    if (select rolsuper from pg_roles where rolname = current_user) then
-        alter function meta.pii_hash(text) leakproof;
-    else
-        raise warning 'dz-hub: meta.pii_hash is not leakproof (a superuser runs: alter function meta.pii_hash(text) leakproof): analysts'' lookups by hash will scan';
-    end if;
-end $$;
+-- Whether a person's number gets the index that serves lookups by its keyed hash: not on the
+-- rule models' per-run working tables (mdl_base__*), which no analyst looks a person up in and
+-- which are rebuilt every run (their three indexes cost 18 s of a 63 s run at 1M persons).
+-- Set from the column's `meta: {hash_index: false}` in the model's yml.
+alter table meta.column_class add column if not exists hash_index boolean not null default true;
 
 create or replace function meta.dz_protect(p_schema text, p_relation text) returns text
 language plpgsql as $$
@@ -156,7 +144,7 @@ begin
     -- A person's number in the modelled layers is looked up by its hash: index it (a rebuilt
     -- table comes without). The ODS tables are read in bulk, not person by person.
     if p_schema <> 'ods' and exists (select 1 from meta.column_class where schema_name = p_schema
-                                     and relation = p_relation and column_name = 'gmsfhm' and pii = 'idcard')
+                                     and relation = p_relation and column_name = 'gmsfhm' and pii = 'idcard' and hash_index)
        and exists (select 1 from pg_class where oid = base and relkind in ('r', 'm', 'p'))
        and to_regclass(format('%I.%I', p_schema, left(p_relation, 50) || '__id_hash')) is null then
         execute format('create index %I on %s (meta.pii_hash(gmsfhm::text))',
