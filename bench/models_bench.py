@@ -3,7 +3,7 @@ of the tables they read, measured in the same run.
 
     .venv/bin/python bench/models_bench.py [--persons 1000000] [--seed 7] [--keep] [--reuse]
 
-In a fresh database of its own (``dzhub_models_bench``), one run:
+In a fresh database of its own (``dzhub_models_bench_<persons>``), one run:
 
 1. writes (bench/_city.py: cached under ``bench/out/dbt_city_<persons>_<seed>/``, shared with
    dbt_bench.py and masking_bench.py) the synthetic city's FULL package of day 20261120 and loads
@@ -38,7 +38,7 @@ from dz_assets.settings import DEFAULT_PG_DSN, env
 from dz_assets.transform import DBT_PROJECT_DIR
 
 AS_OF = date(2026, 11, 19)
-DB = "dzhub_models_bench"
+DB = "dzhub_models_bench_{persons}"  # one per city size: --reuse never meets another size
 
 
 def _timed(conn, sql: str) -> float:
@@ -71,13 +71,14 @@ def main() -> None:
     args = ap.parse_args()
 
     server = env("DZ_PG_DSN") or DEFAULT_PG_DSN
-    dsn = with_database(server, DB)
+    db = DB.format(persons=args.persons)
+    dsn = with_database(server, db)
     if args.reuse and _loaded(dsn):
         init_database(dsn)  # migrations since
         with psycopg.connect(dsn, autocommit=True) as conn:  # the model layer as before its first run
             conn.execute("drop schema if exists model cascade")
     else:
-        dsn = fresh_database(server, DB)
+        dsn = fresh_database(server, db)
         print(f"load: {load(full_package(args.persons, args.seed), dsn):.0f}s", file=sys.stderr)
     read = tables_read() or []
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -126,7 +127,7 @@ def main() -> None:
         "rerun_s": rerun.duration_s, "forced_rerun_s": forced.duration_s, "findings": first.findings, "nodes_first": first_nodes,
         "nodes_rerun": rerun_nodes}, indent=1))
     if not args.keep:
-        drop_database(server, DB)
+        drop_database(server, db)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from unnest(%(schemas)s::text[], %(tables)s::text[]) w (s, t)
 left join pg_namespace n on n.nspname = w.s
 left join pg_class c on c.relnamespace = n.oid and c.relname = w.t
 left join pg_stat_user_tables st on st.relid = c.oid
-left join meta.cdc_table_state cs on lower(cs.table_code) = w.t and w.s = 'ods'
+left join meta.cdc_table_state cs on cs.table_code = upper(w.t) and w.s = 'ods'
 order by 1, 2
 
 -- name: batches
