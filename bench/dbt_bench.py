@@ -32,13 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import psycopg
+from _city import BASE_DATE, OUT, full_package, load
 
 from dz_assets.catalog import load_catalogue
 from dz_assets.cdc.message import parse_body
@@ -47,12 +45,10 @@ from dz_assets.db.init import init_database
 from dz_assets.ods.apply import apply_changes
 from dz_assets.ods.changelog import store_changes
 from dz_assets.settings import DEFAULT_PG_DSN, env
-from dz_assets.synth import iter_messages, write_package
+from dz_assets.synth import iter_messages
 from dz_assets.synth.package_writer import next_day
 from dz_assets.transform import run_dbt
 
-OUT = Path(__file__).resolve().parent / "out"
-BASE_DATE = "20261120"
 INPUTS = ("hz_hjrkjbxx", "ybss_syrkxx", "ybss_syfwxx", "ybss_sydwjbxx", "ybss_sydwdzxx", "ybss_bzdzjlxxx",
           "ybss_bzdzmlxx", "ybss_bzdzchxx", "zdr_tddxjbxx", "zdr_zazdrbqryxx", "ezc_mdjffxyhjbxx",
           "ezc_mdjffxyhdsrxx", "ezc_rhzfjbxx", "ezc_rhzfryxx", "zhxq_zhxqryzcxx", "zhxq_zhxqryjcjlxx", "ybss_ajxx")
@@ -60,17 +56,6 @@ COUNTED = ("staging.stg_ods__hz_hjrkjbxx", "core.core_address", "core.core_perso
            "core.core_unit", "core.core_cmp__hukou_vs_residence", "topic.topic_hjgl__person",
            "topic.topic_ldrk__migrant", "element.elem_person", "element.elem_place",
            "element.elem_person_track", "element.elem_anomaly")
-
-
-def _package(persons: int, seed: int) -> Path:
-    folder = OUT / f"dbt_city_{persons}_{seed}"
-    folder.mkdir(parents=True, exist_ok=True)
-    full = sorted(folder.glob(f"SCGA-FULL-{BASE_DATE}-*.zip"))
-    if not full:
-        t = time.monotonic()
-        full = [write_package(folder, persons=persons, seed=seed, kind="FULL", date=BASE_DATE).zip_path]
-        print(f"synth FULL: {time.monotonic() - t:.0f}s", file=sys.stderr)
-    return full[0]
 
 
 def _apply_day(persons: int, seed: int, dsn: str) -> tuple[float, int]:
@@ -87,17 +72,6 @@ def _apply_day(persons: int, seed: int, dsn: str) -> tuple[float, int]:
             apply_changes(conn, cat.tables[code])
         conn.commit()
     return time.monotonic() - t, sum(map(len, by_table.values()))
-
-
-def _load(zip_path: Path, dsn: str) -> float:
-    t = time.monotonic()
-    dzhub = str(Path(sys.executable).with_name("dzhub"))
-    out = subprocess.run([dzhub, "package", "load", str(zip_path), "--json"], capture_output=True, text=True,
-                         env={**os.environ, "DZ_PG_DSN": dsn, "DZ_STATE_DIR": str(OUT / "dbt_state")})
-    verdict = json.loads(out.stdout or "{}")
-    if verdict.get("status") != "loaded":
-        raise SystemExit(f"load of {zip_path.name} failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
-    return time.monotonic() - t
 
 
 SNAPSHOT_DB = "dzhub_dbt_bench_full"
@@ -193,10 +167,7 @@ def main() -> None:
             conn.execute("drop database if exists dzhub_dbt_bench with (force)")
         init_database(dsn)
 
-        full_zip = _package(a.persons, a.seed)
-        load_full = _load(full_zip, dsn)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("vacuum analyze")  # the loader leaves fresh tables; dbt's plans want statistics
+        load_full = load(full_package(a.persons, a.seed), dsn)  # and vacuum analyze: dbt's plans want statistics
         load_before = os.getloadavg()[0]
         base_s, base_rows = _baseline(dsn)
 

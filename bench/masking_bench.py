@@ -1,19 +1,21 @@
 """Masking benchmark: the same analyst questions as the owner on the base tables and as a
 station-bound analyst through the masked, jurisdiction-scoped views.
 
-    .venv/bin/python bench/masking_bench.py [--persons 1000000] [--seed 7] [--repeat 7] [--reuse]
+    .venv/bin/python bench/masking_bench.py [--persons 1000000] [--seed 7] [--repeat 15] [--reuse]
 
 In a database of its own (``dzhub_masking_bench``), one run:
 
-1. writes (cached under ``bench/out/masking_city_<persons>_<seed>/``) the synthetic city's FULL
+1. writes (cached under ``bench/out/dbt_city_<persons>_<seed>/``, bench/_city.py) the synthetic city's FULL
    package, loads it through the real loader and builds the dbt layers (skipped with ``--reuse``
    when the database already holds them);
 2. binds a fresh ``dz_analyst`` login to the station with the most residents;
-3. times each question ``--repeat`` times (median, warm cache) as the owner and as that login:
+3. times each question ``--repeat`` times (median, warm cache, every query planned as an ad-hoc
+   one: no server-side prepared statements) as the owner and as that login:
    - a per-station topic count: ``topic.topic_hjgl__person`` filtered by the station vs the
      masked view, whose jurisdiction filter does it;
    - a lookup by ID: ``core.core_person`` by ID number vs the masked view by its keyed hash;
-4. prints both times, their ratio (goal ≤ 1.3×) and the plans of the analyst's queries.
+4. prints both times, their ratio (goal ≤ 1.3×) and the plans of the analyst's queries, and the
+   floor of the lookup: the owner through a bare security-barrier view (no masking, no scope).
 """
 
 from __future__ import annotations
@@ -21,45 +23,28 @@ from __future__ import annotations
 import argparse
 import secrets
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg
+from _city import full_package, load
 from psycopg import sql
 
 from dz_assets.db import with_database
 from dz_assets.db.init import init_database
 from dz_assets.security.users import add_user
 from dz_assets.settings import DEFAULT_PG_DSN, env
-from dz_assets.synth import write_package
 from dz_assets.transform import run_dbt
 
-OUT = Path(__file__).resolve().parent / "out"
 DB = "dzhub_masking_bench"
 GOAL = 1.3
 
 
 def _build(dsn: str, persons: int, seed: int) -> None:
-    folder = OUT / f"masking_city_{persons}_{seed}"
-    zips = sorted(folder.glob("*.zip"))
-    if not zips:
-        info = write_package(folder, persons=persons, seed=seed)
-        zips = [info.zip_path]
-    dzhub = str(Path(sys.executable).with_name("dzhub"))
-    t = time.monotonic()
-    subprocess.run([dzhub, "package", "load", str(zips[0])], check=True, env={**_env(dsn)})
-    print(f"loaded {zips[0].name} in {time.monotonic() - t:.1f} s", file=sys.stderr)
+    print(f"loaded in {load(full_package(persons, seed), dsn):.1f} s", file=sys.stderr)
     t = time.monotonic()
     run_dbt(["run", "--quiet"], dsn)
     print(f"dbt run in {time.monotonic() - t:.1f} s", file=sys.stderr)
-
-
-def _env(dsn: str) -> dict[str, str]:
-    import os
-
-    return {**os.environ, "DZ_PG_DSN": dsn}
 
 
 def _login_dsn(dsn: str, name: str) -> str:
@@ -89,7 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--persons", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--reuse", action="store_true", help="Keep the database when it already holds a city.")
     args = ap.parse_args()
 
@@ -104,7 +89,7 @@ def main() -> None:
     if not exists:
         _build(dsn, args.persons, args.seed)
 
-    with psycopg.connect(dsn, autocommit=True) as owner:
+    with psycopg.connect(dsn, autocommit=True, prepare_threshold=None) as owner:
         persons = owner.execute("select count(*) from core.core_person").fetchone()[0]
         station = owner.execute("select hj_gajgjgdm from topic.topic_hjgl__person where hj_gajgjgdm is not null "
                                 "group by 1 order by count(*) desc limit 1").fetchone()[0]
@@ -117,7 +102,7 @@ def main() -> None:
         with psycopg.connect(dsn) as c:
             add_user(c, name, "dz_analyst", station=station)
         try:
-            with psycopg.connect(_login_dsn(dsn, name), autocommit=True) as analyst:
+            with psycopg.connect(_login_dsn(dsn, name), autocommit=True, prepare_threshold=None) as analyst:
                 questions = [
                     ("per-station topic count",
                      owner, "select count(*) from topic.topic_hjgl__person where hj_gajgjgdm = %s", (station,),
@@ -136,8 +121,18 @@ def main() -> None:
                     print(f"  {label:26s} owner {o_t * 1000:9.2f} ms   analyst {a_t * 1000:9.2f} ms   "
                           f"{ratio:5.2f}×  {verdict}")
                     print(_plan(ac, aq, ap_))
+                # What any view costs a one-row lookup, masking and scoping aside: the owner through a
+                # plain security-barrier view of the same table, found by the same keyed hash.
+                owner.execute("create temp view bench_plain with (security_barrier) as "
+                              "select t.*, meta.pii_hash(t.gmsfhm::text) as gmsfhm_hash from core.core_person t")
+                o_t, f_t, _, _ = _medians(owner, "select * from core.core_person where gmsfhm = %s", (pid,),
+                                          owner, "select * from bench_plain where gmsfhm_hash = %s", (id_hash,),
+                                          args.repeat)
+                print(f"  {'floor: lookup, bare view':26s} owner {o_t * 1000:9.2f} ms   view    {f_t * 1000:9.2f} ms   "
+                      f"{f_t / o_t:5.2f}×  (no masking, no scope: the view and the hash alone)")
         finally:
             owner.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))
+            owner.execute("delete from meta.login_scope where login = %s", (name,))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ def run(as_of: date, as_json: bool) -> None:
     from dz_assets.rules.run import run_models
 
     outcome = run_models(resolve_dsn(allow_embedded=True).dsn, as_of)
+    if outcome.reused:
+        click.echo(f"{as_of} 的输入与上次运行相同（所读各表、模型代码、阈值均未变）：沿用已有发现", err=True)
     if as_json:
         emit_json(outcome.as_json())
         return

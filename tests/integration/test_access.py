@@ -181,6 +181,25 @@ def test_county_login_sees_its_stations(access_dsn, owner):
         assert conn.execute("select count(*) from masked_core.core_person").fetchone()[0] == expected > 0
 
 
+def test_a_login_scope_change_moves_its_rows(access_dsn, owner):
+    """The masked views judge by meta.login_station, which triggers keep from the scope and the
+    code table: re-binding a login, or a station leaving the code table, shows at the next query."""
+    station, county = _busiest_station(owner)
+    by_county = owner.execute("select count(*) from core.core_person where left(jz_gajgjgdm, 6) = %(c)s "
+                              "or left(hj_gajgjgdm, 6) = %(c)s", {"c": county}).fetchone()[0]
+    with login(access_dsn, "dz_analyst", station=station) as dsn, psycopg.connect(dsn, autocommit=True) as conn:
+        name = conn.execute("select current_user::text").fetchone()[0]
+        by_station = conn.execute("select count(*) from masked_core.core_person").fetchone()[0]
+        owner.execute("update meta.login_scope set station = null, county = %s where login = %s", (county, name))
+        assert conn.execute("select count(*) from masked_core.core_person").fetchone()[0] == by_county >= by_station
+        with owner.transaction():  # the county's stations come from the code table
+            owner.execute("delete from meta.code_table where dict = 'GAJG' and code like %s", (county + "%",))
+            assert owner.execute("select count(*) from meta.login_station where login = %s",
+                                 (name,)).fetchone()[0] == 0
+            raise psycopg.Rollback()
+        assert owner.execute("select count(*) from meta.login_station where login = %s", (name,)).fetchone()[0] > 0
+
+
 def test_jurisdiction_holds_against_a_leaky_function(access_dsn, owner):
     """The security barrier: a reader's own function sees only rows of its jurisdiction."""
     station, _ = _busiest_station(owner)

@@ -311,3 +311,57 @@ def test_unmasked_findings_need_an_engineer_and_are_audited(city, pg_server_dsn)
         action, obj, details = conn.execute("select action, object, details from meta.audit "
                                             "order by audit_id desc limit 1").fetchone()
     assert (action, obj, details["model"], details["form"]) == ("findings.unmasked", D.isoformat(), "YJ07", "json")
+
+
+def test_rule_version_covers_the_shared_parts_a_model_calls(city):
+    """rule_version hashes the model's SQL as written, the SQL of every shared rule part
+    (mdl_part_* macro) it calls, and its threshold values: a change to a part ZX02 and ZX03 share
+    moves both versions, and a model calling none keeps the hash of its own text."""
+    import hashlib
+
+    from dz_assets.transform import DBT_PROJECT_DIR
+
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text(encoding="utf-8"))
+    with psycopg.connect(city["dsn"]) as conn:
+        recorded = {code: (version, vars_) for code, version, vars_ in conn.execute(
+            "select model_code, rule_version, vars from model.mdl_rule_runs where as_of = %s", (D,))}
+    with_parts = set()
+    for node in manifest["nodes"].values():
+        rule = node.get("config", {}).get("meta", {}).get("rule") if node["resource_type"] == "model" else None
+        if not rule:
+            continue
+        parts = sorted(m for m in node["depends_on"]["macros"] if m.startswith("macro.dz_hub.mdl_part_"))
+        text = node["raw_code"] + "".join("\n--part " + manifest["macros"][m]["macro_sql"] for m in parts)
+        version, values = recorded[rule["code"]]
+        text = text.replace("\r\n", "\n") + "\n--vars " + ";".join(f"{v}={values[v]}" for v in rule["vars"])
+        assert version == "v1." + hashlib.md5(text.encode()).hexdigest()[:10], rule["code"]
+        if parts:
+            with_parts.add(rule["code"])
+    assert with_parts == {"ZX02", "ZX03"}
+
+
+def test_rerun_of_an_unchanged_day_keeps_its_findings_until_an_input_changes(city):
+    import time
+
+    def comparable():
+        return [{k: v for k, v in r.items() if k not in VOLATILE} for r in read_findings(city["dsn"], D)]
+
+    computed = run_models(city["dsn"], D, reuse=False)
+    before = comparable()
+    kept = run_models(city["dsn"], D)
+    assert kept.reused and not computed.reused
+    assert kept.findings == computed.findings and comparable() == before
+    with psycopg.connect(city["dsn"], autocommit=True) as conn:  # a hand-made change, no loader's watermark
+        conn.execute("update ods.ybss_ajxx set fasj = fasj where ajbh = (select min(ajbh) from ods.ybss_ajxx)")
+        seen = conn.execute("select n_tup_upd from pg_stat_user_tables where relid = 'ods.ybss_ajxx'::regclass")
+        updates = seen.fetchone()[0]
+    deadline = time.monotonic() + 15  # the closed session's counts reach the statistics shortly
+    with psycopg.connect(city["dsn"], autocommit=True) as conn:
+        while time.monotonic() < deadline and conn.execute(
+                "select n_tup_upd from pg_stat_user_tables where relid = 'ods.ybss_ajxx'::regclass").fetchone()[0] <= updates:
+            time.sleep(0.2)
+    again = run_models(city["dsn"], D)
+    assert not again.reused
+    assert comparable() == before  # the same data: the same findings
+    assert not run_models(city["dsn"], D - timedelta(days=1)).reused  # another day: never kept
+    run_models(city["dsn"], D)  # the city's day last, as the other tests left it

@@ -32,15 +32,21 @@
 {%- endmacro %}
 
 {#- rule_version of a rule model node: 'v1.' + 10 hex of the md5 of its SQL as written (raw_code,
-    not as compiled for a day or schema) and the values of its threshold vars (meta.rule.vars).
-    The day and the environment are in neither, so the version only moves when the rule does. -#}
+    not as compiled for a day or schema), with the SQL of the shared rule parts it calls
+    (mdl_part_* macros, macros/model/parts.sql; none for most models, whose text is then the
+    model's alone), and the values of its threshold vars (meta.rule.vars). The day and the
+    environment are in none of these, so the version only moves when the rule does. -#}
 {% macro mdl_rule_version(node) -%}
     {%- set rule = node.config.meta.rule -%}
     {%- set values = [] -%}
     {%- for v in rule.vars -%}
         {%- do values.append(v ~ '=' ~ var(v)) -%}
     {%- endfor -%}
-    {%- set text = node.raw_code | replace('\r\n', '\n') -%}
+    {%- set parts = namespace(text='') -%}
+    {%- for m in node.depends_on.macros | sort if m.startswith('macro.dz_hub.mdl_part_') -%}
+        {%- set parts.text = parts.text ~ '\n--part ' ~ dz_hub[m.split('.')[-1]].macro.macro_sql -%}
+    {%- endfor -%}
+    {%- set text = (node.raw_code ~ parts.text) | replace('\r\n', '\n') -%}
     {{ return('v1.' ~ local_md5(text ~ '\n--vars ' ~ values | join(';'))[:10]) }}
 {%- endmacro %}
 

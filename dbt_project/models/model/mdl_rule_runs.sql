@@ -32,7 +32,10 @@ rules as (
 
 final as (
     select {{ mdl_as_of() }} as as_of, r.model_code, r.model_name, r.model_relation, r.rule_version, r.vars,
-           coalesce(c.findings, 0)::bigint as findings, now() as evaluated_at
+           coalesce(c.findings, 0)::bigint as findings, now() as evaluated_at,
+           -- what the run read (dz_assets/rules/fingerprint.py): a re-run of this day from the
+           -- same inputs keeps these findings; empty when the run did not say (a Dagster run)
+           nullif('{{ var("inputs_fingerprint", "") }}', '')::text as inputs_fingerprint
     from rules r
     left join counts c on c.model_code = r.model_code
 )

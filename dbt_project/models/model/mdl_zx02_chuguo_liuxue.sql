@@ -23,13 +23,7 @@ activity as (
     {{ mdl_track_activity(mdl_window_start(var('zx02_days')), 'abroad') }}
 ),
 
-silent as (
-    select distinct a.gmsfhm
-    from abroad a
-    where a.gmsfhm is not null
-      and exists (select 1 from residents r where r.gmsfhm = a.gmsfhm)
-      and not exists (select 1 from activity t where t.gmsfhm = a.gmsfhm)
-),
+{{ mdl_part_silent('abroad', 'residents', 'activity') }},
 
 abroad_evidence as (
     select gmsfhm, jsonb_agg(jsonb_build_object('table', tbl, 'key', jsonb_build_object(key_name, key),
@@ -38,23 +32,6 @@ abroad_evidence as (
     group by gmsfhm
 ),
 
-resident_evidence as (
-    {{ mdl_resident_evidence('residents', 'silent') }}
-),
-
-final as (
-    select
-        {{ mdl_finding_columns('ZX02') }},
-        s.gmsfhm as subject_gmsfhm,
-        r.xm as subject_xm,
-        r.dzbm as subject_dzbm,
-        a.evidence || r.evidence
-        || jsonb_build_array(jsonb_build_object('table', 'TRACK_ACTIVITY', 'key', jsonb_build_object('GMSFHM', s.gmsfhm),
-               'fields', jsonb_build_object('FROM', {{ mdl_window_start(var('zx02_days')) }}, 'UNTIL', {{ mdl_as_of() }},
-                                            'RECORDS', 0))) as evidence
-    from silent s
-    join resident_evidence r on r.gmsfhm = s.gmsfhm
-    join abroad_evidence a on a.gmsfhm = s.gmsfhm
-)
+{{ mdl_part_silent_findings('ZX02', 'residents', 'abroad_evidence', var('zx02_days'), 'RECORDS') }}
 
 select * from final

@@ -28,13 +28,7 @@ activity as (
     where ad.dzbm is null or ad.xzqhdm like '5117%'
 ),
 
-silent as (
-    select distinct m.gmsfhm
-    from moves m
-    where m.gmsfhm is not null
-      and exists (select 1 from residents r where r.gmsfhm = m.gmsfhm)
-      and not exists (select 1 from activity t where t.gmsfhm = m.gmsfhm)
-),
+{{ mdl_part_silent('moves', 'residents', 'activity') }},
 
 move_evidence as (
     select gmsfhm, jsonb_agg({{ mdl_evidence('HZ_QHCXX', [('YWLSH', 'ywlsh')],
@@ -43,23 +37,6 @@ move_evidence as (
     group by gmsfhm
 ),
 
-resident_evidence as (
-    {{ mdl_resident_evidence('residents', 'silent') }}
-),
-
-final as (
-    select
-        {{ mdl_finding_columns('ZX03') }},
-        s.gmsfhm as subject_gmsfhm,
-        r.xm as subject_xm,
-        r.dzbm as subject_dzbm,
-        m.evidence || r.evidence
-        || jsonb_build_array(jsonb_build_object('table', 'TRACK_ACTIVITY', 'key', jsonb_build_object('GMSFHM', s.gmsfhm),
-               'fields', jsonb_build_object('FROM', {{ mdl_window_start(var('zx03_days')) }}, 'UNTIL', {{ mdl_as_of() }},
-                                            'IN_DAZHOU_RECORDS', 0))) as evidence
-    from silent s
-    join resident_evidence r on r.gmsfhm = s.gmsfhm
-    join move_evidence m on m.gmsfhm = s.gmsfhm
-)
+{{ mdl_part_silent_findings('ZX03', 'residents', 'move_evidence', var('zx03_days'), 'IN_DAZHOU_RECORDS') }}
 
 select * from final
