@@ -83,6 +83,14 @@ DEFAULTS: dict[str, str] = {
     # The redirect's own least-privileged login (a dz_redirect member); unset: DZ_PG_DSN.
     "DZ_REDIRECT_PG_DSN": "",
     "DZ_DBT_TARGET": "dev",  # read by dbt_project/profiles.yml only
+    # Declarative sources (spec/source-config.md): the folder of YAML files (unset: sources/ in
+    # the checkout); attempts of a run on a transient fault and the first back-off (doubling);
+    # an HTTP request's timeout; how far before the highest cursor read a time cursor re-reads.
+    "DZ_SOURCES_DIR": "",
+    "DZ_SOURCES_RETRIES": "3",
+    "DZ_SOURCES_RETRY_BACKOFF_S": "0.5",
+    "DZ_SOURCES_HTTP_TIMEOUT_S": "30",
+    "DZ_SOURCES_LOOKBACK_S": "600",
 }
 
 

@@ -65,7 +65,7 @@ def _register() -> None:
     import importlib
 
     for name in ("db", "synth", "package", "rejects", "cdc", "alerts", "status", "metrics", "purge", "redirect",
-                 "dbt", "models", "findings", "demo", "ui", "users", "reveal"):
+                 "dbt", "models", "findings", "demo", "ui", "users", "reveal", "sources"):
         try:
             module = importlib.import_module(f"dz_assets.cli.{name}")
         except ModuleNotFoundError as exc:  # a group not written yet
