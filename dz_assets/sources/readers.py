@@ -148,7 +148,8 @@ def http_batches(cfg: SourceConfig, state: ReadState, *, attempts: int, timeout_
     from dlt.sources.helpers.rest_client import RESTClient
 
     session = Client(request_timeout=timeout_s, request_max_attempts=attempts,
-                     request_backoff_factor=backoff_s, request_max_retry_delay=30).session
+                     request_backoff_factor=backoff_s, request_max_retry_delay=30,
+                     raise_for_status=False).session
     client = RESTClient(base_url=cfg.connection["url"], headers=cfg.headers(), paginator=_paginator(cfg),
                         session=session)
     params = {}

@@ -132,10 +132,11 @@ def _attempt(cfg: SourceConfig, run_id: str, started: datetime, t0: float, backe
         rejects: list[Reject] = []
         read = loaded = 0
         encoder = ArrowToPostgresBinaryEncoder(stage_schema)
+        batches = _batches(conn, cfg, cursor_before, state, backend)  # its queries before the COPY begins
         with conn.cursor() as cur, cur.copy(sql.SQL("copy pg_temp.dz_stage ({}) from stdin (format binary)").format(
                 sql.SQL(", ").join(sql.Identifier(f.name) for f in stage_schema))) as cp:
             cp.write(encoder.write_header())
-            for batch in _batches(conn, cfg, cursor_before, state, backend):
+            for batch in batches:
                 n = batch.table.num_rows
                 if n == 0:
                     continue

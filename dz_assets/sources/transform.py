@@ -68,7 +68,7 @@ def transform(cfg: SourceConfig, batch: pa.Table, positions: pa.Array | None = N
     key_cols = []
     for k in cfg.key:
         col = _text(_column(batch, k))
-        blank = pc.or_(pc.is_null(col), pc.equal(pc.utf8_trim_whitespace(col), ""))
+        blank = pc.or_kleene(pc.is_null(col), pc.equal(pc.utf8_trim_whitespace(col), ""))
         flag(blank, k, lambda _i, k=k: f"missing key {k}")
         key_cols.append(col)
     if len(key_cols) == 1:
@@ -205,11 +205,17 @@ def _parse_time(fs: FieldSpec, col: pa.Array):
         parsed = pc.strptime(col, format=fmt, unit="us", error_is_null=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         parsed = pa.array([_py_parse(v, fmt) for v in values], pa.timestamp("us"))
+    # Arrow refuses some forms Python reads (unpadded numbers) and takes days a month lacks
+    # (2024-02-30): a value that does not write back to itself is judged by Python's strptime.
+    try:
+        same = pc.equal(pc.strftime(parsed, format=fmt), col)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        same = pa.nulls(len(col), pa.bool_())
+    doubt = pc.and_(pc.is_valid(col), pc.invert(pc.fill_null(same, False)))
+    if pc.any(doubt).as_py():
+        retry = [_py_parse(v, fmt) if d else None for v, d in zip(values, doubt.to_pylist(), strict=True)]
+        parsed = pc.if_else(doubt, pa.array(retry, pa.timestamp("us")), parsed)
     failed = pc.and_(pc.is_null(parsed), pc.is_valid(col))
-    if pc.any(pc.fill_null(failed, False)).as_py():  # Arrow refuses some that Python reads (%-forms)
-        retry = [_py_parse(v, fmt) if f else None for v, f in zip(values, failed.to_pylist(), strict=True)]
-        parsed = pc.coalesce(parsed, pa.array(retry, pa.timestamp("us")))
-        failed = pc.and_(pc.is_null(parsed), pc.is_valid(col))
     what = "date" if fs.date else "datetime"
     wrong = (failed, lambda i: f"not a {what} in {fmt}: {values[i]!r}")
     if fs.date:
