@@ -264,7 +264,11 @@ def _scalar_text(v: Any) -> str:
 # -- files ------------------------------------------------------------------------------------
 
 def file_paths(cfg: SourceConfig) -> list[Path]:
-    pattern = os.path.expandvars(os.path.expanduser(cfg.connection["path"]))
+    from dz_assets.settings import get_settings
+
+    # ${DZ_STATE_DIR} is the resolved state folder even when the variable is unset (its default)
+    raw = cfg.connection["path"].replace("${DZ_STATE_DIR}", str(get_settings().state_dir))
+    pattern = os.path.expandvars(os.path.expanduser(raw))
     if not os.path.isabs(pattern):
         pattern = str(cfg.file.parent / pattern)
     import glob
