@@ -174,6 +174,9 @@ def _attempt(cfg: SourceConfig, run_id: str, started: datetime, t0: float, backe
         conn.execute(query("run", "success"), {
             **_status_params(cfg, run_id, started), "read": read, "loaded": loaded, "rejected": len(rejects),
             "changed": changed, "deleted": deleted, "duration_s": duration,
+            "fuse_entity": cfg.fuse.entity if cfg.fuse else None,
+            "fuse_key": cfg.fuse.key.lower() if cfg.fuse else None,
+            "fuse_priority": cfg.fuse.priority if cfg.fuse else None,
             "cursor": json.dumps(encode_cursor(cursor_after)) if cursor_after is not None else None})
         protect(conn, cfg)
     return RunResult(cfg.id, run_id, read, loaded, len(rejects), changed, deleted, duration,

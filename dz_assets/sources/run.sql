@@ -15,17 +15,18 @@ on conflict (source, path, sha256) do update set rows = excluded.rows, run_id = 
 -- name: success
 insert into meta.source_status as s (source, name, category, owner, kind, enabled, schedule, config_file,
     last_run_at, last_success_at, last_run_id, rows_read, rows_loaded, rows_rejected, rows_changed, rows_deleted,
-    last_error, duration_s, cursor_value)
+    last_error, duration_s, cursor_value, fuse_entity, fuse_key, fuse_priority)
 values (%(source)s, %(name)s, %(category)s, %(owner)s, %(kind)s, %(enabled)s, %(schedule)s, %(config_file)s,
     %(started)s, %(started)s, %(run_id)s, %(read)s, %(loaded)s, %(rejected)s, %(changed)s, %(deleted)s,
-    null, %(duration_s)s, %(cursor)s)
+    null, %(duration_s)s, %(cursor)s, %(fuse_entity)s, %(fuse_key)s, %(fuse_priority)s)
 on conflict (source) do update set name = excluded.name, category = excluded.category, owner = excluded.owner,
     kind = excluded.kind, enabled = excluded.enabled, schedule = excluded.schedule,
     config_file = excluded.config_file, last_run_at = excluded.last_run_at,
     last_success_at = excluded.last_success_at, last_run_id = excluded.last_run_id,
     rows_read = excluded.rows_read, rows_loaded = excluded.rows_loaded, rows_rejected = excluded.rows_rejected,
     rows_changed = excluded.rows_changed, rows_deleted = excluded.rows_deleted, last_error = null,
-    duration_s = excluded.duration_s, cursor_value = coalesce(excluded.cursor_value, s.cursor_value)
+    duration_s = excluded.duration_s, cursor_value = coalesce(excluded.cursor_value, s.cursor_value),
+    fuse_entity = excluded.fuse_entity, fuse_key = excluded.fuse_key, fuse_priority = excluded.fuse_priority
 
 -- name: failure
 insert into meta.source_status as s (source, name, category, owner, kind, enabled, schedule, config_file,

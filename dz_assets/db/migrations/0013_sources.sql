@@ -22,7 +22,10 @@ create table if not exists meta.source_status (
     rows_deleted    bigint,   -- keys the last full sync marked deleted
     last_error      text,
     duration_s      double precision,
-    cursor_value    jsonb     -- {"type", "value"}: the highest cursor read, null before the first run or after reset
+    cursor_value    jsonb,    -- {"type", "value"}: the highest cursor read, null before the first run or after reset
+    fuse_entity     text,     -- person | address: the 一标三实 entity the source enriches (dbt's fusion models read these)
+    fuse_key        text,     -- its column holding the entity's key (gmsfhm / dzbm)
+    fuse_priority   int       -- lower wins; the province's data is 1 (dbt var fuse_province_priority)
 );
 comment on table meta.source_status is '汇聚数据源状态：每个数据源一行（名称、分类、提供单位、类型、启用、最近运行与成功时间、读取/入库/拒收行数、最近错误、耗时、增量游标）';
 
