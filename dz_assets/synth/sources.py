@@ -126,3 +126,27 @@ class RecordsApi:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def load_access_table(mysql_url: str, persons: int, seed: int, table: str = "zhxq_mjjl") -> int:
+    """The 智慧小区 access records in a MariaDB/MySQL table (dropped and made again); rows written."""
+    import pymysql
+
+    rest = mysql_url.split("://", 1)[1]
+    cred, _, hostpart = rest.rpartition("@")
+    user, _, password = cred.partition(":")
+    hostport, _, db = hostpart.partition("/")
+    host, _, port = hostport.partition(":")
+    conn = pymysql.connect(host=host, port=int(port or 3306), user=user, password=password,
+                           database=db or None, autocommit=True, charset="utf8mb4")
+    try:
+        cur = conn.cursor()
+        cur.execute(f"drop table if exists {table}")
+        cur.execute(f"create table {table} (jlbh varchar(20) primary key, xqbm varchar(20), sfzh varchar(20), "
+                    "xm varchar(20), crfx varchar(4), crsj datetime, gxsj datetime) character set utf8mb4")
+        rows = [(r["jlbh"], r["xqbm"], r["sfzh"], r["xm"], r["crfx"], r["crsj"], r["gxsj"])
+                for r in access_records(persons, seed)]
+        cur.executemany(f"insert into {table} values (%s, %s, %s, %s, %s, %s, %s)", rows)
+        return len(rows)
+    finally:
+        conn.close()
