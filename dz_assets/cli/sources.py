@@ -107,7 +107,13 @@ def rejects(source_id: str, run_id: str | None, as_json: bool) -> None:
     from dz_assets.sources.status import source_rejects
 
     items = source_rejects(source_id, run_id)
-    if as_json:
+    if as_json:  # the raw records leave the warehouse: personal data exported, audited
+        from dz_assets.db import connect
+        from dz_assets.security.audit import audit_in
+
+        with connect() as conn:
+            audit_in(conn, "sources.rejects.export", source_id, run=run_id, count=len(items))
+            conn.commit()
         emit_json({"id": source_id, "count": len(items), "rejects": [i.__dict__ for i in items]})
         return
     for r in items:

@@ -182,6 +182,10 @@ def test_mysql_loads_rejects_and_rereads_only_new_and_changed(src_dir, mysql_url
     assert again.read == 7
     assert rows(pg_dsn, "select count(*) from raw_src.mz_hydj")[0][0] == 4
 
+    # The last run's rejects, retrievable with their raw records
+    rej_out = json.loads(cli("sources", "rejects", "mz_hydj", "--json").stdout)
+    assert rej_out["count"] == 3 and {r["field"] for r in rej_out["rejects"]} == {"GMSFHM", "HYZKDM", "DJRQ"}
+
     # Listing
     listing = json.loads(cli("sources", "list", "--json").stdout)["sources"]
     (item,) = [s for s in listing if s["id"] == "mz_hydj"]
