@@ -139,9 +139,11 @@ def materialize_all(instance, report: DemoReport, publish_changes=None) -> None:
     run("reconciliation summary", "recon_summary_job")
     if _has_job(defs, "sources_job"):
         with demo_sources(report) as served:
-            if served:  # the sources whose systems answer here, in parallel as the job runs them
-                run("declarative sources", "sources_job",
-                    asset_selection=[dg.AssetKey(["raw_src", s]) for s in served])
+            # the config check, and the sources whose systems answer here (in parallel under the
+            # job's own executor; in process here)
+            run("declarative sources", "sources_job",
+                asset_selection=[dg.AssetKey(["meta", "source_config"]),
+                                 *(dg.AssetKey(["raw_src", s]) for s in served)])
     run("dbt daily build", "dbt_daily_build")
 
 
