@@ -231,8 +231,8 @@ def _create_stage(conn, schema: pa.Schema) -> None:
 
 def _merge(cfg: SourceConfig) -> sql.Composed:
     cols = [sql.Identifier(f.column) for f in cfg.fields]
-    return query("run", "merge", target=_target(cfg), columns=sql.SQL(", ").join(cols),
-                 updates=sql.SQL(", ").join(sql.SQL("{} = excluded.{}").format(c, c) for c in cols),
+    return query("run", "merge", target=_target(cfg), cols=sql.SQL(", ").join(cols),
+                 sets=sql.SQL(", ").join(sql.SQL("{} = excluded.{}").format(c, c) for c in cols),
                  old=sql.SQL(", ").join(sql.SQL("t.{}").format(c) for c in cols),
                  new=sql.SQL(", ").join(sql.SQL("excluded.{}").format(c) for c in cols))
 

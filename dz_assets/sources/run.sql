@@ -1,5 +1,5 @@
 -- name: lock
-select pg_advisory_xact_lock(hashtext('dz_source:' || %(source)s))
+select pg_advisory_xact_lock(hashtextextended('dz_source:' || %(source)s, 0))
 
 -- name: status_of
 select cursor_value from meta.source_status where source = %(source)s
@@ -43,12 +43,12 @@ update meta.source_status set cursor_value = null where source = %(source)s
 delete from meta.source_file where source = %(source)s
 
 -- name: merge
-insert into {target} as t ({columns}, _key, _position, _source, _run_id, _loaded_at, _deleted, _deleted_at)
-select distinct on (_key) {columns}, _key, _position, %(source)s, %(run_id)s, now(), false, null
+insert into {target} as t ({cols}, _key, _position, _source, _run_id, _loaded_at, _deleted, _deleted_at)
+select distinct on (_key) {cols}, _key, _position, %(source)s, %(run_id)s, now(), false, null
 from pg_temp.dz_stage
 where _ok
 order by _key, _seq desc
-on conflict (_key) do update set {updates}, _position = excluded._position, _run_id = excluded._run_id,
+on conflict (_key) do update set {sets}, _position = excluded._position, _run_id = excluded._run_id,
     _loaded_at = excluded._loaded_at, _deleted = false, _deleted_at = null
 where ({old}, t._deleted) is distinct from ({new}, false)
 
