@@ -4,24 +4,25 @@
 -- in its YAML file, not here).
 
 create table if not exists meta.source_status (
+    -- the columns the operations console reads first, in its order (its fixtures insert by position)
     source          text primary key,
     name            text,
     category        text,
     owner           text,
     kind            text,
     enabled         bool,
-    schedule        text,
-    config_file     text,
     last_run_at     timestamptz,
     last_success_at timestamptz,
-    last_run_id     text,
     rows_read       bigint,
     rows_loaded     bigint,
     rows_rejected   bigint,
-    rows_changed    bigint,   -- new or changed rows the last successful run wrote
-    rows_deleted    bigint,   -- keys the last full sync marked deleted
     last_error      text,
     duration_s      double precision,
+    schedule        text,
+    config_file     text,
+    last_run_id     text,
+    rows_changed    bigint,   -- new or changed rows the last successful run wrote
+    rows_deleted    bigint,   -- keys the last full sync marked deleted
     cursor_value    jsonb,    -- {"type", "value"}: the highest cursor read, null before the first run or after reset
     fuse_entity     text,     -- person | address: the 一标三实 entity the source enriches (dbt's fusion models read these)
     fuse_key        text,     -- its column holding the entity's key (gmsfhm / dzbm)
@@ -30,14 +31,14 @@ create table if not exists meta.source_status (
 comment on table meta.source_status is '汇聚数据源状态：每个数据源一行（名称、分类、提供单位、类型、启用、最近运行与成功时间、读取/入库/拒收行数、最近错误、耗时、增量游标）';
 
 create table if not exists meta.source_reject (
-    reject_id   bigint generated always as identity primary key,
     source      text not null,
     position    text,
     field       text,
     reason      text not null,
     record      jsonb,
     run_id      text not null,
-    rejected_at timestamptz not null default now()
+    rejected_at timestamptz not null default now(),
+    reject_id   bigint generated always as identity primary key
 );
 create index if not exists source_reject__source on meta.source_reject (source, rejected_at);
 comment on table meta.source_reject is '汇聚数据源拒收记录：每条不合规则的源记录一行（数据源、位置、字段、原因、原始记录、运行号）';

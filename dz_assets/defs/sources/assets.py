@@ -49,12 +49,12 @@ def _source_asset(cfg: SourceConfig) -> dg.AssetsDefinition:
         # the file again at run time: the run does what the file says now
         current = load_sources(cfg.file.parent).by_id(cfg.id) or cfg
         try:
-            result = run_source(current, run_id=context.run_id, log=context.log.warning)
+            result = run_source(current, run_id=context.run.run_id, log=context.log.warning)
         except SourceRunFailed as exc:
             with warehouse.connect() as conn:
                 raise_alert(conn, severity="error", source="sources", code="source_failed", subject=cfg.id,
                             message=f"数据源 {cfg.name}（{cfg.id}）运行失败：{exc}",
-                            details={"run_id": context.run_id, "file": str(cfg.file)})
+                            details={"run_id": context.run.run_id, "file": str(cfg.file)})
                 conn.commit()
             raise
         with warehouse.connect() as conn:
@@ -67,7 +67,7 @@ def _source_asset(cfg: SourceConfig) -> dg.AssetsDefinition:
             "duration_s": round(result.duration_s, 3),
             "rows_per_s": round(result.read / result.duration_s) if result.duration_s else 0,
             "attempts": result.attempts,
-            "rejects": f"dzhub sources rejects {cfg.id} --run {context.run_id}",
+            "rejects": f"dzhub sources rejects {cfg.id} --run {context.run.run_id}",
         })
 
     return _asset
