@@ -99,6 +99,14 @@ DEFAULTS: dict[str, str] = {
     "DZ_CONSOLE_SESSION_TTL_S": "28800",
     "DZ_CONSOLE_DAGSTER_URL": "http://127.0.0.1:3070",
     "DZ_CONSOLE_POOL_SIZE": "4",
+    # Declarative sources (spec/source-config.md): the folder of YAML files (unset: sources/ in
+    # the checkout); attempts of a run on a transient fault and the first back-off (doubling);
+    # an HTTP request's timeout; how far before the highest cursor read a time cursor re-reads.
+    "DZ_SOURCES_DIR": "",
+    "DZ_SOURCES_RETRIES": "3",
+    "DZ_SOURCES_RETRY_BACKOFF_S": "0.5",
+    "DZ_SOURCES_HTTP_TIMEOUT_S": "30",
+    "DZ_SOURCES_LOOKBACK_S": "600",
 }
 
 

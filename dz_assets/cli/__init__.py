@@ -65,7 +65,8 @@ def _register() -> None:
     import importlib
 
     for name in ("db", "synth", "package", "rejects", "cdc", "alerts", "status", "metrics", "purge", "redirect",
-                 "dbt", "models", "findings", "qr", "demo", "ui", "users", "reveal", "console"):
+                 "dbt", "models", "findings", "qr", "demo", "ui", "users", "reveal", "console",
+                 "sources"):
         try:
             module = importlib.import_module(f"dz_assets.cli.{name}")
         except ModuleNotFoundError as exc:  # a group not written yet

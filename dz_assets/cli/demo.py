@@ -50,6 +50,7 @@ class DemoReport:
     operations: list[str] = field(default_factory=list)
     models: dict = field(default_factory=dict)
     qr: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -137,7 +138,73 @@ def materialize_all(instance, report: DemoReport, publish_changes=None) -> None:
         publish_changes()
         run("change stream", "change_stream_job")
     run("reconciliation summary", "recon_summary_job")
+    if _has_job(defs, "sources_job"):
+        with demo_sources(report) as served:
+            # the config check, and the sources whose systems answer here (in parallel under the
+            # job's own executor; in process here)
+            run("declarative sources", "sources_job",
+                asset_selection=[dg.AssetKey(["meta", "source_config"]),
+                                 *(dg.AssetKey(["raw_src", s]) for s in served)])
     run("dbt daily build", "dbt_daily_build")
+
+
+def _has_job(defs, name: str) -> bool:
+    try:
+        defs.resolve_job_def(name)
+    except Exception:  # noqa: BLE001 - no sources configured: no job
+        return False
+    return True
+
+
+@contextmanager
+def demo_sources(report: DemoReport):
+    """The other units' systems of the example sources (sources/*.yaml), served by the synthetic
+    city: 智慧小区 records in a MariaDB table (DZ_MYSQL_URL), 川e医 behind a loopback HTTP API,
+    宣汉县's Excel sheet in the state folder. A system that cannot be served here is said so."""
+    from dz_assets.settings import get_settings
+    from dz_assets.sources.config import load_sources
+    from dz_assets.synth.sources import RecordsApi, county_sheet, health_records, load_access_table
+
+    settings = get_settings()
+    loaded = load_sources(check_env=False)
+    api = None
+    served = []
+    for cfg in loaded.sources:
+        try:
+            if cfg.kind == "mysql" and cfg.table == "zhxq_mjjl":
+                n = load_access_table(settings.mysql_url, report.persons, DEMO_SEED)
+                os.environ.setdefault(cfg.url_env, settings.mysql_url)
+                notice(f"  {cfg.id}: {n:,} access records in MariaDB ({cfg.url_env})")
+            elif cfg.kind == "http" and cfg.connection.get("url", "").startswith("http://127.0.0.1:18765/"):
+                api = RecordsApi(health_records(report.persons, DEMO_SEED), port=18765)
+                notice(f"  {cfg.id}: {len(api.records):,} visit records served at {api.url}")
+            elif cfg.kind == "file" and cfg.format == "xlsx":
+                path = settings.state_dir / "sources" / "xuanhan" / "xh_syrk_202612.xlsx"
+                n = county_sheet(path, report.persons, DEMO_SEED)
+                notice(f"  {cfg.id}: {n:,} residents in {path}")
+            else:
+                continue
+            served.append(cfg.id)
+        except Exception as exc:  # noqa: BLE001 - its run fails and the summary says why
+            notice(f"  {cfg.id}: its system cannot be served here ({type(exc).__name__}: {exc})")
+    try:
+        yield served
+    finally:
+        if api is not None:
+            api.close()
+        report.sources = sources_summary()
+
+
+def sources_summary() -> dict:
+    from dz_assets.db import connect
+
+    try:
+        with connect() as conn:
+            rows = conn.execute("select source, rows_read, rows_loaded, rows_rejected, last_error "
+                                "from meta.source_status order by source").fetchall()
+    except Exception as exc:  # noqa: BLE001
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {r[0]: {"read": r[1], "loaded": r[2], "rejected": r[3], "error": r[4]} for r in rows}
 
 
 def layer_rows(dsn: str) -> dict[str, int]:
@@ -382,6 +449,16 @@ def summary_text(report: DemoReport) -> str:
                      f"codes, each decoded and matched  (dzhub qr --day D | --dzbm CODE… | --all)")
     else:
         lines.append(f"  QR batch: FAILED ({q.get('error', 'not run')})")
+    for sid, st in (report.sources or {}).items():
+        if sid == "error":
+            lines.append(f"  sources: unavailable ({st})")
+        elif st.get("error"):
+            lines.append(f"  source {sid}: FAILED ({st['error'][:120]})")
+        else:
+            lines.append(f"  source {sid}: read {st['read']:,}, loaded {st['loaded']:,}, rejected "
+                         f"{st['rejected']:,}  (dzhub sources list; dzhub sources rejects {sid})")
+    if report.sources and "error" not in report.sources:
+        lines.append("  fusion: core.core_fused_person / core_fused_address merge them with the province's data")
     lines += report.operations
     lines.append("Open the Dagster UI with:  .venv/bin/dzhub ui   (then http://127.0.0.1:3000)")
     lines.append("Open the operations console with:  .venv/bin/dzhub console serve   (then http://127.0.0.1:8090)")
