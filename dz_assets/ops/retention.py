@@ -19,7 +19,7 @@ its own rule for what stays whatever its age:
 - ``outbox`` (``DZ_OUTBOX``): complete entries (not ``*.part``, still being written) by age.
   Kept: the repair request of each table's latest reconciliation.
 - ``records`` (rows in ``meta``, no folder): rejected rows and quality flags of finished
-  deliveries, poison messages, resolved alerts, expired silences, reconciliations (each table's
+  deliveries, poison messages, declared sources' rejected records, resolved alerts, expired silences, reconciliations (each table's
   latest stays) and purge records, by age. Never the audit log (append-only by design), the
   batch registry, or anything a restore or a status page reads.
 
@@ -53,7 +53,8 @@ query = NamedSql(__file__)
 
 KINDS = ("backup", "quarantine", "rejects", "objects", "outbox", "records")
 # Tables the records kind trims, in an order that respects their references.
-RECORD_TABLES = ("reject", "batch_flag", "cdc_poison", "alert", "alert_silence", "recon_run", "purge_run")
+RECORD_TABLES = ("reject", "batch_flag", "cdc_poison", "source_reject", "alert", "alert_silence", "recon_run",
+                 "purge_run")
 REASON_SUFFIX = ".reason.json"
 MARKER_SUFFIX = ".ok"
 

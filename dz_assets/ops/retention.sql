@@ -91,6 +91,10 @@ where f.delivery_id = b.delivery_id
 -- name: records_cdc_poison
 delete from meta.cdc_poison where received_at < %(cutoff)s;
 
+-- name: records_source_reject
+-- A declared source's rejected records: kept with their run; a run that old is history.
+delete from meta.source_reject where rejected_at < %(cutoff)s;
+
 -- name: records_alert
 -- Resolved alerts only: an open alert is a fault still there, whatever its age.
 delete from meta.alert where resolved_at is not null and resolved_at < %(cutoff)s;

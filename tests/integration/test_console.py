@@ -189,25 +189,6 @@ def test_qr_batches_download_only_from_the_outbox(app):
     assert eng.get("/addresses/qr/2/download").status_code == 404  # a path outside DZ_OUTBOX
 
 
-def test_relations_not_built_yet_show_no_data(pg_dsn):
-    """The session's own warehouse has no address maintenance, QR batches or sources yet."""
-    from support.console_app import accounts
-
-    from dz_console.app import create_app
-
-    with accounts(pg_dsn, "511702510000") as made:
-        app = create_app(pg_dsn, ConsoleSettings(3600, "http://127.0.0.1:9", 2))
-        with serve_in_thread(app) as url:
-            import httpx
-
-            c = httpx.Client(base_url=url, headers={"Origin": url})
-            a = made["engineer"]
-            assert c.post("/signin", data={"login": a.login, "password": a.password}).status_code == 303
-            for path in ("/addresses", "/sources"):
-                r = c.get(path)
-                assert r.status_code == 200 and "暂无数据" in r.text and "<table" not in r.text
-
-
 def test_users_passwd_sets_the_console_hash(app):
     a = app.accounts["auditor"]
     subprocess.run([DZHUB, "users", "passwd", a.login, "--password-stdin"], input="新口令-2\n", text=True,

@@ -275,6 +275,8 @@ def test_records_past_retention_go_and_what_is_still_read_stays(dirs, db, tmp_pa
                    "values (%s, %s, 'HZ_HJRKJBXX', 'f.bcp', 3, 'GMSFHM', 'bad', 'x')", (d["delivery_id"], d["batch_id"]))
     db.execute("insert into meta.cdc_poison (received_at, body, reason_code, reason) values "
                "(%s, 'old', 'invalid_json', 'x'), (now(), 'new', 'invalid_json', 'x')", (OLD,))
+    db.execute("insert into meta.source_reject (source, position, reason, run_id, rejected_at) values "
+               "('prg_src', 'row 1', 'bad', 'r-old', %s), ('prg_src', 'row 2', 'bad', 'r-new', now())", (OLD,))
     db.execute("insert into meta.alert (raised_at, severity, source, code, subject, message, resolved_at) values "
                "(%(old)s, 'error', 'ops', 'prg_rec', 'resolved-old', 'm', %(old)s), "
                "(%(old)s, 'error', 'ops', 'prg_rec', 'open-old', 'm', null)", {"old": OLD})
@@ -294,23 +296,24 @@ def test_records_past_retention_go_and_what_is_still_read_stays(dirs, db, tmp_pa
             "(select count(*) from meta.alert where subject = 'resolved-old'), "
             "(select count(*) from meta.alert where subject = 'open-old'), "
             "(select array_agg(batch_id order by batch_id) from meta.recon_run where table_code = 'PRG_REC_T'), "
-            "(select count(*) from meta.purge_run where purge_id = -1)",
+            "(select count(*) from meta.purge_run where purge_id = -1), "
+            "(select array_agg(run_id) from meta.source_reject where source = 'prg_src')",
             {"o": old_load["delivery_id"], "n": new_load["delivery_id"]}).fetchone()
 
-    assert counts() == (1, 1, 1, 1, 1, ["RR1", "RR2"], 1)
+    assert counts() == (1, 1, 1, 1, 1, ["RR1", "RR2"], 1, ["r-old", "r-new"])
     code, dry = _purge("--dry-run")
     assert code == 0
     rows = _kind(dry, "records")["rows"]
     assert rows["meta.reject"] >= 1 and rows["meta.alert"] >= 1 and rows["meta.recon_run"] >= 1
     db.commit()
-    assert counts() == (1, 1, 1, 1, 1, ["RR1", "RR2"], 1)  # a dry run counts and keeps
+    assert counts() == (1, 1, 1, 1, 1, ["RR1", "RR2"], 1, ["r-old", "r-new"])  # a dry run counts and keeps
     code, done = _purge()
     assert code == 0 and _kind(done, "records")["rows"] == rows
     db.commit()
     # Old finished delivery's rejects, old poison, the resolved alert, the superseded reconciliation
     # and the old purge record go; the newer delivery's rejects, the open alert, the latest
     # reconciliation of the table stay.
-    assert counts() == (0, 1, 0, 0, 1, ["RR2"], 0)
+    assert counts() == (0, 1, 0, 0, 1, ["RR2"], 0, ["r-new"])
     [(recorded,)] = db.execute("select rows from meta.purge_run where purge_id = %s and kind = 'records'",
                                (done["purge_id"],)).fetchall()
     assert recorded == sum(rows.values())
