@@ -124,8 +124,10 @@ def materialize_all(instance, report: DemoReport, publish_changes=None) -> None:
     sensor = defs.resolve_sensor_def("province_inbox_sensor")
     cursor: str | None = None
     for _ in range(MAX_SENSOR_TICKS):
-        ctx = dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor)
-        result = sensor(ctx)
+        # As a context manager: the sensor's resources are torn down here, not by the garbage
+        # collector at interpreter exit (which printed a traceback after the demo's summary).
+        with dg.build_sensor_context(instance=instance, resources=defs.resources, cursor=cursor) as ctx:
+            result = sensor(ctx)
         cursor = result.cursor
         for req in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys or []))
