@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,22 +25,11 @@ def run(host: str, port: int, *, log_level: str = "info") -> None:
 @contextmanager
 def serve_in_thread(app, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Iterator[str]:
     """The console on a free loopback port in this process (tests, benchmark); yields its URL."""
-    from redirect_api.server import free_port
+    from redirect_api.server import free_port, run_in_thread
 
-    port = free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", **UVICORN))
-    thread = threading.Thread(target=server.run, name=f"console-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the console did not start on {host}:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    config = uvicorn.Config(app, host=host, port=free_port(host), log_level="warning", **UVICORN)
+    with run_in_thread(config, timeout_s) as url:
+        yield url
 
 
 def start_dagster(dsn: str) -> subprocess.Popen:

@@ -84,16 +84,25 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None, timeo
     """Run an ASGI app on a loopback port in this process, under the service's uvicorn settings
     (``settings``, else the environment's; ``config`` overrides uvicorn's); yields its base URL."""
     port = port or free_port(host)
-    server = uvicorn.Server(server_config(app, settings, host=host, port=port, log_level="warning", **config))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    with run_in_thread(server_config(app, settings, host=host, port=port, log_level="warning", **config),
+                       timeout_s) as url:
+        yield url
+
+
+@contextmanager
+def run_in_thread(config: Config, timeout_s: float = 20.0) -> Iterator[str]:
+    """Serve a uvicorn ``config`` in a daemon thread of this process until the block ends; yields
+    its base URL once the server accepts connections (the console's tests use it too)."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{config.port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start on {host}:{port}")
+            raise RuntimeError(f"uvicorn did not start on {config.host}:{config.port}")
         time.sleep(0.02)
     try:
-        yield f"http://{host}:{port}"
+        yield f"http://{config.host}:{config.port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
