@@ -31,7 +31,7 @@ from dz_assets.rules.review import VERDICTS
 from dz_assets.rules.review import query as review_sql
 from dz_assets.settings import ConsoleSettings, get_console_settings, get_settings
 from dz_console import charts, pages
-from dz_console.acting import Part, exists, may, part
+from dz_console.acting import may, part
 from dz_console.auth import COOKIE, audit_as, sign_in, sign_out
 from dz_console.proxy import mount_dagster
 from dz_console.web import (
@@ -432,10 +432,8 @@ def create_app(dsn: str | None = None, settings: ConsoleSettings | None = None,
         days = min(max(days, 1), MAX_DAYS)
 
         def read(who, conn):
-            changes = Part(missing=True)
             chart, table = None, {}
-            if exists(conn, "meta.address_maintenance"):
-                changes = part(conn, lambda c: pages.address_changes(c, days))
+            changes = part(conn, lambda c: pages.address_changes(c, days))
             if changes.ok and changes.value:
                 per_day: dict[date, dict[str, int]] = {}
                 for r in changes.value:
@@ -445,7 +443,7 @@ def create_app(dsn: str | None = None, settings: ConsoleSettings | None = None,
                 ds = sorted(per_day)
                 chart = charts.stacked_bars("每日地址变更", [d.strftime("%m-%d") for d in ds],
                                             {a: [per_day[d].get(a, 0) for d in ds] for a in ACTIONS})
-            qr = part(conn, pages.qr_batches) if exists(conn, "meta.qr_batch") else Part(missing=True)
+            qr = part(conn, pages.qr_batches)
             return {"changes": changes, "chart": chart, "table": table, "qr": qr, "actions": ACTIONS}
 
         return page(request, "addresses.html", read, active="addresses", days=days)
@@ -453,7 +451,7 @@ def create_app(dsn: str | None = None, settings: ConsoleSettings | None = None,
     @app.get("/addresses/qr/{batch_id}/download")
     def qr_download(request: Request, batch_id: int):
         with signed_in(pool, request) as (who, conn):
-            path = pages.qr_batch_path(conn, batch_id) if exists(conn, "meta.qr_batch") else None
+            path = pages.qr_batch_path(conn, batch_id)
         return outbox_file(request, who, path, "qr.download", batch_id)
 
     # --- 数据源 --------------------------------------------------------------------------------
@@ -461,9 +459,8 @@ def create_app(dsn: str | None = None, settings: ConsoleSettings | None = None,
     @app.get("/sources", response_class=HTMLResponse)
     def sources_page(request: Request, source: str | None = None, before: str | None = None):
         def read(who, conn):
-            status = part(conn, pages.sources) if exists(conn, "meta.source_status") else Part(missing=True)
-            rejects = (part(conn, lambda c: pages.source_rejects(c, source=opt(source), before=opt(before)))
-                       if exists(conn, "meta.source_reject") else Part(missing=True))
+            status = part(conn, pages.sources)
+            rejects = part(conn, lambda c: pages.source_rejects(c, source=opt(source), before=opt(before)))
             return {"status": status, "rejects": rejects}
 
         return page(request, "sources.html", read, active="sources", source=opt(source))
