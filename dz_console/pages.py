@@ -16,6 +16,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from dz_assets.db.named_sql import NamedSql
+from dz_assets.sources.status import source_list
 
 query = NamedSql(__file__)
 T = TypeVar("T")
@@ -278,23 +279,6 @@ class QrBatch:
 
 
 @dataclass(frozen=True)
-class Source:
-    source: str
-    name: str | None
-    category: str | None
-    owner: str | None
-    kind: str | None
-    enabled: bool | None
-    last_run_at: datetime | None
-    last_success_at: datetime | None
-    rows_read: int | None
-    rows_loaded: int | None
-    rows_rejected: int | None
-    last_error: str | None
-    duration_s: float | None
-
-
-@dataclass(frozen=True)
 class SourceReject:
     source: str
     position: str | None
@@ -412,7 +396,8 @@ def qr_batch_path(conn, batch_id: int) -> str | None:
 
 
 def sources(conn):
-    return rows(conn, "sources", Source)
+    """The declared sources with their status, as `dzhub sources list` gives them."""
+    return source_list(conn)
 
 
 def source_rejects(conn, *, source=None, before=None, limit=PAGE):

@@ -154,11 +154,6 @@ from meta.qr_batch order by generated_at desc, id desc limit 100;
 -- name: qr_batch_path
 select path from meta.qr_batch where id = %(id)s;
 
--- name: sources
-select source, name, category, owner, kind, enabled, last_run_at, last_success_at, rows_read, rows_loaded,
-       rows_rejected, last_error, duration_s
-from meta.source_status order by source;
-
 -- name: source_rejects
 select source, position, field, reason, record, run_id, rejected_at
 from meta.source_reject

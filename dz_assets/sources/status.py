@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from dz_assets.db import connect
 from dz_assets.db.named_sql import NamedSql
 from dz_assets.sources.config import load_sources
@@ -44,10 +46,14 @@ def _iso(v: datetime | None) -> str | None:
     return v.isoformat() if v else None
 
 
-def source_list() -> list[SourceListing]:
+def source_list(conn: psycopg.Connection | None = None) -> list[SourceListing]:
+    """Every declared source (the YAML files) with its status; ``conn``: read as that connection's
+    role (the console's signed-in login), else a connection of its own."""
     loaded = load_sources(check_env=False)
-    with connect() as conn:
-        status = {r[0]: r[1:] for r in conn.execute(query("status", "status"))}
+    if conn is None:
+        with connect() as own:
+            return source_list(own)
+    status = {r[0]: r[1:] for r in conn.execute(query("status", "status"))}
     out = []
     for s in loaded.sources:
         st = status.get(s.id, (None,) * 7)
