@@ -90,37 +90,37 @@ begin
                        'new table as new_rows for each statement execute procedure meta.address_state_updated(%s)',
                        rel, lvl);
     end if;
+    -- The addresses' last states, sorted out of the history once for both statements below (the
+    -- rows the first one adds are all of addresses the table holds, which the second skips).
+    drop table if exists pg_temp.address_state_last;
+    execute format($q$
+        create temporary table address_state_last on commit drop as
+        select distinct on (dzbm) dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm, deleted
+        from meta.address_state where level = %s
+        order by dzbm, recorded_at desc, state_id desc
+    $q$, lvl);
     -- one pass over the table and the addresses' last states (a hash join: a FULL holds them all)
     execute format($q$
-        with last as (
-            select distinct on (dzbm) dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm, deleted
-            from meta.address_state where level = %2$s
-            order by dzbm, recorded_at desc, state_id desc
-        )
         insert into meta.address_state (dzbm, level, dzmc, xzqhdm, gajgjgdm, dzztdm, deleted, source_ts,
                                         recorded_at, channel)
         select o.dzbm::text, %2$s, o.dzmc::text, o.xzqhdm::text, o.gajgjgdm::text, o.dzztdm::text, o._deleted,
                coalesce(o._deleted_at, o._valid_from), coalesce($1, o._loaded_at), coalesce(o._batch_id, 'mq')
         from %1$s o
-        left join last s on s.dzbm = o.dzbm::text
+        left join address_state_last s on s.dzbm = o.dzbm::text
         where s.dzbm is null
            or (s.dzmc, s.xzqhdm, s.gajgjgdm, s.dzztdm, s.deleted)
               is distinct from (o.dzmc::text, o.xzqhdm::text, o.gajgjgdm::text, o.dzztdm::text, o._deleted)
     $q$, rel, lvl) using p_at;
     get diagnostics n = row_count;
     execute format($q$
-        with last as (
-            select distinct on (dzbm) dzbm, dzmc, xzqhdm, gajgjgdm, dzztdm, deleted
-            from meta.address_state where level = %2$s
-            order by dzbm, recorded_at desc, state_id desc
-        )
         insert into meta.address_state (dzbm, level, dzmc, xzqhdm, gajgjgdm, dzztdm, deleted, source_ts,
                                         recorded_at, channel)
         select s.dzbm, %2$s, s.dzmc, s.xzqhdm, s.gajgjgdm, s.dzztdm, true, null, coalesce($1, now()), 'full'
-        from last s
+        from address_state_last s
         where not s.deleted and not exists (select 1 from %1$s o where o.dzbm::text = s.dzbm)
     $q$, rel, lvl) using p_at;
     get diagnostics m = row_count;
+    drop table address_state_last;
     return n + m;
 end $$;
 
