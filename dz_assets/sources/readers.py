@@ -72,6 +72,14 @@ def needed_columns(cfg: SourceConfig) -> list[str]:
 
 # -- databases --------------------------------------------------------------------------------
 
+# ConnectorX (Rust) decodes the wire protocol straight into Arrow, streamed batch by batch. The
+# other back-ends of dlt's sql_table go through a Python driver: PyMySQL, pure Python, read 33 k
+# rows/s of the benchmark's table where ConnectorX read 500 k, and psycopg2 104 k against 330 k.
+# ConnectorX's plain "arrow" return materialises the whole result (1.1 GB for a million rows), so
+# it is asked for "arrow_stream": memory stays flat at a batch.
+DEFAULT_BACKEND = "connectorx"
+
+
 def sqlalchemy_url(cfg: SourceConfig) -> str:
     url = cfg.url()
     scheme, rest = url.split("://", 1)
@@ -82,13 +90,23 @@ def sqlalchemy_url(cfg: SourceConfig) -> str:
     return url
 
 
-def database_batches(cfg: SourceConfig, since: Any, state: ReadState, backend: str = "pyarrow") -> Iterator[Batch]:
-    """Rows of a table through dlt's ``sql_table`` (Arrow back-end), or of a query, where the
-    cursor is at or after ``since`` (None: every row)."""
+def plain_url(cfg: SourceConfig) -> str:
+    """The connection URL without SQLAlchemy's driver part, as ConnectorX takes it (what dlt's
+    own ConnectorX loader derives from its engine)."""
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(sqlalchemy_url(cfg))
+    return url._replace(drivername=url.get_backend_name()).render_as_string(hide_password=False)
+
+
+def database_batches(cfg: SourceConfig, since: Any, state: ReadState,
+                     backend: str = DEFAULT_BACKEND) -> Iterator[Batch]:
+    """Rows of a table through dlt's ``sql_table``, or of a query, where the cursor is at or
+    after ``since`` (None: every row)."""
     if cfg.table:
         yield from _dlt_table(cfg, since, state, backend)
     else:
-        yield from _query(cfg, since, state)
+        yield from _query(cfg, since, state, backend)
 
 
 def _dlt_table(cfg: SourceConfig, since: Any, state: ReadState, backend: str) -> Iterator[Batch]:
@@ -101,26 +119,47 @@ def _dlt_table(cfg: SourceConfig, since: Any, state: ReadState, backend: str) ->
         return query
 
     schema, _, name = cfg.table.rpartition(".")
-    kwargs = {"backend_kwargs": {"tz": "UTC"}} if backend == "pyarrow" else {}
+    backend_kwargs = {"pyarrow": {"tz": "UTC"},
+                      "connectorx": {"return_type": "arrow_stream", "batch_size": CHUNK}}.get(backend, {})
     resource = sql_table(credentials=sqlalchemy_url(cfg), table=name, schema=schema or None, backend=backend,
                          chunk_size=CHUNK, reflection_level="full", query_adapter_callback=adapt,
-                         included_columns=[c for c in needed_columns(cfg)], **kwargs)
+                         included_columns=[c for c in needed_columns(cfg)], backend_kwargs=backend_kwargs)
     for item in resource:
         table = item if isinstance(item, pa.Table) else pa.Table.from_pylist(item)
         state.see_cursor(table, cfg.cursor)
         yield Batch(table)
 
 
-def _query(cfg: SourceConfig, since: Any, state: ReadState) -> Iterator[Batch]:
+def _query(cfg: SourceConfig, since: Any, state: ReadState, backend: str) -> Iterator[Batch]:
     import sqlalchemy as sa
 
+    text = f"select * from ({cfg.query}) dz_q"
+    where = f" where dz_q.{_quote(cfg, cfg.cursor)} >= " if since is not None and cfg.cursor else None
+    if backend == "connectorx":
+        import connectorx as cx
+
+        # ConnectorX's pool waits 30 s on a refused connection before it fails, logging each try;
+        # a connection of the source's own driver first fails at once, as a retryable error.
+        engine = sa.create_engine(sqlalchemy_url(cfg))
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+        if where:  # ConnectorX takes SQL text: the cursor goes in as a literal the source's dialect renders
+            dialect = sa.create_engine(sqlalchemy_url(cfg)).dialect
+            text += where + str(sa.literal(since).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        for batch in cx.read_sql(plain_url(cfg), text, return_type="arrow_stream", batch_size=CHUNK):
+            table = pa.Table.from_batches([batch])
+            state.see_cursor(table, cfg.cursor)
+            yield Batch(table)
+        return
+    params = {}
+    if where:
+        text += where + ":since"
+        params["since"] = since
     engine = sa.create_engine(sqlalchemy_url(cfg))
     try:
-        text = f"select * from ({cfg.query}) dz_q"
-        params = {}
-        if since is not None and cfg.cursor:
-            text += f" where dz_q.{_quote(cfg, cfg.cursor)} >= :since"
-            params["since"] = since
         with engine.connect() as conn:
             result = conn.execution_options(yield_per=CHUNK).execute(sa.text(text), params)
             names = list(result.keys())
@@ -131,6 +170,13 @@ def _query(cfg: SourceConfig, since: Any, state: ReadState) -> Iterator[Batch]:
                 yield Batch(table)
     finally:
         engine.dispose()
+
+
+def connectorx_connection_error(exc: RuntimeError) -> bool:
+    """ConnectorX raises a bare RuntimeError; these are its words for a connection that failed."""
+    text = str(exc).lower()
+    return any(w in text for w in ("waiting for connection", "connection refused", "connection reset",
+                                   "broken pipe", "server closed the connection", "lost connection"))
 
 
 def _quote(cfg: SourceConfig, name: str) -> str:

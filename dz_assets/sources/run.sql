@@ -55,3 +55,15 @@ where ({old}, t._deleted) is distinct from ({new}, false)
 -- name: mark_deleted
 update {target} t set _deleted = true, _deleted_at = now(), _run_id = %(run_id)s
 where not t._deleted and not exists (select 1 from pg_temp.dz_stage s where s._key = t._key)
+
+-- name: is_empty
+select not exists (select 1 from {target})
+
+-- name: primary_key
+select conname::text from pg_constraint where conrelid = %(rel)s::regclass and contype = 'p'
+
+-- name: drop_repeated_keys
+delete from {target} t using (
+    select ctid, row_number() over (partition by _key order by ctid desc) as nth from {target}
+) r
+where t.ctid = r.ctid and r.nth > 1

@@ -7,11 +7,11 @@ import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
 from support.province_builder import Dataset, address_rows, build_package, person_rows
+from support.server_log import server_log, written_since
 
 from dz_assets.province.delivery.full_load import load_full  # noqa: E402
 from dz_assets.province.reader.package import open_package  # noqa: E402
@@ -263,22 +263,8 @@ def test_leftover_tables_are_dropped_past_one_a_reader_holds(pg_dsn, caplog):
         conn.execute("drop table ods.t_left_b__load")
 
 
-SERVER_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
-
-
-def _server_log(dsn: str) -> Path | None:
-    """The server's log file, when this machine's PostgreSQL writes one we can read."""
-    with psycopg.connect(dsn) as conn:
-        current = conn.execute("select pg_current_logfile()").fetchone()[0]
-        data_dir = conn.execute("select current_setting('data_directory')").fetchone()[0]
-    for p in ([Path(data_dir) / current] if current else []) + [SERVER_LOG]:
-        if p.is_file() and os.access(p, os.R_OK):
-            return p
-    return None
-
-
 def test_duplicate_keys_leave_no_key_value_in_the_server_log(pg_dsn, tmp_path):
-    log = _server_log(pg_dsn)
+    log = server_log(pg_dsn)
     if log is None:
         pytest.skip("the server's log file is not readable here")
     key = f"RDUP{os.getpid()}X{time.time_ns() % 10**9}"  # a key no other run writes
@@ -289,7 +275,4 @@ def test_duplicate_keys_leave_no_key_value_in_the_server_log(pg_dsn, tmp_path):
     start = log.stat().st_size
     _, r = _load(pg_dsn, b)
     assert r.tables["HZ_HJRKJBXX"].duplicate == 1
-    with log.open("rb") as fh:
-        fh.seek(start)
-        written = fh.read().decode("utf-8", "replace")
-    assert key not in written, "a duplicated key reached the server log"
+    assert key not in written_since(log, start), "a duplicated key reached the server log"

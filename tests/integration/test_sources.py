@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
+from support.server_log import server_log, written_since
 from support.sources_fixtures import Api, as_json, write_source
 
 from dz_assets.catalog.idcard import make_id
@@ -376,6 +377,35 @@ def test_csv_in_utf8_and_gbk_read_once(src_dir, tmp_path, pg_dsn, encoding):
                                                                        else "utf-8"))
     third = run_source(cfg)
     assert (third.read, third.loaded, third.files_read, third.files_skipped) == (1, 1, 1, 1)
+
+
+def test_a_key_read_twice_keeps_its_last_record_on_both_write_paths(src_dir, tmp_path, pg_dsn):
+    """The first run writes its empty target straight and builds the key afterwards; later runs
+    merge through a stage. Either way a key read twice keeps the record read last, and the
+    duplicate's error never reaches the server log (the key here is an ID number)."""
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    twice, other = pid(41), pid(42)
+    (folder / "a.csv").write_text("编号,身份证号,姓名,登记日期\n"
+                                  f"1,{twice},先读,2024-01-02\n2,{other},王五,2024-01-02\n"
+                                  f"3,{twice},后读,2024-01-03\n", encoding="utf-8")
+    write_source(src_dir, file_doc("dup_rk", str(folder / "*.csv"), "csv", key=["身份证号"]))
+    cfg = load_sources().by_id("dup_rk")
+    log = server_log(pg_dsn)
+    start = log.stat().st_size if log else 0
+    first = run_source(cfg)
+    assert (first.read, first.loaded, first.changed) == (3, 3, 2)
+    assert rows(pg_dsn, "select _key, xm, bh from raw_src.dup_rk order by _key") == [
+        (twice, "后读", "3"), (other, "王五", "2")]
+    assert rows(pg_dsn, "select count(*) from pg_constraint where conrelid = 'raw_src.dup_rk'::regclass "
+                        "and contype = 'p'") == [(1,)]
+    (folder / "b.csv").write_text("编号,身份证号,姓名,登记日期\n"
+                                  f"4,{other},又读,2024-01-04\n5,{other},再读,2024-01-05\n", encoding="utf-8")
+    second = run_source(cfg)
+    assert (second.read, second.changed) == (2, 1)
+    assert rows(pg_dsn, "select _key, xm from raw_src.dup_rk order by _key") == [(twice, "后读"), (other, "再读")]
+    if log:
+        assert twice not in written_since(log, start) and other not in written_since(log, start)
 
 
 def test_xlsx_and_json_files(src_dir, tmp_path, pg_dsn):
