@@ -11,6 +11,9 @@ nothing; bench/sources_bench.py measures this path against the bulk path.
 from __future__ import annotations
 
 import json
+import queue
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +26,6 @@ import psycopg
 import pyarrow as pa
 from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
 from dz_assets.db import connect
 from dz_assets.db.named_sql import NamedSql
@@ -125,7 +127,7 @@ def _record_failure(cfg: SourceConfig, run_id: str, started: datetime, duration:
 
 
 def _attempt(cfg: SourceConfig, run_id: str, started: datetime, t0: float, backend: str) -> RunResult:
-    with connect() as conn, conn.transaction():
+    with connect() as conn, conn.transaction(), _RejectSpool(cfg.id, run_id) as rejects:
         # The stage of a large run (~150 bytes a row) stays in memory, and the merge's sort by key
         # too, instead of spilling to temporary files (the defaults are 8 MB and 4 MB).
         conn.execute("set local temp_buffers = '256MB'")
@@ -165,15 +167,12 @@ def _attempt(cfg: SourceConfig, run_id: str, started: datetime, t0: float, backe
                 seq = pa.array(range(seq_from, seq_from + n), pa.int64())
                 seq_from += n
                 return good.append_column("_seq", seq).append_column("_ok", pa.repeat(pa.scalar(True), n))
-        rejects: list[Reject] = []
         read = loaded = 0
         encoder = ArrowToPostgresBinaryEncoder(out_schema)
         batches = _batches(conn, cfg, cursor_before, state, backend)  # its queries before the COPY begins
-        # The queued writer hands the bytes to the server from a thread of its own, so reading and
-        # transforming the next batch go on while the server takes this one.
         with conn.cursor() as cur, cur.copy(sql.SQL("copy {} ({}) from stdin (format binary)").format(
-                copy_into, sql.SQL(", ").join(sql.Identifier(f.name) for f in out_schema)),
-                writer=QueuedLibpqWriter(cur)) as cp:
+                copy_into, sql.SQL(", ").join(sql.Identifier(f.name) for f in out_schema))) as copy, \
+                _Sender(copy) as cp:
             cp.write(encoder.write_header())
             for batch in batches:
                 n = batch.table.num_rows
@@ -191,7 +190,7 @@ def _attempt(cfg: SourceConfig, run_id: str, started: datetime, t0: float, backe
                             cp.write(encoder.write_batch(b))
                 read += n
                 loaded += good.num_rows
-                rejects.extend(out.rejects)
+                rejects.add(out.rejects)
             cp.write(encoder.finish())
         t_merge = time.perf_counter()
         deleted = 0
@@ -202,11 +201,10 @@ def _attempt(cfg: SourceConfig, run_id: str, started: datetime, t0: float, backe
             if cfg.sync == "full":
                 deleted = conn.execute(query("run", "mark_deleted", target=_target(cfg)),
                                        {"run_id": run_id}).rowcount
-        if rejects:
+        if rejects.count:
             with conn.cursor() as cur, cur.copy("copy meta.source_reject (source, position, field, reason, record, "
                                                 "run_id) from stdin") as cp:
-                for r in rejects:
-                    cp.write_row((cfg.id, r.position, r.field, r.reason, r.record, run_id))
+                rejects.copy_to(cp)
         for f in state.files:
             conn.execute(query("run", "file_read"), {"source": cfg.id, "path": f.path, "sha256": f.sha256,
                                                      "bytes": f.bytes, "rows": f.rows, "run_id": run_id})
@@ -215,15 +213,88 @@ def _attempt(cfg: SourceConfig, run_id: str, started: datetime, t0: float, backe
             cursor_after = state.cursor_max
         duration = time.perf_counter() - t0
         conn.execute(query("run", "success"), {
-            **_status_params(cfg, run_id, started), "read": read, "loaded": loaded, "rejected": len(rejects),
+            **_status_params(cfg, run_id, started), "read": read, "loaded": loaded, "rejected": rejects.count,
             "changed": changed, "deleted": deleted, "duration_s": duration,
             "fuse_entity": cfg.fuse.entity if cfg.fuse else None,
             "fuse_key": cfg.fuse.key.lower() if cfg.fuse else None,
             "fuse_priority": cfg.fuse.priority if cfg.fuse else None,
             "cursor": json.dumps(encode_cursor(cursor_after)) if cursor_after is not None else None})
         merge_s = time.perf_counter() - t_merge
-    return RunResult(cfg.id, run_id, read, loaded, len(rejects), changed, deleted, duration,
+    return RunResult(cfg.id, run_id, read, loaded, rejects.count, changed, deleted, duration,
                      len(state.files), state.files_skipped, merge_s=merge_s)
+
+
+class _RejectSpool:
+    """A run's rejected records, written out as COPY text while the run reads (in memory up to
+    8 MB, then in a temporary file) and copied into ``meta.source_reject`` at its end: a source
+    with many bad records does not hold them all as Python objects (~1.4 KB each)."""
+
+    def __init__(self, source: str, run_id: str):
+        self._head = (_copy_text(source), _copy_text(run_id))
+        self._file = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")  # noqa: SIM115 (closed on exit)
+        self.count = 0
+
+    def __enter__(self) -> _RejectSpool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+    def add(self, rejects: list[Reject]) -> None:
+        source, run_id = self._head
+        self._file.write("".join(
+            f"{source}\t{_copy_text(r.position)}\t{_copy_text(r.field)}\t{_copy_text(r.reason)}\t"
+            f"{_copy_text(r.record)}\t{run_id}\n" for r in rejects).encode("utf-8"))
+        self.count += len(rejects)
+
+    def copy_to(self, copy) -> None:
+        self._file.seek(0)
+        while block := self._file.read(1 << 20):
+            copy.write(block)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str | None) -> str:
+    """A value in COPY's text format (tab-separated, backslash escapes, \\N for null)."""
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
+
+
+class _Sender:
+    """Hands a COPY's bytes to the server from a thread of its own, so that reading and
+    transforming the next batch go on while the server takes this one; at most ``ahead`` encoded
+    batches wait (psycopg's own queued writer lets 128 MB wait, which showed as memory growing
+    with the rows when the server was the slower side)."""
+
+    def __init__(self, copy, ahead: int = 2):
+        self._copy = copy
+        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._send, name="dz-source-copy", daemon=True)
+
+    def _send(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._copy.write(data)
+                except BaseException as exc:  # handed to the reading thread at its next write
+                    self._error = exc
+
+    def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def __enter__(self) -> _Sender:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc[0] is None:
+            raise self._error
 
 
 def _drop_key(conn, cfg: SourceConfig) -> str:
