@@ -42,15 +42,25 @@ update meta.source_status set cursor_value = null where source = %(source)s
 -- name: reset_files
 delete from meta.source_file where source = %(source)s
 
--- name: merge
-insert into {target} as t ({cols}, _key, _position, _source, _run_id, _loaded_at, _deleted, _deleted_at)
-select distinct on (_key) {cols}, _key, _position, %(source)s, %(run_id)s, now(), false, null
-from pg_temp.dz_stage
-where _ok
-order by _key, _seq desc
-on conflict (_key) do update set {sets}, _position = excluded._position, _run_id = excluded._run_id,
-    _loaded_at = excluded._loaded_at, _deleted = false, _deleted_at = null
-where ({old}, t._deleted) is distinct from ({new}, false)
+-- name: stage_repeats
+select exists (select 1 from pg_temp.dz_stage where _ok group by _key having count(*) > 1)
+
+-- name: stage_keep_last
+delete from pg_temp.dz_stage s
+using (select _key, max(_seq) as last from pg_temp.dz_stage where _ok group by _key having count(*) > 1) r
+where s._ok and s._key = r._key and s._seq < r.last
+
+-- name: merge_update
+update {target} t set {sets}, _position = s._position, _run_id = %(run_id)s, _loaded_at = now(),
+    _deleted = false, _deleted_at = null
+from pg_temp.dz_stage s
+where s._ok and t._key = s._key and ({old}, t._deleted) is distinct from ({new}, false)
+
+-- name: merge_insert
+insert into {target} ({cols}, _key, _position, _source, _run_id, _loaded_at, _deleted, _deleted_at)
+select {cols}, s._key, s._position, %(source)s, %(run_id)s, now(), false, null
+from pg_temp.dz_stage s
+where s._ok and not exists (select 1 from {target} t where t._key = s._key)
 
 -- name: mark_deleted
 update {target} t set _deleted = true, _deleted_at = now(), _run_id = %(run_id)s
