@@ -3,6 +3,9 @@ location, a materialization through Dagster, independent assets for parallel run
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import dagster as dg
 import psycopg
 import pytest
@@ -61,3 +64,49 @@ def test_assets_per_file_and_a_bad_file_does_not_break_loading(pg_dsn, tmp_path,
     evals = check.get_asset_check_evaluations()
     assert evals and evals[0].passed is False
     assert "dag_b.yaml: schedule" in str(evals[0].metadata["errors"].value)
+
+
+def test_independent_sources_run_at_the_same_time(pg_dsn, tmp_path, monkeypatch):
+    """Two HTTP sources whose first pages answer only once both have been asked for: run one
+    after another, the first would wait out the barrier and fail."""
+    import threading
+
+    from support import sources_fixtures
+    from support.sources_fixtures import Api, as_json
+
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    monkeypatch.setenv("DZ_SOURCES_DIR", str(folder))
+    monkeypatch.setenv("DZ_SOURCES_RETRIES", "1")
+    # each step's process imports the job from the tests' support package
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(Path(sources_fixtures.__file__).parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    both = threading.Barrier(2, timeout=90)
+    api = Api()
+
+    def page(sid):
+        def route(q, n):
+            try:
+                both.wait()
+            except threading.BrokenBarrierError:
+                return 500, b'{"error": "the other source never asked"}'
+            return 200, as_json({"data": [{"bh": f"{sid}-1", "sfzh": make_id("511702", "19900101", 7)}]})
+        return route
+
+    try:
+        for sid in ("par_a", "par_b"):
+            api.routes[f"/{sid}"] = page(sid)
+            write_source(folder, {"id": sid, "name": "并行测试接口", "category": "政务", "owner": "测试",
+                                  "kind": "http", "connection": {"url": f"{api.base}/{sid}"}, "records": "data",
+                                  "key": ["bh"],
+                                  "fields": {"BH": {"from": "bh"},
+                                             "GMSFHM": {"from": "sfzh", "rules": ["idcard"], "pii": "idcard"}}})
+        with dg.instance_for_test() as instance:
+            result = dg.execute_job(dg.reconstructable(sources_fixtures.sources_job), instance=instance, raise_on_error=False)
+            assert result.success, [e.message for e in result.all_events if e.is_failure]
+        assert api.calls == {"/par_a": 1, "/par_b": 1}
+        with psycopg.connect(pg_dsn) as conn:
+            assert conn.execute("select bh from raw_src.par_a union all select bh from raw_src.par_b "
+                                "order by 1").fetchall() == [("par_a-1",), ("par_b-1",)]
+    finally:
+        api.close()

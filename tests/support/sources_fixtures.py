@@ -62,3 +62,15 @@ class Api:
 
 def as_json(doc) -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def sources_job():
+    """``sources_job`` as the code location builds it, for ``dg.reconstructable``: the
+    multiprocess executor imports it again in each step's process."""
+    import dagster as dg
+
+    from dz_assets.defs.resources import build_resources
+    from dz_assets.defs.sources.assets import defs as source_defs
+
+    d = dg.Definitions.merge(source_defs(), dg.Definitions(resources=build_resources()))
+    return d.resolve_job_def("sources_job")
