@@ -1,4 +1,4 @@
-"""What a changed threshold would do before it is switched on: the rule views compiled for day D
+"""What a changed threshold would do before it is switched on: the rule models compiled for day D
 with the current vars and with the proposed ones, both evaluated on the warehouse as it is now,
 and the subjects each adds and drops. Nothing is written: the compiled SQL goes to a temporary
 dbt target folder, never the project's (whose manifest Dagster reads)."""
@@ -42,7 +42,7 @@ def _compiled(dsn: str, as_of: date, overrides: dict | None, names: list[str], t
                       "--target-path", str(target)], dsn, check=False)
     if result.returncode != 0:
         raise ModelsRunFailed(f"dbt compile of the rule models for {as_of} failed (exit {result.returncode})")
-    folder = target / "compiled" / "dz_hub" / "models" / "model"
+    folder = target / "compiled" / "dz_hub" / "models" / "model" / "rules"
     return {n: (folder / f"{n}.sql").read_text(encoding="utf-8") for n in names}
 
 

@@ -96,16 +96,10 @@
     {%- if active_only %} and (yxqzrq is null or yxqzrq >= {{ mdl_as_of() }}){% endif %}
 {%- endmacro %}
 
-{#- Standard addresses (门楼 and 层户) with their division and police station, one row per code. -#}
+{#- Standard addresses (门楼 and 层户) with their division and police station, one row per code
+    (mdl_base__addresses, built once per run). -#}
 {% macro mdl_addresses() -%}
-    select distinct on (dzbm) dzbm, xzqhdm, gajgjgdm
-    from (
-        select dzbm, xzqhdm, gajgjgdm, 1 as lvl from {{ ref('stg_ods__ybss_bzdzchxx') }} where not _deleted
-        union all
-        select dzbm, xzqhdm, gajgjgdm, 2 as lvl from {{ ref('stg_ods__ybss_bzdzmlxx') }} where not _deleted
-    ) a
-    where dzbm is not null
-    order by dzbm, lvl
+    select dzbm, xzqhdm, gajgjgdm from {{ ref('mdl_base__addresses') }}
 {%- endmacro %}
 
 {#- Track activity of persons in [start, D] (mdl_base__activity, built once per run): one row

@@ -1,4 +1,4 @@
-{{ config(materialized='table', post_hook=[
+{{ config(materialized='table', unlogged=true, post_hook=[
     "create index if not exists {{ this.identifier }}__gmsfhm on {{ this }} (gmsfhm)",
     "create index if not exists {{ this.identifier }}__dzbm on {{ this }} (hjdz_dzbm)",
     "analyze {{ this }}"]) }}

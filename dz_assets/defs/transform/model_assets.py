@@ -2,7 +2,7 @@
 by evaluation day: a partition's run is ``dbt run`` of the model layer with ``as_of`` = the
 partition key, i.e. what ``dzhub models run --as-of`` does, so a back-fill from the UI gives the
 same findings. Runs of the layer never overlap (pool ``dz_rule_models``, limit 1 in
-dagster.yaml): each run re-creates the rule views for its own day before reading them.
+dagster.yaml): each run rebuilds the rule tables for its own day before reading them.
 """
 
 import dataclasses
