@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from dz_assets.db import connect
+from dz_assets.rules.fingerprint import per_run_tables_filled
 from dz_assets.rules.run import ModelsRunFailed, dbt_vars
 from dz_assets.transform import DBT_PROJECT_DIR, run_dbt
 
@@ -54,6 +55,9 @@ def diff_models(dsn: str, as_of: date, overrides: dict) -> dict[str, ModelDiff]:
         proposed = _compiled(dsn, as_of, overrides, list(names.values()), Path(tmp) / "proposed")
     out: dict[str, ModelDiff] = {}
     with connect(dsn) as conn:
+        if not per_run_tables_filled(conn):  # the rules read them
+            raise ModelsRunFailed("the rule models' per-run tables are empty (never run, or emptied by the "
+                                  "server's crash recovery): run `dzhub models run` first")
         conn.execute("set jit = off")
         for code, name in names.items():
             if base[name] == proposed[name]:

@@ -82,7 +82,14 @@ def last_run_matches(conn: psycopg.Connection, as_of: date, fingerprint: str | N
     if fingerprint is None:
         return False
     ready = conn.execute(query("fingerprint", "recorded")).fetchone()[0]
-    if not ready:
+    if not ready or not per_run_tables_filled(conn):
         return False
     last = conn.execute(query("fingerprint", "last_run")).fetchone()
     return last is not None and last[0] == as_of and last[1] == fingerprint
+
+
+def per_run_tables_filled(conn: psycopg.Connection) -> bool:
+    """Whether the rule layer's per-run tables hold a run's rows. They are unlogged (every run
+    rebuilds them), and the server's crash recovery empties unlogged tables."""
+    return bool(conn.execute(query("fingerprint", "base_built")).fetchone()[0]
+                and conn.execute(query("fingerprint", "base_filled")).fetchone()[0])

@@ -19,5 +19,11 @@ select to_regclass('model.mdl_findings') is not null
    and exists (select 1 from information_schema.columns where table_schema = 'model'
                and table_name = 'mdl_rule_runs' and column_name = 'inputs_fingerprint')
 
+-- name: base_built
+select to_regclass('model.mdl_base__addresses') is not null
+
+-- name: base_filled
+select exists (select 1 from model.mdl_base__addresses)
+
 -- name: last_run
 select as_of, inputs_fingerprint from model.mdl_rule_runs order by evaluated_at desc, as_of desc limit 1
