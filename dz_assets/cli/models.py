@@ -31,7 +31,7 @@ def command() -> None:
 @day_option()
 @json_option
 def run(as_of: date, as_json: bool) -> None:
-    """Evaluate all fourteen models for day D (building the views they read) and replace D's findings."""
+    """Evaluate all fourteen models for day D (building the per-run tables they read) and replace D's findings."""
     from dz_assets.db import resolve_dsn
     from dz_assets.rules.run import run_models
 
