@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 from dz_assets.db.embedded import start_embedded, status_running
 from dz_assets.settings import DEFAULT_PG_DSN, Settings, get_settings
@@ -87,6 +88,14 @@ def pg_dsn() -> str:
 
 def connect(dsn: str | None = None, *, autocommit: bool = False) -> psycopg.Connection:
     return psycopg.connect(dsn or pg_dsn(), autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S)
+
+
+def trap_duplicates(conn: psycopg.Connection, statement: sql.Composable) -> None:
+    """Run ``statement`` (a primary key's build) with a unique violation trapped inside the server
+    by a PL/pgSQL handler, which the server does not log: an uncaught one writes the duplicated
+    key's values (an ID number in many tables) to the server log's DETAIL line. The caller asks
+    afterwards whether the key was built."""
+    conn.execute(sql.SQL("do $dz$ begin {}; exception when unique_violation then null; end $dz$").format(statement))
 
 
 def sqlalchemy_url(dsn: str) -> str:

@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from dz_assets.catalog import Table
+from dz_assets.db import trap_duplicates
 from dz_assets.db.named_sql import NamedSql
 from dz_assets.ods.ddl import column_defs, comment_sql
 
@@ -60,12 +61,9 @@ def _has_key(conn: psycopg.Connection, table: Table) -> bool:
 def try_primary_key(conn: psycopg.Connection, table: Table) -> bool:
     """Give the build its primary key unless a key is delivered twice; whether it has one now.
 
-    The unique violation is trapped inside the server by a PL/pgSQL handler, which the server
-    does not log: an uncaught one writes the duplicated key's values (an ID number in many
-    tables) to the server log's DETAIL line. Asking first with a grouping query would cost a
-    second pass over the table (~40 % of the key's own build)."""
-    conn.execute(sql.SQL("do $dz$ begin {}; exception when unique_violation then null; end $dz$").format(
-        _add_key(table)))
+    The unique violation is trapped in the server, so no key value reaches its log. Asking first
+    with a grouping query would cost a second pass over the table (~40 % of the key's own build)."""
+    trap_duplicates(conn, _add_key(table))
     return _has_key(conn, table)
 
 

@@ -147,8 +147,8 @@ def _query(cfg: SourceConfig, since: Any, state: ReadState, backend: str) -> Ite
         finally:
             engine.dispose()
         if where:  # ConnectorX takes SQL text: the cursor goes in as a literal the source's dialect renders
-            dialect = sa.create_engine(sqlalchemy_url(cfg)).dialect
-            text += where + str(sa.literal(since).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+            text += where + str(sa.literal(since).compile(dialect=engine.dialect,
+                                                          compile_kwargs={"literal_binds": True}))
         for batch in cx.read_sql(plain_url(cfg), text, return_type="arrow_stream", batch_size=CHUNK):
             table = pa.Table.from_batches([batch])
             state.see_cursor(table, cfg.cursor)

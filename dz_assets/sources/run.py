@@ -27,7 +27,7 @@ import pyarrow as pa
 from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg import sql
 
-from dz_assets.db import connect
+from dz_assets.db import connect, trap_duplicates
 from dz_assets.db.named_sql import NamedSql
 from dz_assets.settings import setting
 from dz_assets.sources import readers
@@ -185,7 +185,6 @@ def _attempt(cfg: SourceConfig, run_id: str, started: datetime, t0: float, backe
                 if out.rejects and not direct:
                     bad_keys = _rejected_keys(out, schema)
                     if bad_keys is not None:
-                        seq_from += bad_keys.num_rows
                         for b in bad_keys.to_batches():
                             cp.write(encoder.write_batch(b))
                 read += n
@@ -308,10 +307,10 @@ def _drop_key(conn, cfg: SourceConfig) -> str:
 def _key_again(conn, cfg: SourceConfig, pkey: str) -> int:
     """Build the primary key of a target loaded straight; where the run read a key twice, keep
     its last record (the one read last lies last in the table it filled) and build it then. The
-    duplicate's error is trapped inside the server, which does not log it: its DETAIL line would
-    name the key's values (an ID number in many sources). How many rows were dropped."""
+    duplicate's error is trapped in the server, so no key value (an ID number in many sources)
+    reaches its log. How many rows were dropped."""
     add = sql.SQL("alter table {} add constraint {} primary key (_key)").format(_target(cfg), sql.Identifier(pkey))
-    conn.execute(sql.SQL("do $dz$ begin {}; exception when unique_violation then null; end $dz$").format(add))
+    trap_duplicates(conn, add)
     if conn.execute(query("run", "primary_key"), {"rel": f"raw_src.{cfg.table_name}"}).fetchone():
         return 0
     dropped = conn.execute(query("run", "drop_repeated_keys", target=_target(cfg))).rowcount
