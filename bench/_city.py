@@ -33,6 +33,20 @@ def full_package(persons: int, seed: int) -> Path:
     return full[0]
 
 
+def incr_package(persons: int, seed: int, date: str, prev: str) -> Path:
+    """The city's INCR package of ``date`` (a day after the FULL's), chained to batch ``prev``
+    (written on first use, ~15 s per million persons)."""
+    folder = OUT / f"dbt_city_{persons}_{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    found = sorted(folder.glob(f"SCGA-INCR-{date}-*.zip"))
+    if not found:
+        t = time.monotonic()
+        found = [write_package(folder, persons=persons, seed=seed, kind="INCR", date=date, base_date=BASE_DATE,
+                               prev=prev).zip_path]
+        print(f"synth INCR {date}: {time.monotonic() - t:.0f}s", file=sys.stderr)
+    return found[0]
+
+
 def fresh_database(server_dsn: str, name: str) -> str:
     """``name`` dropped and initialised again (schema, migrations); its DSN."""
     with psycopg.connect(with_database(server_dsn, "postgres"), autocommit=True) as conn:
@@ -47,17 +61,19 @@ def drop_database(server_dsn: str, name: str) -> None:
         conn.execute(f'drop database if exists "{name}" with (force)')
 
 
-def load(zip_path: Path, dsn: str) -> float:
-    """``dzhub package load`` of the package into ``dsn`` (as the inbox sensor runs it), then
-    ``vacuum analyze`` (the loader leaves fresh tables; the plans want statistics); seconds of the load."""
+def load(zip_path: Path, dsn: str, analyze: bool = True) -> float:
+    """``dzhub package load`` of the package (FULL or INCR) into ``dsn`` (as the inbox sensor runs it), then
+    ``vacuum analyze`` (the loader leaves fresh tables; the plans want statistics; not after a day's
+    INCR with ``analyze=False``, as a daily run meets it); seconds of the load."""
     t = time.monotonic()
     dzhub = str(Path(sys.executable).with_name("dzhub"))
     out = subprocess.run([dzhub, "package", "load", str(zip_path), "--json"], capture_output=True, text=True,
                          env={**os.environ, "DZ_PG_DSN": dsn, "DZ_STATE_DIR": str(OUT / "dbt_state")})
     verdict = json.loads(out.stdout or "{}")
-    if verdict.get("status") != "loaded":
+    if verdict.get("status") not in ("loaded", "applied"):
         raise SystemExit(f"load of {zip_path.name} failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
     elapsed = time.monotonic() - t
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("vacuum analyze")
+    if analyze:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("vacuum analyze")
     return elapsed

@@ -78,14 +78,16 @@
     {{ mdl_as_of() }} as as_of
 {%- endmacro %}
 
-{#- Active 实有人口 rows as of D (mdl_base__residents, built once per run). -#}
+{#- Active 实有人口 rows as of D: registered on or before D (mdl_base__residents holds them all). -#}
 {% macro mdl_active_residents() -%}
     select syrkbh, gmsfhm, xm, jzdz_dzbm, jzdz_xzqhdm, djrq from {{ ref('mdl_base__residents') }}
+    where {{ mdl_not_after('djrq') }}
 {%- endmacro %}
 
-{#- Hukou persons as of D (mdl_base__hukou, built once per run). -#}
+{#- Hukou persons as of D: registered on or before D (mdl_base__hukou holds them all). -#}
 {% macro mdl_hukou() -%}
     select rybh, gmsfhm, xm, hh, hjdz_dzbm, hjdz_xzqhdm, ryztdm, djsj from {{ ref('mdl_base__hukou') }}
+    where {{ mdl_not_after('djsj', true) }}
 {%- endmacro %}
 
 {#- ZDR attribute rows (ZDR_TDDXSXXX) that started on or before D; active ones also not ended. -#}
@@ -102,13 +104,15 @@
     select dzbm, xzqhdm, gajgjgdm from {{ ref('mdl_base__addresses') }}
 {%- endmacro %}
 
-{#- Track activity of persons in [start, D] (mdl_base__activity, built once per run): one row
-    per record with its address (dzbm, null when unknown), the table and key that evidence names,
-    and the days it covers [day_from, day_to]; with `persons` (a CTE with gmsfhm) only theirs. -#}
+{#- Track activity of persons in [start, D] (mdl_base__activity, every dated record): one row
+    per record begun on or before D (a track without KSRQ counts as begun) with its address
+    (dzbm, null when unknown), the table and key that evidence names, and the days it covers
+    [day_from, day_to], a track still open (or ending after D) running to D; with `persons` (a CTE
+    with gmsfhm) only theirs. -#}
 {% macro mdl_track_activity(start, persons=none) -%}
-    select gmsfhm, tbl, key, day_from, day_to, dzbm
+    select gmsfhm, tbl, key, day_from, least(coalesce(day_to, {{ mdl_as_of() }}), {{ mdl_as_of() }}) as day_to, dzbm
     from {{ ref('mdl_base__activity') }}
-    where day_to >= {{ start }}
+    where coalesce(day_to, {{ mdl_as_of() }}) >= {{ start }} and {{ mdl_not_after('day_from') }}
     {%- if persons %} and gmsfhm in (select gmsfhm from {{ persons }}){% endif %}
 {%- endmacro %}
 
@@ -116,7 +120,7 @@
 {% macro mdl_access(start) -%}
     select gmsfhm, key as jlbh, xqbm, dzbm, crsj, crfxdm, day_from as day
     from {{ ref('mdl_base__activity') }}
-    where tbl = 'ZHXQ_ZHXQRYJCJLXX' and day_from >= {{ start }}
+    where tbl = 'ZHXQ_ZHXQRYJCJLXX' and day_from between {{ start }} and {{ mdl_as_of() }}
 {%- endmacro %}
 
 {#- Where the persons of `persons` (a CTE or subquery with gmsfhm) are to be found, for routing
