@@ -68,6 +68,15 @@ def _findings(dsn: str, day: date) -> list[tuple]:
                             (day,)).fetchall()
 
 
+def _newest_day_in_statistics(dsn: str) -> date | None:
+    """The latest day_from mdl_base__activity's statistics know (histogram or common values)."""
+    with psycopg.connect(dsn) as conn:
+        hist, common = conn.execute(
+            "select histogram_bounds::text::date[], most_common_vals::text::date[] from pg_stats "
+            "where schemaname = 'model' and tablename = 'mdl_base__activity' and attname = 'day_from'").fetchone()
+    return max([*(hist or []), *(common or [])], default=None)
+
+
 def _snapshot(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         for t in BASE:
@@ -118,7 +127,19 @@ def test_a_day_of_changes_rebuilds_only_its_rows_and_matches_a_whole_rebuild(cit
         # the day's access records are in, each once
         dupes = conn.execute("select count(*) from (select tbl, key from model.mdl_base__activity "
                              "group by 1, 2 having count(*) > 1) x").fetchone()[0]
+        newest = conn.execute("select max(day_from) from model.mdl_base__activity").fetchone()[0]
     assert grown > before["mdl_base__activity"] and dupes == 0
+    # and the statistics know the new day: without them the planner counts one row for the day
+    # the rules read and joins it by nested loop
+    assert newest > D and _newest_day_in_statistics(dsn) == newest
+    with psycopg.connect(dsn, autocommit=True) as conn:  # however few the rows of the new day
+        conn.execute("insert into ods.zhxq_zhxqryjcjlxx (jlbh, xqbm, gmsfhm, crsj, crfxdm, _batch_id, _file, _line) "
+                     "select 'JLLATE' || jlbh, xqbm, gmsfhm, %s::date + time '08:00', crfxdm, 'T', 'T', 1 "
+                     "from ods.zhxq_zhxqryjcjlxx where jlbh like 'JLNEW%%' order by jlbh limit 1",
+                     (newest + timedelta(days=1),))
+    run_models(dsn, day)
+    assert _modes(dsn)["mdl_base__activity"] == "changes"
+    assert _newest_day_in_statistics(dsn) == newest + timedelta(days=1)
     kept = _findings(dsn, day)
     _snapshot(dsn)
 
