@@ -19,7 +19,11 @@ In a fresh database of its own (``dzhub_models_bench_<persons>``), one run:
 4. the daily run: the city's INCR package of the next day not yet loaded here (20261121, then
    20261122, … on each --reuse; ~840k changes at 5.5M persons, mostly access records) is loaded
    through the real loader (no ANALYZE after it, as the daily run meets it), and the models run
-   for the day before it: the base tables take only the rows loaded since their last build.
+   for the day before it: the base tables take only the rows loaded since their last build;
+5. the history (--history N, default 3): the models run for the N days after that one, on the same
+   data, so that every subject still firing is a subject of every day before: the findings history
+   grows by a day's findings each time, and the time of its node (mdl_findings) shows whether a
+   run's work grows with it.
 
 With --cold the OS page cache is dropped before the first run (where this user may), so that it
 reads the tables from disk as after a restart; without it they are as the load left them.
@@ -72,6 +76,11 @@ def _node_times() -> dict[str, float]:
     return {r["unique_id"].rsplit(".", 1)[-1]: r["execution_time"] for r in results["results"]}
 
 
+def _history_rows(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("select count(*) from model.mdl_findings").fetchone()[0]
+
+
 def _next_incr(dsn: str) -> tuple[str, str]:
     """The day (YYYYMMDD) of the next INCR this warehouse has not applied, and the batch it follows."""
     with psycopg.connect(dsn) as conn:
@@ -104,6 +113,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="Keep the bench database afterwards.")
     ap.add_argument("--cold", action="store_true", help="Drop the OS page cache before the first run.")
+    ap.add_argument("--history", type=int, default=3, help="Days run after the daily run (the history's growth).")
     ap.add_argument("--reuse", action="store_true",
                     help="Reuse a kept bench database's loaded city; only the model layer starts afresh.")
     args = ap.parse_args()
@@ -145,6 +155,12 @@ def main() -> None:
     daily_nodes = _node_times()
     print(f"daily run {daily_day} after {incr.name} ({incr_load:.0f}s to load): {daily.duration_s:.1f}s",
           file=sys.stderr)
+    history = [(daily_day, daily.duration_s, daily_nodes.get("mdl_findings", 0.0), _history_rows(dsn))]
+    for i in range(1, args.history + 1):
+        day = daily_day + timedelta(days=i)
+        run = run_models(dsn, day)
+        history.append((day, run.duration_s, _node_times().get("mdl_findings", 0.0), _history_rows(dsn)))
+        print(f"history: {day}: {run.duration_s:.1f}s, mdl_findings {history[-1][2]:.1f}s", file=sys.stderr)
 
     scan_total = sum(scans.values())
     print(f"\nrule models, {args.persons} persons, as of {AS_OF} (2 cores)")
@@ -164,11 +180,17 @@ def main() -> None:
     print(f"  the same, recomputed (reuse off):     {forced.duration_s:7.1f}s (what a re-run costs after a change)")
     print(f"dzhub models run, the next day:         {daily.duration_s:7.1f}s (goal ≤ 180 s at 5.5M; after the day's "
           f"INCR {incr.name}: the daily run)")
+    print("the days after (the findings history grows; its node's time should not):")
+    print(f"  {'as_of':<12} {'run':>8} {'mdl_findings':>13} {'history rows':>13}")
+    for day, secs, node, rows in history:
+        print(f"  {day.isoformat():<12} {secs:7.1f}s {node:12.1f}s {rows:13,}")
     (OUT / f"models_bench_{args.persons}.json").write_text(json.dumps({
         "persons": args.persons, "scans": scans, "models": models, "first_run_s": first.duration_s,
         "rerun_s": rerun.duration_s, "forced_rerun_s": forced.duration_s, "findings": first.findings, "nodes_first": first_nodes,
         "nodes_rerun": rerun_nodes, "daily_s": daily.duration_s, "daily_as_of": daily_day.isoformat(),
-        "nodes_daily": daily_nodes, "cold": args.cold}, indent=1))
+        "nodes_daily": daily_nodes, "cold": args.cold,
+        "history": [{"as_of": d.isoformat(), "run_s": r, "mdl_findings_s": n, "rows": c} for d, r, n, c in history]},
+        indent=1))
     if not args.keep:
         drop_database(server, db)
 

@@ -127,7 +127,8 @@ limit %(limit)s;
 -- Those findings, masked, with each one's latest verdict. By their ids: a join would let the
 -- planner mask every finding of the day before it picks the page's fifty.
 select f.finding_id, f.model_code, f.model_name, f.rule_version, f.as_of, f.subject_gmsfhm, f.subject_xm,
-       f.subject_dzbm, f.xzqhdm, f.gajgjgdm, f.evidence::text as evidence, f.first_seen, f.last_seen,
+       f.subject_dzbm, f.xzqhdm, f.gajgjgdm, f.evidence::text as evidence, f.first_seen,
+       (select max(h.as_of) from masked_model.mdl_findings h where h.subject_key = f.subject_key) as last_seen,
        r.verdict, r.reviewer, r.reviewed_at
 from masked_model.mdl_findings f
 left join lateral (

@@ -1,8 +1,10 @@
 -- name: day
 -- review_status from the subject's latest review: suppressed (false positive, same rule version and
--- evidence), confirmed (open until fixed), fixed (on or before this day), else open.
+-- evidence), confirmed (open until fixed), fixed (on or before this day), else open. last_seen is
+-- the subject's latest day in the history (one probe of its index).
 select f.finding_id, f.model_code, f.model_name, f.rule_version, f.as_of, f.subject_gmsfhm, f.subject_xm,
-       f.subject_dzbm, f.xzqhdm, f.gajgjgdm, f.evidence, f.first_seen, f.last_seen,
+       f.subject_dzbm, f.xzqhdm, f.gajgjgdm, f.evidence, f.first_seen,
+       (select max(h.as_of) from model.mdl_findings h where h.subject_key = f.subject_key) as last_seen,
        case
            when r.verdict = 'false_positive' and r.rule_version = f.rule_version
                 and r.evidence_hash = f.evidence_hash then 'suppressed'

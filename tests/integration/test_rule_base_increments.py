@@ -64,7 +64,7 @@ def _modes(dsn: str) -> dict[str, str]:
 def _findings(dsn: str, day: date) -> list[tuple]:
     with psycopg.connect(dsn) as conn:
         return conn.execute("select model_code, subject_gmsfhm, subject_dzbm, rule_version, evidence, first_seen, "
-                            "last_seen, xzqhdm, gajgjgdm from model.mdl_findings where as_of = %s order by 1, 2, 3",
+                            "subject_key, xzqhdm, gajgjgdm from model.mdl_findings where as_of = %s order by 1, 2, 3",
                             (day,)).fetchall()
 
 

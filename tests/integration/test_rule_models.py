@@ -130,25 +130,68 @@ def test_rerun_gives_identical_findings(city):
 def test_backfill_out_of_order_gives_the_first_seen_of_in_order(city):
     earlier = D - timedelta(days=1)
     run_models(city["dsn"], earlier)  # D ran first: an out-of-order back-fill
-    with psycopg.connect(city["dsn"]) as conn:
-        rows = conn.execute("select model_code, subject_gmsfhm, subject_dzbm, as_of, first_seen, last_seen "
-                            "from model.mdl_findings where as_of in (%s, %s)", (earlier, D)).fetchall()
-    days: dict[tuple, list[date]] = {}
-    for code, gm, dz, as_of, _, _ in rows:
-        days.setdefault((code, gm, dz), []).append(as_of)
-    moved = 0
-    for code, gm, dz, as_of, first_seen, last_seen in rows:
-        seen = days[(code, gm, dz)]
-        assert first_seen == min(seen), (code, gm, dz, as_of)
-        assert last_seen == max(seen)
-        moved += as_of == D and first_seen == earlier
+
+    def history() -> dict[tuple, dict[date, date]]:
+        """Per subject: its days and the first_seen each carries."""
+        with psycopg.connect(city["dsn"]) as conn:
+            rows = conn.execute("select model_code, subject_gmsfhm, subject_dzbm, as_of, first_seen "
+                                "from model.mdl_findings").fetchall()
+        out: dict[tuple, dict[date, date]] = {}
+        for code, gm, dz, as_of, first_seen in rows:
+            out.setdefault((code, gm, dz), {})[as_of] = first_seen
+        return out
+
+    seen = history()
+    for subject, days in seen.items():
+        assert set(days.values()) == {min(days)}, subject  # every row: the subject's earliest day
+    moved = sum(1 for days in seen.values() if D in days and days[D] == earlier)
     assert moved > 0  # subjects that fired on both days now date from the earlier one
-    # and first_seen survives a re-run of the later day
+    for f in read_findings(city["dsn"], earlier):  # and last_seen, read from the history, is the latest
+        days = seen[(f["model_code"], f["subject_gmsfhm"], f["subject_dzbm"])]
+        assert (f["first_seen"], f["last_seen"]) == (min(days), max(days))
+    # first_seen survives a re-run of the later day
     run_models(city["dsn"], D)
+    assert history() == seen
+    # a re-run of the earlier day that no longer fires for XZ01's subjects gives their first day back
+    run_models(city["dsn"], earlier, {"xz01_min_days": 99})
+    try:
+        now = history()
+        dropped = [s for s, days in seen.items() if earlier in days and earlier not in now.get(s, {})]
+        assert any(D in seen[s] for s in dropped)
+        for s in dropped:
+            assert set(now.get(s, {}).values()) <= {D}, s
+        for s, days in now.items():
+            assert set(days.values()) == {min(days)}, s
+    finally:
+        run_models(city["dsn"], earlier)
+    assert history() == seen
+
+
+def test_a_history_of_the_earlier_shape_is_brought_to_this_one(city):
+    """A warehouse whose history kept last_seen on every row, and no subject_key: the next run
+    drops the one, fills the other, and keeps every row's first_seen."""
+    def history():
+        with psycopg.connect(city["dsn"]) as conn:
+            return conn.execute("select model_code, subject_gmsfhm, subject_dzbm, as_of, first_seen "
+                                "from model.mdl_findings order by 1, 2, 3, 4").fetchall()
+
+    before = history()
     with psycopg.connect(city["dsn"]) as conn:
-        again = conn.execute("select count(*) from model.mdl_findings where as_of = %s and first_seen = %s",
-                             (D, earlier)).fetchone()[0]
-    assert again == moved
+        conn.execute("alter table model.mdl_findings drop column subject_key cascade")
+        conn.execute("alter table model.mdl_findings add column last_seen date")
+        conn.execute("update model.mdl_findings set last_seen = as_of")
+    run_models(city["dsn"], D, reuse=False)
+    assert history() == before
+    with psycopg.connect(city["dsn"]) as conn:
+        cols = {c for (c,) in conn.execute("select column_name from information_schema.columns "
+                                           "where table_schema = 'model' and table_name = 'mdl_findings'")}
+        wrong = conn.execute("select count(*) from model.mdl_findings where subject_key is distinct from "
+                             "substr(md5(concat_ws('|', model_code, coalesce(subject_gmsfhm, ''), "
+                             "coalesce(subject_dzbm, ''))), 1, 16)").fetchone()[0]
+        masked = conn.execute("select to_regclass('masked_model.mdl_findings') is not null").fetchone()[0]
+    assert "last_seen" not in cols and "subject_key" in cols and wrong == 0
+    assert masked  # made again at the end of the run
+    assert all(f["last_seen"] >= f["as_of"] for f in read_findings(city["dsn"], D))
 
 
 def test_changing_a_var_changes_the_version_and_the_registry(city):

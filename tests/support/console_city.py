@@ -64,6 +64,7 @@ def findings_table(conn: psycopg.Connection) -> None:
     conn.execute("create index if not exists mdl_findings__day on model.mdl_findings (as_of, finding_id)")
     conn.execute("create index if not exists mdl_findings__id on model.mdl_findings (finding_id)")
     conn.execute("create index if not exists mdl_findings__station on model.mdl_findings (as_of, gajgjgdm, model_code)")
+    conn.execute("create index if not exists mdl_findings__subject_day on model.mdl_findings (subject_key, as_of)")
     conn.execute("delete from meta.column_class where schema_name = 'model' and relation = 'mdl_findings'")
     for c in cols:
         conn.execute("insert into meta.column_class values ('model', 'mdl_findings', %s, %s)", (c["name"], c["meta"]["pii"]))
@@ -73,13 +74,15 @@ def add_findings(conn: psycopg.Connection, as_of: date, per_person: int = 1, lim
                  models: tuple[str, ...] = MODELS) -> int:
     """Findings of the city's persons, at their registered address's station (models in turn)."""
     return conn.execute("""
-        insert into model.mdl_findings (finding_id, model_code, model_name, rule_version, as_of, subject_gmsfhm,
-            subject_xm, subject_dzbm, xzqhdm, gajgjgdm, evidence, evidence_hash, first_seen, last_seen, evaluated_at)
-        select substr(md5(concat_ws('|', m.code, p.gmsfhm, p.hjdz_dzbm, %(as_of)s::text)), 1, 16), m.code,
+        insert into model.mdl_findings (finding_id, subject_key, model_code, model_name, rule_version, as_of,
+            subject_gmsfhm, subject_xm, subject_dzbm, xzqhdm, gajgjgdm, evidence, evidence_hash, first_seen,
+            evaluated_at)
+        select substr(md5(concat_ws('|', m.code, p.gmsfhm, p.hjdz_dzbm, %(as_of)s::text)), 1, 16),
+               substr(md5(concat_ws('|', m.code, p.gmsfhm, p.hjdz_dzbm)), 1, 16), m.code,
                m.code || ' 模型', 'v1.test', %(as_of)s, p.gmsfhm, p.xm, p.hjdz_dzbm, a.xzqhdm, a.gajgjgdm,
                jsonb_build_array(jsonb_build_object('table', 'HZ_HJRKJBXX', 'key', p.rybh,
                    'fields', jsonb_build_object('GMSFHM', p.gmsfhm, 'XM', p.xm))),
-               md5(p.gmsfhm), %(as_of)s, %(as_of)s, now()
+               md5(p.gmsfhm), %(as_of)s, now()
         from (select * from ods.hz_hjrkjbxx where gmsfhm is not null order by rybh limit %(limit)s) p
         join ods.ybss_bzdzchxx a on a.dzbm = p.hjdz_dzbm
         cross join lateral (select unnest(%(models)s::text[]) as code limit %(per)s) m

@@ -1,48 +1,67 @@
 {#- The findings history (mdl_findings) keeps every evaluated day; re-running a day replaces it.
-    Before the day's insert, its old rows are deleted and their subjects kept in a temporary table
-    (dropped at commit: hooks and the insert share one transaction); after it, first_seen and
-    last_seen are recomputed from the whole history for the subjects the day touched, so a
-    back-fill of an earlier day moves first_seen of the later days too, in whatever order days run. -#}
+    A subject is (model_code, subject_gmsfhm, subject_dzbm), kept on each row as subject_key, a
+    hash like finding_id's without the day: the console reads the history through the masked view,
+    where the subject's own columns are masked, and every lookup of a subject's days is one probe
+    of the index __subject_day (subject_key, as_of).
+
+    Every row of a subject carries the same first_seen, the subject's earliest as_of. The day's
+    insert computes it for its own rows from the other days (one probe per finding); the post-hook
+    corrects the other days' rows only for subjects whose earliest day moved, which a daily run in
+    order never does, so a run's work stays that of one day however long the history grows.
+    last_seen, the latest as_of, is read the same way when findings are read (rules/findings.sql,
+    the console) rather than rewritten on every row of every persistent subject each day. -#}
+{% macro mdl_subject_key(model_code, gmsfhm, dzbm) -%}
+    substr(md5(concat_ws('|', {{ model_code }}, coalesce({{ gmsfhm }}, ''), coalesce({{ dzbm }}, ''))), 1, 16)
+{%- endmacro %}
+
 {% macro mdl_findings_replace_day() -%}
     {%- set existing = adapter.get_relation(this.database, this.schema, this.identifier) -%}
-    create temporary table if not exists mdl_findings__touched (
-        model_code text, subject_gmsfhm text, subject_dzbm text) on commit drop;
+    create temporary table if not exists mdl_findings__touched (subject_key text) on commit drop;
     {%- if existing is not none %}
+    {#- A table of an earlier version kept last_seen on every row and had no subject_key: brought
+        to this shape once (its masked view is dropped with the column and made again at the end of
+        the run, macros/access/protect.sql). -#}
+    alter table {{ this }} drop column if exists last_seen cascade;
+    drop index if exists {{ this.schema }}.{{ this.identifier }}__subject_key;
+    alter table {{ this }} add column if not exists subject_key text;
+    {#- The index before the keys: an index built after the update, over its HOT chains, could not
+        serve this transaction (pg_index.indcheckxmin), and the day's probes would each scan the
+        whole history. -#}
+    create index if not exists {{ this.identifier }}__subject_day on {{ this }} (subject_key, as_of);
+    update {{ this }} set subject_key = {{ mdl_subject_key('model_code', 'subject_gmsfhm', 'subject_dzbm') }}
+    where subject_key is null;
     with gone as (
-        delete from {{ this }} where as_of = {{ mdl_as_of() }}
-        returning model_code, subject_gmsfhm, subject_dzbm
+        delete from {{ this }} where as_of = {{ mdl_as_of() }} returning subject_key
     )
-    insert into mdl_findings__touched select * from gone;
+    insert into mdl_findings__touched select subject_key from gone;
     {%- endif %}
 {%- endmacro %}
 
-{#- Subjects are compared as (model_code, coalesce(gmsfhm, ''), coalesce(dzbm, '')): equality on
-    expressions hashes and uses the index, where "is not distinct from" would force a nested loop
-    over the whole day against the whole history. -#}
+{#- After the day's insert: of the subjects it touched (fired this day, or on the replaced version
+    of it), those whose earliest day is not the first_seen their other days carry (the day was
+    back-filled before their first, or a re-run dropped their first day) have those rows moved. -#}
 {% macro mdl_findings_seen() -%}
-    insert into mdl_findings__touched
-    select model_code, subject_gmsfhm, subject_dzbm from {{ this }} where as_of = {{ mdl_as_of() }};
+    insert into mdl_findings__touched select subject_key from {{ this }} where as_of = {{ mdl_as_of() }};
     create index if not exists {{ this.identifier }}__as_of on {{ this }} (as_of, model_code);
-    create index if not exists {{ this.identifier }}__subject_key
-        on {{ this }} (model_code, coalesce(subject_gmsfhm, ''), coalesce(subject_dzbm, ''));
+    create index if not exists {{ this.identifier }}__subject_day on {{ this }} (subject_key, as_of);
     analyze {{ this }};
+    create temporary table mdl_findings__moved on commit drop as
+    select t.subject_key, m.first_seen
+    from (select distinct subject_key from mdl_findings__touched) t
+    cross join lateral (
+        select min(h.as_of) as first_seen from {{ this }} h where h.subject_key = t.subject_key
+    ) m
+    cross join lateral (
+        select h.first_seen from {{ this }} h
+        where h.subject_key = t.subject_key and h.as_of <> {{ mdl_as_of() }}
+        order by h.as_of desc
+        limit 1
+    ) o
+    where o.first_seen is distinct from m.first_seen;
     update {{ this }} f
-    set first_seen = s.first_seen, last_seen = s.last_seen
-    from (
-        select h.model_code, coalesce(h.subject_gmsfhm, '') as gm, coalesce(h.subject_dzbm, '') as dz,
-               min(h.as_of) as first_seen, max(h.as_of) as last_seen
-        from {{ this }} h
-        join (
-            select distinct model_code, coalesce(subject_gmsfhm, '') as gm, coalesce(subject_dzbm, '') as dz
-            from mdl_findings__touched
-        ) t on t.model_code = h.model_code and t.gm = coalesce(h.subject_gmsfhm, '')
-           and t.dz = coalesce(h.subject_dzbm, '')
-        group by 1, 2, 3
-    ) s
-    where f.model_code = s.model_code
-      and coalesce(f.subject_gmsfhm, '') = s.gm
-      and coalesce(f.subject_dzbm, '') = s.dz
-      and (f.first_seen is distinct from s.first_seen or f.last_seen is distinct from s.last_seen)
+    set first_seen = s.first_seen
+    from mdl_findings__moved s
+    where f.subject_key = s.subject_key and f.first_seen is distinct from s.first_seen
 {%- endmacro %}
 
 {#- A re-run of a day replaces it in a per-day table (append strategy; no unique key would delete

@@ -10,8 +10,9 @@
 ) }}
 -- The findings of all rule models, one row per model, subject and evaluated day (as_of), kept for
 -- every day evaluated. Indexed for the console's 模型预警 page: a day's page by id, one finding
--- by id, a day's counts per station and model (index-only). first_seen / last_seen are set by
--- the post-hook from the whole history.
+-- by id, a day's counts per station and model (index-only); a subject's days by subject_key
+-- (__subject_day, made by the hooks: macros/model/findings.sql). first_seen is the subject's
+-- earliest day in the whole history, last_seen (its latest) is read from it.
 {%- set rules = [
     'mdl_xz01_zhxq_xinzeng', 'mdl_xz02_yihu_duoren', 'mdl_xz03_congye_xuesheng',
     'mdl_zx01_siwang_weizhuxiao', 'mdl_zx02_chuguo_liuxue', 'mdl_zx03_qianchu_shiwai',
@@ -38,6 +39,7 @@ addresses as (
 final as (
     select
         substr(md5(concat_ws('|', e.model_code, e.subject_gmsfhm, e.subject_dzbm, e.as_of::text)), 1, 16) as finding_id,
+        {{ mdl_subject_key('e.model_code', 'e.subject_gmsfhm', 'e.subject_dzbm') }} as subject_key,
         e.model_code,
         e.model_name,
         e.rule_version,
@@ -49,8 +51,13 @@ final as (
         a.gajgjgdm,
         e.evidence,
         md5(e.evidence::text) as evidence_hash,
+        {%- if is_incremental() %}
+        least(e.as_of, (select min(h.as_of) from {{ this }} h
+                        where h.subject_key = {{ mdl_subject_key('e.model_code', 'e.subject_gmsfhm', 'e.subject_dzbm') }}))
+            as first_seen,
+        {%- else %}
         e.as_of as first_seen,
-        e.as_of as last_seen,
+        {%- endif %}
         now() as evaluated_at
     from evaluated e
     left join addresses a on a.dzbm = e.subject_dzbm
