@@ -127,21 +127,21 @@ def test_rerun_gives_identical_findings(city):
     assert after == before
 
 
+def _history(dsn: str) -> dict[tuple, dict[date, date]]:
+    """The findings history per subject: its days and the first_seen each carries."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("select model_code, subject_gmsfhm, subject_dzbm, as_of, first_seen "
+                            "from model.mdl_findings").fetchall()
+    out: dict[tuple, dict[date, date]] = {}
+    for code, gm, dz, as_of, first_seen in rows:
+        out.setdefault((code, gm, dz), {})[as_of] = first_seen
+    return out
+
+
 def test_backfill_out_of_order_gives_the_first_seen_of_in_order(city):
     earlier = D - timedelta(days=1)
     run_models(city["dsn"], earlier)  # D ran first: an out-of-order back-fill
-
-    def history() -> dict[tuple, dict[date, date]]:
-        """Per subject: its days and the first_seen each carries."""
-        with psycopg.connect(city["dsn"]) as conn:
-            rows = conn.execute("select model_code, subject_gmsfhm, subject_dzbm, as_of, first_seen "
-                                "from model.mdl_findings").fetchall()
-        out: dict[tuple, dict[date, date]] = {}
-        for code, gm, dz, as_of, first_seen in rows:
-            out.setdefault((code, gm, dz), {})[as_of] = first_seen
-        return out
-
-    seen = history()
+    seen = _history(city["dsn"])
     for subject, days in seen.items():
         assert set(days.values()) == {min(days)}, subject  # every row: the subject's earliest day
     moved = sum(1 for days in seen.values() if D in days and days[D] == earlier)
@@ -151,11 +151,11 @@ def test_backfill_out_of_order_gives_the_first_seen_of_in_order(city):
         assert (f["first_seen"], f["last_seen"]) == (min(days), max(days))
     # first_seen survives a re-run of the later day
     run_models(city["dsn"], D)
-    assert history() == seen
+    assert _history(city["dsn"]) == seen
     # a re-run of the earlier day that no longer fires for XZ01's subjects gives their first day back
     run_models(city["dsn"], earlier, {"xz01_min_days": 99})
     try:
-        now = history()
+        now = _history(city["dsn"])
         dropped = [s for s, days in seen.items() if earlier in days and earlier not in now.get(s, {})]
         assert any(D in seen[s] for s in dropped)
         for s in dropped:
@@ -164,24 +164,19 @@ def test_backfill_out_of_order_gives_the_first_seen_of_in_order(city):
             assert set(days.values()) == {min(days)}, s
     finally:
         run_models(city["dsn"], earlier)
-    assert history() == seen
+    assert _history(city["dsn"]) == seen
 
 
 def test_a_history_of_the_earlier_shape_is_brought_to_this_one(city):
     """A warehouse whose history kept last_seen on every row, and no subject_key: the next run
     drops the one, fills the other, and keeps every row's first_seen."""
-    def history():
-        with psycopg.connect(city["dsn"]) as conn:
-            return conn.execute("select model_code, subject_gmsfhm, subject_dzbm, as_of, first_seen "
-                                "from model.mdl_findings order by 1, 2, 3, 4").fetchall()
-
-    before = history()
+    before = _history(city["dsn"])
     with psycopg.connect(city["dsn"]) as conn:
         conn.execute("alter table model.mdl_findings drop column subject_key cascade")
         conn.execute("alter table model.mdl_findings add column last_seen date")
         conn.execute("update model.mdl_findings set last_seen = as_of")
     run_models(city["dsn"], D, reuse=False)
-    assert history() == before
+    assert _history(city["dsn"]) == before
     with psycopg.connect(city["dsn"]) as conn:
         cols = {c for (c,) in conn.execute("select column_name from information_schema.columns "
                                            "where table_schema = 'model' and table_name = 'mdl_findings'")}

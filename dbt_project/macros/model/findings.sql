@@ -14,6 +14,12 @@
     substr(md5(concat_ws('|', {{ model_code }}, coalesce({{ gmsfhm }}, ''), coalesce({{ dzbm }}, ''))), 1, 16)
 {%- endmacro %}
 
+{#- A subject's days, for every probe above; made by the pre-hook on a table of an earlier
+    shape, by the post-hook on a new one. -#}
+{% macro mdl_findings_subject_index() -%}
+    create index if not exists {{ this.identifier }}__subject_day on {{ this }} (subject_key, as_of)
+{%- endmacro %}
+
 {% macro mdl_findings_replace_day() -%}
     {%- set existing = adapter.get_relation(this.database, this.schema, this.identifier) -%}
     create temporary table if not exists mdl_findings__touched (subject_key text) on commit drop;
@@ -27,7 +33,7 @@
     {#- The index before the keys: an index built after the update, over its HOT chains, could not
         serve this transaction (pg_index.indcheckxmin), and the day's probes would each scan the
         whole history. -#}
-    create index if not exists {{ this.identifier }}__subject_day on {{ this }} (subject_key, as_of);
+    {{ mdl_findings_subject_index() }};
     update {{ this }} set subject_key = {{ mdl_subject_key('model_code', 'subject_gmsfhm', 'subject_dzbm') }}
     where subject_key is null;
     with gone as (
@@ -43,7 +49,7 @@
 {% macro mdl_findings_seen() -%}
     insert into mdl_findings__touched select subject_key from {{ this }} where as_of = {{ mdl_as_of() }};
     create index if not exists {{ this.identifier }}__as_of on {{ this }} (as_of, model_code);
-    create index if not exists {{ this.identifier }}__subject_day on {{ this }} (subject_key, as_of);
+    {{ mdl_findings_subject_index() }};
     analyze {{ this }};
     create temporary table mdl_findings__moved on commit drop as
     select t.subject_key, m.first_seen

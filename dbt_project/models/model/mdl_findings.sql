@@ -23,6 +23,7 @@ with evaluated as (
     {%- for name in rules %}
     {%- set node = graph.nodes.get('model.dz_hub.' ~ name) if execute else none %}
     select model_code, as_of, subject_gmsfhm, subject_xm, subject_dzbm, evidence,
+           {{ mdl_subject_key('model_code', 'subject_gmsfhm', 'subject_dzbm') }} as subject_key,
            {% if node is not none %}'{{ node.config.meta.rule.name }}'::text{% else %}null::text{% endif %} as model_name,
            {% if node is not none %}'{{ mdl_rule_version(node) }}'::text{% else %}null::text{% endif %} as rule_version
     from {{ ref(name) }}
@@ -39,7 +40,7 @@ addresses as (
 final as (
     select
         substr(md5(concat_ws('|', e.model_code, e.subject_gmsfhm, e.subject_dzbm, e.as_of::text)), 1, 16) as finding_id,
-        {{ mdl_subject_key('e.model_code', 'e.subject_gmsfhm', 'e.subject_dzbm') }} as subject_key,
+        e.subject_key,
         e.model_code,
         e.model_name,
         e.rule_version,
@@ -52,9 +53,7 @@ final as (
         e.evidence,
         md5(e.evidence::text) as evidence_hash,
         {%- if is_incremental() %}
-        least(e.as_of, (select min(h.as_of) from {{ this }} h
-                        where h.subject_key = {{ mdl_subject_key('e.model_code', 'e.subject_gmsfhm', 'e.subject_dzbm') }}))
-            as first_seen,
+        least(e.as_of, (select min(h.as_of) from {{ this }} h where h.subject_key = e.subject_key)) as first_seen,
         {%- else %}
         e.as_of as first_seen,
         {%- endif %}
